@@ -1,0 +1,35 @@
+# The whole set-up: `make demo` runs the service, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/parcelwatch demo
+
+test: $(STAMP)
+	$(BIN)/ruff check stream tests benchmarks
+	$(BIN)/ruff format --check stream tests benchmarks
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check stream tests benchmarks
+	$(BIN)/ruff format --check stream tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format stream tests benchmarks
+	$(BIN)/ruff check --fix stream tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/core_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""A min-heap of per-key deadlines with lazy invalidation.
+
+Each key (a waybill or a vehicle) has one live deadline. Moving it earlier pushes a heap
+entry; moving it later pushes nothing — the old entry is re-queued at the live time when
+it surfaces. A GPS-silence check pushed back by every ping therefore costs a dict write,
+not a heap push.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable
+
+
+class DeadlineQueue:
+    __slots__ = ("_heap", "_live")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, Hashable]] = []
+        self._live: dict[Hashable, int] = {}
+
+    def __len__(self) -> int:
+        """Keys with a live deadline (the deadline backlog)."""
+        return len(self._live)
+
+    def schedule(self, key: Hashable, when: int | None) -> None:
+        """Set the key's deadline, or clear it with None."""
+        live = self._live
+        if when is None:
+            live.pop(key, None)
+            return
+        current = live.get(key)
+        live[key] = when
+        if current is None or when < current:
+            heapq.heappush(self._heap, (when, key))
+
+    def pop_due(self, now: int) -> tuple[int, Hashable] | None:
+        """The earliest live (deadline, key) at or before `now`, removed; else None."""
+        heap = self._heap
+        live = self._live
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            actual = live.get(key)
+            if actual == when:
+                del live[key]
+                return when, key
+            if actual is not None and actual > when:
+                heapq.heappush(heap, (actual, key))  # moved later since it was queued
+        return None

@@ -1,0 +1,132 @@
+"""The vehicle side of the core: GPS pings and manifest changes in, vehicle conditions
+out — fanned out per waybill, and only when the condition changes, never per ping.
+
+Conditions (CONTRACT §4, STALLED_IN_TRANSIT and MISSED_SCAN (b)):
+- STATIONARY: moved less than `stationary_radius_m` for `stationary_minutes` while
+  farther than `offsite_radius_m` from every facility;
+- SILENT: no ping for `gps_silence_minutes`;
+- arrival: the vehicle came within `vehicle_arrival_radius_m` of a facility.
+A vehicle that never sent a ping is untracked: it never signals anything.
+"""
+
+from __future__ import annotations
+
+from ..network import haversine_m
+from ..rules.base import RuleContext
+from ..schemas import GpsPing
+from .clock import to_us
+from .state import (
+    VEHICLE_OK,
+    VEHICLE_SILENT,
+    VEHICLE_STATIONARY,
+    ManifestChange,
+    VehicleSignal,
+    VehicleState,
+)
+
+
+class VehicleStep:
+    __slots__ = ("signals", "state")
+
+    def __init__(self, state: VehicleState) -> None:
+        self.state = state
+        self.signals: list[VehicleSignal] = []
+
+    @property
+    def deadline(self) -> int | None:
+        return self.state.deadline
+
+
+class VehicleProcessor:
+    def __init__(self, ctx: RuleContext) -> None:
+        self.ctx = ctx
+        t = ctx.t
+        self._stationary = t.stationary
+        self._silence = t.gps_silence
+        self._still_m = t.stationary_radius_m
+        self._offsite_m = t.offsite_radius_m
+        self._arrival_m = t.arrival_radius_m
+        self._lookup_m = max(t.offsite_radius_m, t.arrival_radius_m)
+
+    def ping(self, v: VehicleState | None, ping: GpsPing, now: int) -> VehicleStep:
+        v = v or VehicleState(ping.vehicle_id)
+        step = VehicleStep(v)
+        t = to_us(ping.event_time)
+        if v.last_ping_at is not None and t <= v.last_ping_at:
+            return step  # late or redelivered: the position it describes is already past
+        lat, lon = ping.lat, ping.lon
+        moved = (
+            v.last_ping_at is None
+            or haversine_m(v.anchor_lat, v.anchor_lon, lat, lon) > self._still_m
+        )
+        v.last_ping_at = t
+        v.lat, v.lon = lat, lon
+        nearest = self.ctx.network.nearest(lat, lon, self._lookup_m)
+        if moved:
+            v.anchor_lat, v.anchor_lon, v.anchor_at = lat, lon, t
+            v.anchor_offsite = nearest is None or nearest[1] > self._offsite_m
+        at = nearest[0].id if nearest is not None and nearest[1] <= self._arrival_m else None
+        arrived = at is not None and at != v.at_facility
+        if at != v.at_facility:
+            v.at_facility = at
+            v.at_facility_since = t
+        self._refresh(step, now, arrived)
+        return step
+
+    def manifest(self, v: VehicleState | None, change: ManifestChange, now: int) -> VehicleStep:
+        v = v or VehicleState(change.vehicle_id)
+        step = VehicleStep(v)
+        if change.on:
+            v.manifest[change.waybill_no] = None
+            self._refresh(step, now, False)
+            if v.last_ping_at is not None and not step.signals:
+                step.signals.append(self._signal(v, change.waybill_no, now))
+        else:
+            v.manifest.pop(change.waybill_no, None)
+            self._refresh(step, now, False)
+        return step
+
+    def tick(self, v: VehicleState, now: int) -> VehicleStep:
+        step = VehicleStep(v)
+        self._refresh(step, now, False)
+        return step
+
+    def _refresh(self, step: VehicleStep, now: int, arrived: bool) -> None:
+        """Recompute the condition at `now`, fan out a change, schedule the next check."""
+        v = step.state
+        if v.last_ping_at is None:
+            v.deadline = None
+            return
+        silent_at = v.last_ping_at + self._silence
+        still_at = v.anchor_at + self._stationary if v.anchor_offsite else None
+        if now >= silent_at:
+            status = VEHICLE_SILENT
+        elif still_at is not None and now >= still_at:
+            status = VEHICLE_STATIONARY
+        else:
+            status = VEHICLE_OK
+        changed = status != v.status
+        v.status = status
+        if (changed or arrived) and v.manifest:
+            step.signals.extend(self._signal(v, wb, now) for wb in v.manifest)
+        if not v.manifest or status == VEHICLE_SILENT:
+            v.deadline = None  # nothing to tell anyone until a ping or a parcel arrives
+        elif status == VEHICLE_OK and still_at is not None and still_at < silent_at:
+            v.deadline = still_at
+        else:
+            v.deadline = silent_at
+
+    @staticmethod
+    def _signal(v: VehicleState, waybill_no: str, now: int) -> VehicleSignal:
+        since = v.anchor_at if v.status == VEHICLE_STATIONARY else v.last_ping_at
+        return VehicleSignal(
+            vehicle_id=v.vehicle_id,
+            waybill_no=waybill_no,
+            status=v.status,
+            since=since,
+            lat=v.lat,
+            lon=v.lon,
+            facility=v.at_facility,
+            facility_since=v.at_facility_since,
+            at=now,
+        )

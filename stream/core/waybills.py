@@ -1,0 +1,412 @@
+"""The waybill side of the core: applies waybills, scans and vehicle signals to a
+waybill's state, runs the rules, and turns their answers into episode records, tickets
+and notifications.
+
+Pure: state, input and `now` in; state, records, manifest changes and the next deadline
+out. The Faust agent and `parcelwatch replay` both drive this class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..rules import RULES, Rule, damage, missed_scan
+from ..rules import notifications as notify
+from ..rules import tickets as ticketing
+from ..rules.base import Candidate, RuleContext, last_scan_evidence
+from ..rules.eta import full_journey, predict
+from ..schemas import (
+    ExceptionRecord,
+    Notification,
+    NotificationRecipient,
+    Scan,
+    Ticket,
+    Waybill,
+)
+from . import ids
+from .clock import HOUR, to_datetime, to_us
+from .state import (
+    DAMAGE_REPORTED,
+    DELIVERY_FAILED,
+    DEPARTING,
+    MANIFEST_OFF,
+    TERMINAL,
+    VEHICLE_OK,
+    Episode,
+    ManifestChange,
+    VehicleSignal,
+    WaybillState,
+)
+
+Output = tuple[str, ExceptionRecord | Ticket | Notification]
+"""(logical topic, record): topic is "exceptions", "tickets" or "notifications"."""
+
+
+class WaybillStep:
+    """What one input did: the state, records to publish in order, manifest changes for
+    the vehicle side, and the state's next deadline."""
+
+    __slots__ = ("manifest", "outputs", "state")
+
+    def __init__(self, state: WaybillState) -> None:
+        self.state = state
+        self.outputs: list[Output] = []
+        self.manifest: list[ManifestChange] = []
+
+    @property
+    def deadline(self) -> int | None:
+        return self.state.deadline
+
+
+class WaybillProcessor:
+    def __init__(self, ctx: RuleContext) -> None:
+        self.ctx = ctx
+        self.network = ctx.network
+        self._due_hours = {p: round(h * HOUR) for p, h in ctx.settings.ticket_due_hours.items()}
+        self._rules = RULES
+
+    # -- inputs ------------------------------------------------------------------
+    def register(self, w: WaybillState | None, wb: Waybill, now: int) -> WaybillStep:
+        """Apply a Waybill (new or re-sent). Facility ids must be known to the network."""
+        w = w or WaybillState(wb.waybill_no)
+        fac = self.network.facilities
+        w.registered = True
+        w.product = wb.product.value
+        w.created_at = to_us(wb.created_at)
+        w.origin = fac[wb.origin_facility_id].id
+        w.destination = fac[wb.destination_facility_id].id
+        w.route = tuple(fac[f].id for f in wb.planned_route) if wb.planned_route else None
+        w.insured_value = wb.insured_value
+        r = wb.recipient
+        w.recipient = (r.name, r.phone, r.locale.value, r.timezone)
+        if wb.promised_at is not None:
+            w.promised_at = to_us(wb.promised_at)
+            w.promise_derived = False
+        else:
+            journey = full_journey(w, self.ctx)
+            margin = self.ctx.t.promise_margin.get(w.product, 0)
+            w.promised_at = None if journey is None else w.created_at + journey + margin
+            w.promise_derived = True
+        step = WaybillStep(w)
+        self._reconcile(step, now)
+        return step
+
+    def scan(self, w: WaybillState | None, scan: Scan, now: int) -> WaybillStep:
+        """Apply a Scan. Its facility ids must be known to the network."""
+        w = w or WaybillState(scan.waybill_no)
+        step = WaybillStep(w)
+        digest = ids.event_digest(scan.event_id)
+        seen = w.seen
+        if digest in seen:
+            return step  # a redelivery changes nothing
+        seen.append(digest)
+        if len(seen) > self.ctx.settings.dedup_event_ids:
+            del seen[0]
+
+        fac = self.network.facilities
+        here = fac[scan.facility_id].id
+        t = to_us(scan.event_time)
+        kind = scan.scan_type.value
+        gaps = missed_scan.skipped(w, here)
+
+        if here not in w.visited:
+            w.visited += (here,)
+        if w.first_scan_at is None or t < w.first_scan_at:
+            w.first_scan_at = t
+        if w.last_at is None or t >= w.last_at:
+            w.last_at = t
+            w.last_type = kind
+            w.last_facility = here
+            w.last_event = scan.event_id
+            w.last_vehicle = scan.vehicle_id
+            nxt = scan.next_facility_id
+            w.last_next = fac[nxt].id if nxt is not None and kind in DEPARTING else None
+
+        old_vehicle = w.vehicle
+        if kind in TERMINAL:
+            if w.terminal is None:
+                w.terminal = kind
+                w.terminal_at = t
+            w.vehicle = None
+        elif (kind in MANIFEST_OFF or (kind in DEPARTING and scan.vehicle_id)) and (
+            w.vehicle_at is None or t >= w.vehicle_at
+        ):
+            w.vehicle = scan.vehicle_id if kind in DEPARTING else None
+            w.vehicle_at = t
+        if kind == DELIVERY_FAILED:
+            w.failures += 1
+            if w.failure_first_at is None or t < w.failure_first_at:
+                w.failure_first_at = t
+            w.failure_reason = scan.reason
+            w.failure_facility = here
+        elif kind == DAMAGE_REPORTED:
+            rank = damage.DAMAGE_RANK[scan.reason]  # type: ignore[index]
+            if w.damage_at is None or t < w.damage_at:
+                w.damage_at = t
+                w.damage_facility = here
+            w.damage_rank = max(w.damage_rank, rank)
+
+        if w.vehicle != old_vehicle:
+            if old_vehicle is not None:
+                step.manifest.append(ManifestChange(old_vehicle, w.waybill_no, False, t))
+            if w.vehicle is not None:
+                step.manifest.append(ManifestChange(w.vehicle, w.waybill_no, True, t))
+            w.loaded_at = t if w.vehicle is not None else None
+            w.sig_vehicle = w.sig_status = w.sig_since = None
+            w.arr_vehicle = w.arr_facility = w.arr_at = None
+
+        if gaps:
+            self._record_gaps(step, gaps, t, now)
+        self._reconcile(step, now)
+        return step
+
+    def vehicle_signal(
+        self, w: WaybillState | None, sig: VehicleSignal, now: int
+    ) -> WaybillStep | None:
+        """Apply the condition of the vehicle the waybill is on; stale signals (from a
+        vehicle the parcel has left) are ignored and return None."""
+        if w is None or w.vehicle != sig.vehicle_id:
+            return None
+        w.sig_vehicle = sig.vehicle_id
+        w.sig_status = sig.status
+        w.sig_since = sig.since
+        w.sig_lat = sig.lat
+        w.sig_lon = sig.lon
+        if sig.facility is not None:
+            w.arr_vehicle = sig.vehicle_id
+            w.arr_facility = sig.facility
+            w.arr_at = sig.facility_since
+        step = WaybillStep(w)
+        self._reconcile(step, now)
+        return step
+
+    def tick(self, w: WaybillState, now: int) -> WaybillStep:
+        """Time has reached `now` with no new input: fire whatever is due."""
+        step = WaybillStep(w)
+        self._reconcile(step, now)
+        return step
+
+    # -- episodes ----------------------------------------------------------------
+    def _reconcile(self, step: WaybillStep, now: int) -> None:
+        w = step.state
+        episodes = w.episodes
+        deadline: int | None = None
+        for rule in self._rules:
+            ep = episodes.get(rule.type) if episodes else None
+            answer = rule.check(w, self.ctx, now, ep)
+            if answer.__class__ is Candidate:
+                if ep is None:
+                    self._open(step, rule.type, answer, now)  # type: ignore[arg-type]
+                elif ep.identity != answer.identity:  # type: ignore[union-attr]
+                    self._resolve(step, rule, ep, now, "SUPERSEDED")
+                    self._open(step, rule.type, answer, now)  # type: ignore[arg-type]
+                elif answer.revision > ep.revision:  # type: ignore[union-attr]
+                    self._update(step, ep, answer, now)  # type: ignore[arg-type]
+                continue
+            if ep is not None and not rule.sticky:
+                self._resolve(step, rule, ep, now, None)
+            if answer is not None and (deadline is None or answer < deadline):  # type: ignore[operator]
+                deadline = answer  # type: ignore[assignment]
+        w.deadline = deadline
+
+    def _open(
+        self, step: WaybillStep, exc_type: str, c: Candidate, now: int, track: bool = True
+    ) -> Episode:
+        w = step.state
+        opened = w.opened if w.opened is not None else {}
+        ordinal = opened.get(exc_type, 0)
+        opened[exc_type] = ordinal + 1
+        w.opened = opened
+        ep = Episode(
+            ids.exception_id(w.waybill_no, exc_type, ordinal, c.since),
+            exc_type,
+            c.since,
+            c.severity,
+            c.revision,
+            c.identity,
+            c.facility,
+            c.vehicle,
+            now,
+        )
+        if track:
+            if w.episodes is None:
+                w.episodes = {}
+            w.episodes[exc_type] = ep
+        self._emit(step, ep, "OPEN", now, c.evidence)
+        return ep
+
+    def _update(self, step: WaybillStep, ep: Episode, c: Candidate, now: int) -> None:
+        ep.severity = c.severity
+        ep.revision = c.revision
+        self._emit(step, ep, "UPDATED", now, c.evidence)
+
+    def _resolve(
+        self, step: WaybillStep, rule: Rule, ep: Episode, now: int, reason: str | None
+    ) -> None:
+        w = step.state
+        if w.episodes is not None and w.episodes.get(ep.type) is ep:
+            del w.episodes[ep.type]
+        evidence: dict[str, Any] = {
+            "resolution": reason or self._resolution_reason(w, ep, now),
+            "last_scan": last_scan_evidence(w),
+        }
+        if rule.resolution is not None:
+            evidence.update(rule.resolution(w, ep, now))
+        self._emit(step, ep, "RESOLVED", now, evidence)
+
+    @staticmethod
+    def _resolution_reason(w: WaybillState, ep: Episode, now: int) -> str:
+        if w.terminal is not None:
+            return w.terminal
+        if ep.type == "DELAY_PREDICTED":
+            if w.promised_at is not None and now > w.promised_at:
+                return "SUPERSEDED_BY_DELAYED"
+            return "PREDICTION_WITHIN_PROMISE"
+        if (
+            ep.type == "STALLED_IN_TRANSIT"
+            and w.vehicle == ep.vehicle
+            and w.sig_status == VEHICLE_OK
+        ):
+            return "VEHICLE_MOVING"
+        return "PARCEL_SCANNED"
+
+    def _record_gaps(self, step: WaybillStep, gaps: list[str], at: int, now: int) -> None:
+        """MISSED_SCAN (c): one episode per skipped checkpoint, opened and resolved at once.
+        A checkpoint already covered by an open MISSED_SCAN is not recorded twice."""
+        w = step.state
+        w.gaps += tuple(gaps)
+        open_ep = w.episodes.get("MISSED_SCAN") if w.episodes else None
+        rule = next(r for r in self._rules if r.type == "MISSED_SCAN")
+        for facility in gaps:
+            if open_ep is not None and open_ep.identity == facility:
+                continue
+            evidence = {
+                "variant": "CHECKPOINT_SKIPPED",
+                "expected_facility_id": facility,
+                "planned_route": list(w.route or ()),
+                "revealed_by": last_scan_evidence(w),
+            }
+            ep = self._open(
+                step, "MISSED_SCAN", Candidate(at, "LOW", evidence, facility), now, track=False
+            )
+            self._resolve(step, rule, ep, now, "CHECKPOINT_SKIPPED")
+
+    # -- records -----------------------------------------------------------------
+    def _emit(
+        self, step: WaybillStep, ep: Episode, status: str, now: int, evidence: dict[str, Any]
+    ) -> None:
+        w = step.state
+        now_dt = to_datetime(now)
+        step.outputs.append(
+            (
+                "exceptions",
+                ExceptionRecord(
+                    exception_id=ep.exception_id,
+                    waybill_no=w.waybill_no,
+                    type=ep.type,
+                    status=status,
+                    severity=ep.severity,
+                    detected_at=now_dt,
+                    opened_at=to_datetime(ep.opened_at),
+                    resolved_at=now_dt if status == "RESOLVED" else None,
+                    facility_id=ep.facility,
+                    vehicle_id=ep.vehicle,
+                    evidence=evidence,
+                ),
+            )
+        )
+        due_at = None
+        if ep.type not in ticketing.NO_TICKET:
+            due_at = self._ticket(step, ep, status, now, evidence)
+        if status != "RESOLVED" and ep.type in notify.NOTIFY:
+            self._notify(step, ep, status, now, due_at)
+
+    def _ticket(
+        self, step: WaybillStep, ep: Episode, status: str, now: int, evidence: dict[str, Any]
+    ) -> int:
+        w = step.state
+        department, priority = ticketing.route(w, ep, self.network)
+        created = ep.ticket_created_at
+        due = created + self._due_hours[priority]
+        locale = self.ctx.settings.ticket_locale
+        step.outputs.append(
+            (
+                "tickets",
+                Ticket(
+                    ticket_id=ids.ticket_id(ep.exception_id),
+                    exception_id=ep.exception_id,
+                    waybill_no=w.waybill_no,
+                    type=ep.type,
+                    status=status,
+                    priority=priority,
+                    department=department,
+                    facility_id=ep.facility,
+                    created_at=to_datetime(created),
+                    updated_at=to_datetime(now),
+                    due_at=to_datetime(due),
+                    summary=ticketing.summary(w, ep, evidence, locale, self.network),
+                    evidence=evidence,
+                    suggested_actions=ticketing.suggested_actions(ep, locale),
+                ),
+            )
+        )
+        return due
+
+    def _notify(
+        self, step: WaybillStep, ep: Episode, status: str, now: int, due_at: int | None
+    ) -> None:
+        w = step.state
+        if w.recipient is None:
+            return  # never registered: nobody to tell
+        sequence = ep.notified
+        if status == "UPDATED" and (ep.type not in notify.ESCALATING or sequence != 1):
+            return
+        if status == "OPEN" and sequence != 0:
+            return
+        name, phone, locale, tz = w.recipient
+        settings = self.ctx.settings
+        send_at = notify.send_after(now, tz, settings.quiet_hours_start, settings.quiet_hours_end)
+        day = notify.local_day(send_at, tz)
+        if day > w.notif_day:
+            w.notif_day, w.notif_count = day, 0
+        if day == w.notif_day:
+            if w.notif_count >= settings.notifications_per_day:
+                ep.notified = sequence + 1  # this message's turn is spent, not postponed
+                return
+            w.notif_count += 1
+        ep.notified = sequence + 1
+        eta = predict(w, self.ctx)
+        title, body = notify.render(
+            ep.type,
+            locale,
+            name=name,
+            waybill_no=w.waybill_no,
+            tz=tz,
+            send_at=send_at,
+            next_update=due_at if due_at is not None else send_at + 4 * HOUR,
+            eta=eta.at(now) if eta is not None else None,
+            promised=w.promised_at,
+            damage=damage.damage_name(w.damage_rank) if w.damage_rank else None,
+            insured=w.insured_value > 0,
+            failure_reason=w.failure_reason,
+            escalation=status == "UPDATED",
+            quiet=(settings.quiet_hours_start, settings.quiet_hours_end),
+        )
+        step.outputs.append(
+            (
+                "notifications",
+                Notification(
+                    notification_id=ids.notification_id(ep.exception_id, sequence),
+                    exception_id=ep.exception_id,
+                    waybill_no=w.waybill_no,
+                    type=ep.type,
+                    channel=notify.channel(ep.severity),
+                    locale=locale,
+                    recipient=NotificationRecipient(name=name, phone=phone),
+                    title=title,
+                    body=body,
+                    send_after=to_datetime(send_at),
+                    created_at=to_datetime(now),
+                ),
+            )
+        )

@@ -1,0 +1,119 @@
+"""The edge: decoding and validating input records, and checking them against the
+network. Whatever fails here becomes a dead letter with a reason — and nothing else does.
+Shared by the live agents and `parcelwatch replay`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from .network import Network
+from .schemas import INPUT_MODELS, DeadLetter, GpsPing, Scan, Waybill
+from .schemas.common import Timestamp
+
+MAX_RECORD_BYTES = 64 * 1024
+"""Largest input record accepted; a legitimate scan is well under 4 kB."""
+RAW_LIMIT = 10 * 1024
+"""Dead letters keep at most this much of the raw text (CONTRACT §7)."""
+
+InputRecord = Waybill | Scan | GpsPing
+
+
+class InvalidRecord(ValueError):
+    """An input that cannot be decoded or validated. `reason` is a short, bounded label
+    (for metrics); the message says exactly what is wrong."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def describe(exc: ValidationError) -> str:
+    """One line naming each bad field, e.g. `scan_type: Input should be 'PICKUP', ...`."""
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "record"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def validate(topic: str, value: Any, network: Network) -> InputRecord:
+    """Validate a decoded value for a logical input topic ("waybills", "scans", "gps")."""
+    model = INPUT_MODELS.get(topic)
+    if model is None:
+        raise InvalidRecord("unknown_topic", f"unknown topic {topic!r}")
+    if not isinstance(value, dict):
+        raise InvalidRecord("schema", "value must be a JSON object")
+    try:
+        record = model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidRecord("schema", describe(exc)) from None
+    check_network(record, network)
+    return record
+
+
+def decode(topic: str, raw: bytes | str, network: Network) -> InputRecord:
+    """Decode and validate one record value as it arrives from Kafka."""
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidRecord("too_large", f"record of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord("decode", f"not valid JSON: {exc}") from None
+    return validate(topic, value, network)
+
+
+def check_network(record: InputRecord, network: Network) -> None:
+    facilities = network.facilities
+    if isinstance(record, Scan):
+        for field in ("facility_id", "next_facility_id"):
+            fid = getattr(record, field)
+            if fid is not None and fid not in facilities:
+                raise InvalidRecord("unknown_facility", f"{field}: unknown facility {fid!r}")
+    elif isinstance(record, Waybill):
+        if record.origin_facility_id not in facilities:
+            raise InvalidRecord(
+                "unknown_facility",
+                f"origin_facility_id: unknown facility {record.origin_facility_id!r}",
+            )
+        if record.destination_facility_id not in facilities:
+            raise InvalidRecord(
+                "unknown_facility",
+                f"destination_facility_id: unknown facility {record.destination_facility_id!r}",
+            )
+        for i, fid in enumerate(record.planned_route or ()):
+            if fid not in facilities:
+                raise InvalidRecord(
+                    "unknown_facility", f"planned_route.{i}: unknown facility {fid!r}"
+                )
+
+
+def event_time(record: InputRecord) -> Timestamp:
+    """The instant a record describes: created_at for waybills, event_time otherwise."""
+    return record.created_at if isinstance(record, Waybill) else record.event_time
+
+
+def dead_letter(
+    source_topic: str,
+    raw: bytes | str,
+    error: str,
+    received_at: Any,
+    *,
+    key: str | None = None,
+    line: int | None = None,
+) -> DeadLetter:
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if len(text.encode("utf-8")) > RAW_LIMIT:
+        text = text.encode("utf-8")[:RAW_LIMIT].decode("utf-8", errors="ignore")
+    return DeadLetter(
+        source_topic=source_topic,
+        key=key,
+        line=line,
+        raw=text,
+        error=error[:2000],
+        received_at=received_at,
+    )

@@ -1,0 +1,99 @@
+"""What a rule is, and what it is given.
+
+A rule looks at one waybill's state at time `now` and answers with one of:
+- a `Candidate`: the exception condition holds now;
+- an `int`: it does not hold now, but will at that time if nothing else arrives
+  (a deadline: this is how the absence of an expected scan is detected);
+- `None`: it does not hold and will not without new input.
+
+The episode engine turns these answers into OPEN / UPDATED / RESOLVED records, so rules
+stay small pure functions with no knowledge of ids, tickets or notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.clock import MINUTE, hours_us, iso
+from ..core.state import Episode, WaybillState
+from ..network import Network
+from ..settings import RuleSettings
+
+
+class Candidate:
+    """An exception condition that holds now."""
+
+    __slots__ = ("evidence", "facility", "identity", "revision", "severity", "since", "vehicle")
+
+    def __init__(
+        self,
+        since: int,
+        severity: str,
+        evidence: dict[str, Any],
+        facility: str | None = None,
+        vehicle: str | None = None,
+        identity: str | None = None,
+        revision: int = 0,
+    ) -> None:
+        self.since = since  # when the condition began: the episode's opened_at
+        self.severity = severity
+        self.evidence = evidence
+        self.facility = facility
+        self.vehicle = vehicle
+        self.identity = identity  # a different identity is a different episode
+        self.revision = revision  # a higher revision is an escalation (UPDATED)
+
+
+class Thresholds:
+    """RuleSettings converted once to integer microseconds for the hot path."""
+
+    def __init__(self, s: RuleSettings) -> None:
+        self.pickup_overdue = hours_us(s.pickup_overdue_hours)
+        self.lane_factor = s.missed_scan_lane_factor
+        self.missed_grace = hours_us(s.missed_scan_grace_hours)
+        self.arrival_radius_m = s.vehicle_arrival_radius_m
+        self.after_arrival = hours_us(s.missed_scan_after_vehicle_arrival_hours)
+        self.out_for_delivery = hours_us(s.out_for_delivery_hours)
+        self.hub_dwell = hours_us(s.hub_dwell_hours)
+        self.outlet_dwell = hours_us(s.outlet_dwell_hours)
+        self.stationary_radius_m = s.stationary_radius_m
+        self.stationary = round(s.stationary_minutes * MINUTE)
+        self.offsite_radius_m = s.offsite_radius_m
+        self.gps_silence = round(s.gps_silence_minutes * MINUTE)
+        self.delay_margin = round(s.delay_predicted_margin_minutes * MINUTE)
+        self.handling = hours_us(s.handling_hours)
+        self.last_mile = hours_us(s.last_mile_hours)
+        self.promise_margin = {str(p): hours_us(h) for p, h in s.promise_margin_hours.items()}
+        self.lost_after = hours_us(s.lost_after_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    network: Network
+    settings: RuleSettings
+    t: Thresholds
+
+    @classmethod
+    def create(cls, network: Network, settings: RuleSettings | None = None) -> RuleContext:
+        settings = settings or RuleSettings()
+        return cls(network, settings, Thresholds(settings))
+
+
+Check = Callable[[WaybillState, RuleContext, int, Episode | None], "Candidate | int | None"]
+
+
+def is_express(w: WaybillState) -> bool:
+    return w.product in ("SAME_DAY", "NEXT_DAY")
+
+
+def last_scan_evidence(w: WaybillState) -> dict[str, Any] | None:
+    if w.last_at is None:
+        return None
+    return {
+        "event_id": w.last_event,
+        "scan_type": w.last_type,
+        "facility_id": w.last_facility,
+        "event_time": iso(w.last_at),
+    }

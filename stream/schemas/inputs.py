@@ -1,0 +1,147 @@
+"""Input records of CONTRACT §2: waybills, scans and GPS pings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from .common import (
+    EventId,
+    FacilityId,
+    PersonName,
+    Phone,
+    Record,
+    Timestamp,
+    VehicleId,
+    WaybillNo,
+)
+
+
+class Product(StrEnum):
+    SAME_DAY = "SAME_DAY"
+    NEXT_DAY = "NEXT_DAY"
+    STANDARD = "STANDARD"
+    ECONOMY = "ECONOMY"
+
+
+class Locale(StrEnum):
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
+class ScanType(StrEnum):
+    PICKUP = "PICKUP"
+    HUB_ARRIVAL = "HUB_ARRIVAL"
+    HUB_DEPARTURE = "HUB_DEPARTURE"
+    LOAD = "LOAD"
+    UNLOAD = "UNLOAD"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
+    DELIVERED = "DELIVERED"
+    DELIVERY_FAILED = "DELIVERY_FAILED"
+    DAMAGE_REPORTED = "DAMAGE_REPORTED"
+    RETURNED_TO_SENDER = "RETURNED_TO_SENDER"
+
+
+class FailureReason(StrEnum):
+    RECIPIENT_ABSENT = "RECIPIENT_ABSENT"
+    ADDRESS_INVALID = "ADDRESS_INVALID"
+    REFUSED = "REFUSED"
+    OTHER = "OTHER"
+
+
+class DamageSeverity(StrEnum):
+    MINOR = "MINOR"
+    MAJOR = "MAJOR"
+    DESTROYED = "DESTROYED"
+
+
+class Recipient(Record):
+    name: PersonName
+    phone: Phone
+    locale: Locale = Locale.ZH_CN
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+
+class Sender(Record):
+    name: PersonName
+    phone: Phone
+
+
+class Waybill(Record):
+    """Sent when the order is created; a re-send with the same waybill_no updates it."""
+
+    waybill_no: WaybillNo
+    product: Product
+    created_at: Timestamp
+    promised_at: Timestamp | None = None
+    origin_facility_id: FacilityId
+    destination_facility_id: FacilityId
+    planned_route: Annotated[list[FacilityId], Field(min_length=1, max_length=32)] | None = None
+    insured_value: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+    recipient: Recipient
+    sender: Sender | None = None
+
+    @model_validator(mode="after")
+    def _route_ends(self) -> Waybill:
+        route = self.planned_route
+        if route is not None:
+            if route[0] != self.origin_facility_id:
+                raise ValueError("planned_route must start at origin_facility_id")
+            if route[-1] != self.destination_facility_id:
+                raise ValueError("planned_route must end at destination_facility_id")
+        if self.promised_at is not None and self.promised_at < self.created_at:
+            raise ValueError("promised_at is before created_at")
+        return self
+
+
+_URL = Annotated[str, Field(pattern=r"^https?://\S{1,2040}$")]
+
+
+class Scan(Record):
+    event_id: EventId
+    waybill_no: WaybillNo
+    facility_id: FacilityId
+    event_time: Timestamp
+    scan_type: ScanType
+    vehicle_id: VehicleId | None = None
+    next_facility_id: FacilityId | None = None
+    reason: str | None = None
+    courier_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    photos: Annotated[list[_URL], Field(max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _type_specific_fields(self) -> Scan:
+        kind = self.scan_type
+        if kind in (ScanType.LOAD, ScanType.UNLOAD) and self.vehicle_id is None:
+            raise ValueError(f"vehicle_id is required on {kind.value}")
+        allowed = _REASONS.get(kind)
+        if allowed is not None and self.reason not in allowed.__members__:
+            raise ValueError(f"reason on {kind.value} must be one of " + " | ".join(allowed))
+        return self
+
+
+_REASONS: dict[ScanType, type[StrEnum]] = {
+    ScanType.DELIVERY_FAILED: FailureReason,
+    ScanType.DAMAGE_REPORTED: DamageSeverity,
+}
+
+
+class GpsPing(Record):
+    vehicle_id: VehicleId
+    event_time: Timestamp
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    speed_kmh: Annotated[float, Field(ge=0, le=400, allow_inf_nan=False)] | None = None

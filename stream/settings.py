@@ -1,0 +1,115 @@
+"""Rule thresholds and service options.
+
+Every number in CONTRACT §4–6 is a field here with the contract's default. Values come
+from (highest first) environment variables `PARCELWATCH_<FIELD>`, a settings file
+(YAML or JSON, `--config`), then these defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .schemas.inputs import Product
+
+Hours = Annotated[float, Field(gt=0, le=24 * 365)]
+Minutes = Annotated[float, Field(gt=0, le=60 * 24 * 30)]
+Metres = Annotated[float, Field(gt=0, le=1_000_000)]
+
+
+class SettingsError(ValueError):
+    """The settings file is unusable; the message says which field and why."""
+
+
+class RuleSettings(BaseSettings):
+    """Detection thresholds, ETA model, ticket and notification policy."""
+
+    model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", extra="forbid")
+
+    # PICKUP_OVERDUE
+    pickup_overdue_hours: Hours = 24.0
+    """No PICKUP (or any scan) this long after created_at opens PICKUP_OVERDUE."""
+
+    # MISSED_SCAN
+    missed_scan_lane_factor: Annotated[float, Field(ge=1, le=10)] = 1.5
+    """(a) next checkpoint due at departure + lane hours x this factor + the grace below."""
+    missed_scan_grace_hours: Annotated[float, Field(ge=0, le=240)] = 2.0
+    vehicle_arrival_radius_m: Metres = 1000.0
+    """(b) a vehicle within this distance of a facility has reached it."""
+    missed_scan_after_vehicle_arrival_hours: Hours = 2.0
+    """(b) the parcel must be scanned this long after its vehicle reached the facility."""
+    out_for_delivery_hours: Hours = 12.0
+    """(d) OUT_FOR_DELIVERY must be followed by DELIVERED/DELIVERY_FAILED within this."""
+
+    # STALLED_AT_FACILITY
+    hub_dwell_hours: Hours = 12.0
+    outlet_dwell_hours: Hours = 24.0
+
+    # STALLED_IN_TRANSIT
+    stationary_radius_m: Metres = 500.0
+    stationary_minutes: Minutes = 60.0
+    offsite_radius_m: Metres = 2000.0
+    """A stationary vehicle only counts as stalled farther than this from every facility."""
+    gps_silence_minutes: Minutes = 60.0
+
+    # DELAY_PREDICTED / ETA model
+    delay_predicted_margin_minutes: Annotated[float, Field(ge=0, le=60 * 24)] = 30.0
+    handling_hours: Annotated[float, Field(ge=0, le=240)] = 2.0
+    last_mile_hours: Annotated[float, Field(ge=0, le=240)] = 4.0
+    promise_margin_hours: dict[Product, Annotated[float, Field(ge=0, le=24 * 30)]] = {
+        Product.SAME_DAY: 2.0,
+        Product.NEXT_DAY: 8.0,
+        Product.STANDARD: 24.0,
+        Product.ECONOMY: 48.0,
+    }
+    """When a waybill has no promised_at: created_at + network ETA + this margin."""
+
+    # LOST_SUSPECTED
+    lost_after_hours: Hours = 72.0
+
+    # Tickets
+    ticket_due_hours: dict[str, Hours] = {"P1": 2.0, "P2": 8.0, "P3": 24.0, "P4": 72.0}
+    ticket_locale: str = Field(default="zh-CN", pattern="^(zh-CN|en)$")
+
+    # Notifications
+    quiet_hours_start: Annotated[int, Field(ge=0, le=23)] = 22
+    quiet_hours_end: Annotated[int, Field(ge=0, le=23)] = 8
+    notifications_per_day: Annotated[int, Field(ge=0, le=100)] = 3
+
+    # Bounded state
+    dedup_event_ids: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Event ids remembered per waybill for redelivery de-duplication."""
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> RuleSettings:
+        """Defaults, then the settings file, then environment variables."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            path = Path(path)
+            try:
+                raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+            except yaml.YAMLError as exc:
+                raise SettingsError(f"{path}: not valid YAML/JSON: {exc}") from exc
+            if raw is not None and not isinstance(raw, dict):
+                raise SettingsError(f"{path}: expected a mapping of setting names to values")
+            data.update(raw or {})
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise SettingsError(f"{path or 'settings'}: {where}: {first['msg']}") from exc
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Environment beats the file, the file beats defaults; no .env or secrets dirs.
+        return (env_settings, init_settings)
