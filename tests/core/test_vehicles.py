@@ -1,0 +1,89 @@
+"""The vehicle side: conditions change rarely, and only changes fan out."""
+
+from datetime import timedelta
+
+from conftest import BASE
+
+from stream.core.clock import MINUTE, to_us
+from stream.core.state import ManifestChange
+from stream.core.vehicles import VehicleProcessor
+from stream.schemas import GpsPing
+
+
+def ping(minutes, lat, lon, vehicle="T1"):
+    return GpsPing(
+        vehicle_id=vehicle, event_time=BASE + timedelta(minutes=minutes), lat=lat, lon=lon
+    )
+
+
+def t(minutes):
+    return to_us(BASE) + minutes * MINUTE
+
+
+def _loaded(ctx, waybills=("W1", "W2")):
+    side = VehicleProcessor(ctx)
+    v = side.ping(None, ping(0, 23.0, 114.05), t(0)).state
+    for wb in waybills:
+        step = side.manifest(v, ManifestChange("T1", wb, True, t(0)), t(0))
+        assert [s.waybill_no for s in step.signals] == [wb]  # snapshot to the newcomer
+    return side, v
+
+
+def test_moving_pings_signal_nothing(ctx):
+    side, v = _loaded(ctx)
+    for i in range(1, 60):
+        step = side.ping(v, ping(i, 23.0 + i * 0.01, 114.05), t(i))
+        assert step.signals == []
+    assert v.status == "OK"
+
+
+def test_stationary_off_site_fans_out_once_then_moving_again(ctx):
+    side, v = _loaded(ctx)
+    signals = []
+    for i in range(1, 61):
+        signals += side.ping(v, ping(i, 23.0, 114.05), t(i)).signals
+    assert [(s.waybill_no, s.status) for s in signals] == [
+        ("W1", "STATIONARY"),
+        ("W2", "STATIONARY"),
+    ]
+    assert signals[0].since == t(0)
+    moved = side.ping(v, ping(61, 23.2, 114.05), t(61)).signals
+    assert [s.status for s in moved] == ["OK", "OK"]
+
+
+def test_silence_is_found_by_the_deadline(ctx):
+    side, v = _loaded(ctx)
+    side.ping(v, ping(1, 23.01, 114.05), t(1))
+    assert v.deadline == t(1) + 60 * MINUTE
+    step = side.tick(v, t(61))
+    assert {s.status for s in step.signals} == {"SILENT"}
+    assert step.signals[0].since == t(1)
+    assert v.deadline is None  # nothing more to find until a ping arrives
+
+
+def test_arrival_at_a_facility_is_signalled(ctx):
+    side, v = _loaded(ctx)
+    step = side.ping(v, ping(30, 24.002, 114.0), t(30))  # within 1 km of B-HUB
+    assert {(s.facility, s.facility_since) for s in step.signals} == {("B-HUB", t(30))}
+    assert side.ping(v, ping(31, 24.002, 114.0), t(31)).signals == []  # still there
+
+
+def test_untracked_vehicle_never_signals(ctx):
+    side = VehicleProcessor(ctx)
+    step = side.manifest(None, ManifestChange("VAN", "W1", True, t(0)), t(0))
+    assert step.signals == [] and step.state.deadline is None
+
+
+def test_stale_and_redelivered_pings_are_ignored(ctx):
+    side, v = _loaded(ctx)
+    side.ping(v, ping(10, 23.1, 114.05), t(10))
+    side.ping(v, ping(5, 25.0, 114.05), t(10))
+    side.ping(v, ping(10, 25.0, 114.05), t(10))
+    assert (v.lat, v.last_ping_at) == (23.1, t(10))
+
+
+def test_empty_vehicle_needs_no_deadline(ctx):
+    side, v = _loaded(ctx)
+    for wb in ("W1", "W2"):
+        side.manifest(v, ManifestChange("T1", wb, False, t(1)), t(1))
+    assert v.manifest == {} and v.deadline is None
