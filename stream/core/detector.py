@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ..intake import event_time
 from ..network import Network
 from ..rules.base import RuleContext
 from ..schemas import GpsPing, Scan, Waybill
@@ -41,20 +40,35 @@ class Detector:
         self.clock = EventClock()
         self.outputs: list[Output] = []
         self.sink: Sink = sink or self.outputs.append
+        self._feeders = {
+            GpsPing: self._feed_ping,
+            Scan: self._feed_scan,
+            Waybill: self._feed_waybill,
+        }
 
     def feed(self, record: Waybill | Scan | GpsPing) -> None:
         """Move the clock to the record's time (firing what is due), then apply it."""
-        now = self.clock.advance(to_us(event_time(record)))
+        self._feeders[record.__class__](record)
+
+    def _feed_ping(self, ping: GpsPing) -> None:
+        now = self._tick_to(to_us(ping.event_time))
+        v = self.vehicles.get(ping.vehicle_id)
+        self._after_vehicle(self.vehicle_side.ping(v, ping, now), now)
+
+    def _feed_scan(self, scan: Scan) -> None:
+        now = self._tick_to(to_us(scan.event_time))
+        w = self.waybills.get(scan.waybill_no)
+        self._after_waybill(self.waybill_side.scan(w, scan, now), now)
+
+    def _feed_waybill(self, waybill: Waybill) -> None:
+        now = self._tick_to(to_us(waybill.created_at))
+        w = self.waybills.get(waybill.waybill_no)
+        self._after_waybill(self.waybill_side.register(w, waybill, now), now)
+
+    def _tick_to(self, event_time: int) -> int:
+        now = self.clock.advance(event_time)
         self.advance(now)
-        if isinstance(record, GpsPing):
-            v = self.vehicles.get(record.vehicle_id)
-            self._after_vehicle(self.vehicle_side.ping(v, record, now), now)
-        elif isinstance(record, Scan):
-            w = self.waybills.get(record.waybill_no)
-            self._after_waybill(self.waybill_side.scan(w, record, now), now)
-        else:
-            w = self.waybills.get(record.waybill_no)
-            self._after_waybill(self.waybill_side.register(w, record, now), now)
+        return now
 
     def advance(self, now: int) -> None:
         """Fire every deadline at or before `now`, in deadline order, each at its own time."""
@@ -70,10 +84,14 @@ class Detector:
 
     # -- wiring ------------------------------------------------------------------
     def _after_waybill(self, step: WaybillStep, now: int) -> None:
-        pending: deque[ManifestChange | VehicleSignal] = deque()
-        self._collect_waybill(step, pending)
-        if pending:
-            self._drain(pending, now)
+        w = step.state
+        self.waybills[w.waybill_no] = w
+        self.deadlines.schedule((_WAYBILL, w.waybill_no), w.deadline)
+        sink = self.sink
+        for out in step.outputs:
+            sink(out)
+        if step.manifest:
+            self._drain(deque(step.manifest), now)
 
     def _after_vehicle(self, step: VehicleStep, now: int) -> None:
         self._store_vehicle(step)

@@ -9,7 +9,7 @@ waybill well under 2 KB.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Scan types, as plain strings for speed in the hot path.
 PICKUP = "PICKUP"
@@ -219,8 +219,7 @@ class VehicleState:
         self.deadline: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestChange:
+class ManifestChange(NamedTuple):
     """Waybill side -> vehicle side: the waybill got on (on=True) or off a vehicle."""
 
     vehicle_id: str
@@ -229,8 +228,7 @@ class ManifestChange:
     at: int
 
 
-@dataclass(frozen=True, slots=True)
-class VehicleSignal:
+class VehicleSignal(NamedTuple):
     """Vehicle side -> waybill side: the vehicle's condition, sent to each waybill on its
     manifest when the condition changes, and to a waybill when it joins the manifest.
 

@@ -38,6 +38,8 @@ from .state import (
     WaybillState,
 )
 
+_STICKY_TYPES = frozenset(r.type for r in RULES if r.sticky)
+
 Output = tuple[str, ExceptionRecord | Ticket | Notification]
 """(logical topic, record): topic is "exceptions", "tickets" or "notifications"."""
 
@@ -64,6 +66,14 @@ class WaybillProcessor:
         self.network = ctx.network
         self._due_hours = {p: round(h * HOUR) for p, h in ctx.settings.ticket_due_hours.items()}
         self._rules = RULES
+        # Once delivered or returned, only sticky rules (DAMAGED) can hold; an episode of
+        # any other type that is still open must be resolved, so it stays in the list.
+        self._sticky_rules = tuple(r for r in RULES if r.sticky)
+
+    def _rules_for(self, w: WaybillState) -> tuple[Rule, ...]:
+        if w.terminal is not None and not (w.episodes and w.episodes.keys() - _STICKY_TYPES):
+            return self._sticky_rules
+        return self._rules
 
     # -- inputs ------------------------------------------------------------------
     def register(self, w: WaybillState | None, wb: Waybill, now: int) -> WaybillStep:
@@ -191,9 +201,10 @@ class WaybillProcessor:
         w = step.state
         episodes = w.episodes
         deadline: int | None = None
-        for rule in self._rules:
+        ctx = self.ctx
+        for rule in self._rules_for(w):
             ep = episodes.get(rule.type) if episodes else None
-            answer = rule.check(w, self.ctx, now, ep)
+            answer = rule.check(w, ctx, now, ep)
             if answer.__class__ is Candidate:
                 if ep is None:
                     self._open(step, rule.type, answer, now)  # type: ignore[arg-type]

@@ -28,34 +28,32 @@ def check(
     if kind is None or w.terminal is not None:
         return None
     t = ctx.t
+    arrival = None
     if kind == OUT_FOR_DELIVERY:
         limit = w.last_at + t.out_for_delivery  # type: ignore[operator]
         expected = w.last_facility
         variant = "OUT_FOR_DELIVERY_UNRESOLVED"
-        extra: dict[str, object] = {"out_for_delivery_at": iso(w.last_at)}  # type: ignore[arg-type]
+        leg = None
     elif kind in DEPARTING:
         expected = next_facility(w, ctx)
         if expected is None:
             return None
         leg = ctx.network.leg_hours(w.last_facility, expected)  # type: ignore[arg-type]
         limit = None
-        variant = ""
-        extra = {"departed_at": iso(w.last_at), "from_facility_id": w.last_facility}  # type: ignore[arg-type]
+        variant = "CHECKPOINT_OVERDUE"
         if leg is not None:
             limit = w.last_at + round(leg * t.lane_factor * 3_600_000_000) + t.missed_grace  # type: ignore[operator]
-            variant = "CHECKPOINT_OVERDUE"
-            extra["lane_hours"] = leg
         if (
             w.arr_facility == expected
             and w.arr_vehicle == w.vehicle
             and w.arr_at is not None
             and w.arr_at >= w.last_at  # type: ignore[operator]
         ):
-            arrival_limit = w.arr_at + t.after_arrival
+            arrival = w.arr_at
+            arrival_limit = arrival + t.after_arrival
             if limit is None or arrival_limit < limit:
                 limit = arrival_limit
                 variant = "VEHICLE_ARRIVED_NOT_SCANNED"
-                extra["vehicle_arrived_at"] = iso(w.arr_at)
         if limit is None:
             return None
     else:
@@ -64,19 +62,27 @@ def check(
         limit = ep.opened_at
     elif now < limit:
         return limit
+    evidence: dict[str, object] = {
+        "variant": variant,
+        "expected_facility_id": expected,
+        "deadline": iso(limit),
+        "last_scan": last_scan_evidence(w),
+    }
+    if kind == OUT_FOR_DELIVERY:
+        evidence["out_for_delivery_at"] = iso(w.last_at)  # type: ignore[arg-type]
+    else:
+        evidence["departed_at"] = iso(w.last_at)  # type: ignore[arg-type]
+        evidence["from_facility_id"] = w.last_facility
+        evidence["lane_hours"] = leg
+        if arrival is not None:
+            evidence["vehicle_arrived_at"] = iso(arrival)
     return Candidate(
         since=limit,
         severity="LOW",
         facility=expected,
         vehicle=w.vehicle,
         identity=expected,
-        evidence={
-            "variant": variant,
-            "expected_facility_id": expected,
-            "deadline": iso(limit),
-            "last_scan": last_scan_evidence(w),
-            **extra,
-        },
+        evidence=evidence,
     )
 
 
