@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import random
 import sys
@@ -64,7 +65,7 @@ def build_stream(network: Network, waybills: int, vehicles: int, seed: int) -> l
         seq += 1
         t = created + timedelta(hours=rng.uniform(0.5, 3))
         scans: list[tuple[str, str, dict[str, Any]]] = [("PICKUP", origin, {})]
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in itertools.pairwise(path):
             truck = truck_of_lane.get((a, b), trucks[hash(a) % vehicles])
             if a != origin:
                 scans.append(("HUB_ARRIVAL", a, {}))
