@@ -8,7 +8,7 @@ from (highest first) environment variables `PARCELWATCH_<FIELD>`, a settings fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -58,13 +58,17 @@ class RuleSettings(BaseSettings):
 
     # DELAY_PREDICTED / ETA model
     delay_predicted_margin_minutes: Annotated[float, Field(ge=0, le=60 * 24)] = 30.0
+    eta_model: Literal["baseline", "anchored"] = "baseline"
+    """baseline: the contract's model, literally; anchored: stages count from their start."""
+    retry_after_failure_hours: Annotated[float, Field(ge=0, le=240)] = 18.0
+    """anchored model: the next delivery attempt after a failed one starts this much later."""
     handling_hours: Annotated[float, Field(ge=0, le=240)] = 2.0
     last_mile_hours: Annotated[float, Field(ge=0, le=240)] = 4.0
     promise_margin_hours: dict[Product, Annotated[float, Field(ge=0, le=24 * 30)]] = {
-        Product.SAME_DAY: 2.0,
-        Product.NEXT_DAY: 8.0,
-        Product.STANDARD: 24.0,
-        Product.ECONOMY: 48.0,
+        Product.SAME_DAY: 12.0,
+        Product.NEXT_DAY: 24.0,
+        Product.STANDARD: 36.0,
+        Product.ECONOMY: 72.0,
     }
     """When a waybill has no promised_at: created_at + network ETA + this margin."""
 

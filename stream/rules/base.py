@@ -67,6 +67,8 @@ class Thresholds:
         self.last_mile = hours_us(s.last_mile_hours)
         self.promise_margin = {str(p): hours_us(h) for p, h in s.promise_margin_hours.items()}
         self.lost_after = hours_us(s.lost_after_hours)
+        self.anchored = s.eta_model == "anchored"
+        self.retry_after_failure = hours_us(s.retry_after_failure_hours)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,18 @@ Interpretation, documented in the README:
 - a parcel sitting anywhere slides: its prediction moves with `now`;
 - once OUT_FOR_DELIVERY the last mile is under way: predicted = max(now, OFD + last mile).
 
+`eta_model: anchored` (a setting) is a refinement measured on the simulator: each stage
+counts from when it began (handling from arrival, a lane from departure, the last mile
+from arrival at the outlet, the next attempt from a failed one), so a parcel only slides
+once a stage overruns.
+
 Every prediction has the shape max(now, anchor) + rest, which lets DELAY_PREDICTED
 compute the exact latest moment the parcel can still make its promise.
 """
 
 from __future__ import annotations
 
-from ..core.state import DEPARTING, OUT_FOR_DELIVERY, WaybillState
+from ..core.state import DELIVERY_FAILED, DEPARTING, OUT_FOR_DELIVERY, WaybillState
 from .base import RuleContext
 
 
@@ -81,6 +86,7 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
     if kind == OUT_FOR_DELIVERY:
         return Eta(w.last_at + t.last_mile, 0)  # type: ignore[operator]
     here = w.last_facility
+    anchored = t.anchored
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
@@ -88,11 +94,21 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
             tail = _tail(w, ctx, ahead)
             if leg is None or tail is None:
                 return None
-            return Eta(None, round((leg + tail[0]) * hour) + tail[1] * t.handling + t.last_mile)
+            rest = round(tail[0] * hour) + tail[1] * t.handling + t.last_mile
+            if anchored:  # the truck is due at the next facility after the lane's hours
+                return Eta(w.last_at + round(leg * hour), rest)  # type: ignore[operator]
+            return Eta(None, round(leg * hour) + rest)
     tail = _tail(w, ctx, here)  # type: ignore[arg-type]
     if tail is None:
         return None
-    return Eta(None, round(tail[0] * hour) + tail[1] * t.handling + t.last_mile)
+    if not anchored:
+        return Eta(None, round(tail[0] * hour) + tail[1] * t.handling + t.last_mile)
+    if tail[1] == 0:  # at the destination: the last mile, or the next attempt after a failure
+        start = w.last_at + (t.retry_after_failure if kind == DELIVERY_FAILED else 0)  # type: ignore[operator]
+        return Eta(start + t.last_mile, 0)
+    # handling here started when the parcel arrived
+    rest = round(tail[0] * hour) + (tail[1] - 1) * t.handling + t.last_mile
+    return Eta(w.last_at + t.handling, rest)  # type: ignore[operator]
 
 
 def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:

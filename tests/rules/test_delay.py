@@ -103,11 +103,11 @@ def test_resent_waybill_with_an_earlier_promise_fires_earlier(events, run):
 
 
 def test_derived_promise_when_none_is_given(events, run):
-    # STANDARD: created + 22 h model + 24 h margin = 46 h.
+    # STANDARD: created + 22 h model + 36 h margin = 58 h.
     events.waybill(promised=None).scan("PICKUP", "A-OUT", 1)
-    out = run(events, until=50)
+    out = run(events, until=60)
     (opened, *_) = out.of("DELAYED")
-    assert opened["opened_at"] == utc(46)
+    assert opened["opened_at"] == utc(58)
     assert opened["evidence"]["promise_derived"] is True
 
 
