@@ -34,10 +34,71 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_network() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("stream") / "data" / "network.yaml"))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .network import Network, NetworkError
+    from .sim.config import SimConfig
+    from .sim.generator import simulate_to_files
+
+    try:
+        start = datetime.fromisoformat(args.start)
+        if start.tzinfo is None:
+            raise ValueError("needs a UTC offset")
+    except ValueError as exc:
+        print(f"parcelwatch simulate: --start {args.start!r}: {exc}", file=sys.stderr)
+        return 2
+    if args.parcels < 1 or args.days <= 0:
+        print("parcelwatch simulate: --parcels and --days must be positive", file=sys.stderr)
+        return 2
+    try:
+        network = Network.load(args.network or _default_network())
+        config = SimConfig.load(args.rates)
+        summary = simulate_to_files(
+            network, args.parcels, start, args.days, args.seed,
+            Path(args.out), Path(args.truth), config,
+        )  # fmt: skip
+    except (NetworkError, ValueError, OSError) as exc:
+        print(f"parcelwatch simulate: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{summary.parcels} parcels, {summary.records} records ({summary.scans} scans, "
+        f"{summary.pings} GPS pings, {summary.malformed} malformed), {summary.labels} truth "
+        f"labels, {summary.quiet} quiet parcels; replay with --until {summary.until}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from .evaluate import EvaluateError, evaluate, render_table
+
+    try:
+        result = evaluate(Path(args.truth), Path(args.exceptions))
+    except EvaluateError as exc:
+        print(f"parcelwatch evaluate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        Console(width=None if Console().is_terminal else 120).print(render_table(result))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out))
+    return run_demo(Path(args.out), args.parcels)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the .schema.json files")
     p.set_defaults(func=_cmd_schemas)
 
+    p = sub.add_parser("simulate", help="generate a network stream with faults and truth")
+    p.add_argument("--parcels", type=int, default=2000)
+    p.add_argument("--start", default="2026-11-11T00:00:00+08:00", help="ISO time with offset")
+    p.add_argument("--days", type=float, default=1.0, help="days over which parcels are created")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, help="events file (replay format)")
+    p.add_argument("--truth", required=True, help="ground-truth file")
+    p.add_argument("--network", help="network YAML (default: the bundled Chinese network)")
+    p.add_argument("--rates", help="YAML/JSON overriding product mix, fault and noise rates")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("evaluate", help="precision/recall of exceptions against ground truth")
+    p.add_argument("--truth", required=True)
+    p.add_argument("--exceptions", required=True)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("demo", help="replay the bundled sample stream and show what it finds")
     p.add_argument("--out", default="out/demo", help="directory for the outputs")
+    p.add_argument("--parcels", type=int, default=3000)
     p.set_defaults(func=_cmd_demo)
     return parser
 

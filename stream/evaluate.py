@@ -143,14 +143,16 @@ def render_table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="detection quality against ground truth")
-    for col in ("type", "precision", "recall", "tp", "fp", "fn", "dup", "delay p50", "delay p95"):
-        table.add_column(col, justify="left" if col == "type" else "right")
+    columns = ("type", "precision", "recall", "tp", "fp", "fn", "dup", "delay p50", "delay p95")
+    for col in (*columns, "lead p50"):
+        table.add_column(col, justify="left" if col == "type" else "right", no_wrap=True)
 
-    def fmt(value: float | None, unit: str = "") -> str:
-        return "-" if value is None else f"{value:,.0f}{unit}"
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f} s"
 
     rows = [*result["types"].items(), ("overall", result["overall"])]
     for name, s in rows:
+        predicted = name == "DELAY_PREDICTED"  # its window opens at creation: lead matters
         table.add_row(
             name,
             f"{s['precision']:.3f}",
@@ -159,7 +161,8 @@ def render_table(result: dict[str, Any]) -> Any:
             str(s["fp"]),
             str(s["fn"]),
             str(s["duplicates"]),
-            fmt(s["delay_p50_s"], " s"),
-            fmt(s["delay_p95_s"], " s"),
+            "-" if predicted or name == "overall" else fmt(s["delay_p50_s"]),
+            "-" if predicted or name == "overall" else fmt(s["delay_p95_s"]),
+            fmt(s.get("lead_p50_s")) if predicted else "",
         )
     return table

@@ -3,7 +3,8 @@ out — fanned out per waybill, and only when the condition changes, never per p
 
 Conditions (CONTRACT §4, STALLED_IN_TRANSIT and MISSED_SCAN (b)):
 - STATIONARY: moved less than `stationary_radius_m` for `stationary_minutes` while
-  farther than `offsite_radius_m` from every facility;
+  farther than `offsite_radius_m` from every facility (the window starts at the first
+  ping after the vehicle's last real step);
 - SILENT: no ping for `gps_silence_minutes`;
 - arrival: the vehicle came within `vehicle_arrival_radius_m` of a facility.
 A vehicle that never sent a ping is untracked: it never signals anything.
@@ -44,6 +45,7 @@ class VehicleProcessor:
         self._stationary = t.stationary
         self._silence = t.gps_silence
         self._still_m = t.stationary_radius_m
+        self._step_m = t.stationary_radius_m / 5
         self._offsite_m = t.offsite_radius_m
         self._arrival_m = t.arrival_radius_m
         self._lookup_m = max(t.offsite_radius_m, t.arrival_radius_m)
@@ -55,8 +57,13 @@ class VehicleProcessor:
         if v.last_ping_at is not None and t <= v.last_ping_at:
             return step  # late or redelivered: the position it describes is already past
         lat, lon = ping.lat, ping.lon
+        # The stationary window restarts when the vehicle is farther than the radius from
+        # where it stopped, or when it just made a real step (more than a fifth of the
+        # radius since the last ping): then it was still rolling, and anchoring on the
+        # rolling position would let GPS jitter around the radius restart the window.
         moved = (
             v.last_ping_at is None
+            or haversine_m(v.lat, v.lon, lat, lon) > self._step_m
             or haversine_m(v.anchor_lat, v.anchor_lon, lat, lon) > self._still_m
         )
         v.last_ping_at = t

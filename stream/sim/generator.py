@@ -134,7 +134,7 @@ def simulate(
                 push(nxt[0], (round(nxt[1], 6), round(nxt[2], 6), pings), vehicle)
 
     def start_trip(trip: Trip) -> None:
-        pings = trip.pings(config.ping_seconds)
+        pings = trip.pings()
         first = next(pings, None)
         if first is not None:
             push(first[0], (round(first[1], 6), round(first[2], 6), pings), trip.vehicle_id)

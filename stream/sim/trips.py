@@ -21,7 +21,9 @@ class Trip:
         "arrive",
         "depart",
         "dest",
+        "every",
         "fence_at",
+        "_facts",
         "gap",
         "origin",
         "seed",
@@ -37,10 +39,13 @@ class Trip:
         depart: float,
         travel_s: float,
         seed: int,
+        every: tuple[float, float],
         stop: tuple[float, float] | None = None,
         gap: tuple[float, float] | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self.every = every
+        self._facts: tuple[float | None, float | None, float] | None = None
         self.origin = origin
         self.dest = dest
         self.depart = depart
@@ -81,8 +86,24 @@ class Trip:
             frac = moving / self._travel_s()
         return o.lat + (d.lat - o.lat) * frac, o.lon + (d.lon - o.lon) * frac
 
-    def pings(self, every: tuple[float, float]) -> Iterator[tuple[float, float, float]]:
+    def facts(self) -> tuple[float | None, float | None, float]:
+        """What the pings really show, for the ground truth: (first ping at or after the
+        breakdown, last ping before the GPS outage, last ping before parking)."""
+        if self._facts is None:
+            stopped = last_before_gap = None
+            last = self.depart
+            for t, _, _ in self.pings():
+                if self.stop and stopped is None and t >= self.stop[0]:
+                    stopped = t
+                if self.gap and t < self.gap[0]:
+                    last_before_gap = t
+                last = t
+            self._facts = (stopped, last_before_gap, last)
+        return self._facts
+
+    def pings(self) -> Iterator[tuple[float, float, float]]:
         """(time, lat, lon) from shortly before departure until the truck parks."""
+        every = self.every
         rng = random.Random(self.seed)
         t = self.depart - WARMUP_S + rng.uniform(0, every[0])
         end = self.last_ping
@@ -103,6 +124,7 @@ class TripPlanner:
         self.linehaul = config.linehaul_departure_hours * HOUR
         self.local = config.local_departure_hours * HOUR
         self.faults = config.faults
+        self.every = config.ping_seconds
         self.rng = rng
         self.seed = seed
         self.trips: dict[tuple[str, str, int], Trip] = {}
@@ -136,9 +158,8 @@ class TripPlanner:
                 gap = (start, start + min(rng.uniform(1.5, 3) * HOUR, travel * 0.45))
         fac = self.network.facilities
         vehicle = f"V{self._serial:07d}-{a}-{b}"[:64]
-        return Trip(
-            vehicle, fac[a], fac[b], depart, travel, self.seed * 7_919 + self._serial, stop, gap
-        )
+        seed = self.seed * 7_919 + self._serial
+        return Trip(vehicle, fac[a], fac[b], depart, travel, seed, self.every, stop, gap)
 
     def forget_before(self, t: float) -> None:
         """Drop trips that departed long ago: nothing can board them any more."""

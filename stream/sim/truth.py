@@ -205,14 +205,17 @@ def _stalls_in_transit(
         trip = trips.get(vehicle)
         if trip is None:
             continue
+        stopped, last_before_gap, last_ping = trip.facts()
         starts = []
-        if trip.stop and trip.stop[1] - trip.stop[0] >= still:
+        if trip.stop and stopped is not None and trip.stop[1] - stopped >= still:
             lat, lon = trip.position(trip.stop[0] + 1)
             if network.nearest(lat, lon, s.offsite_radius_m) is None:
-                starts.append(trip.stop[0] + still)
-        if trip.gap and trip.gap[1] - max(trip.gap[0], start) >= silence:
-            starts.append(max(trip.gap[0], start) + silence)
-        starts.append(max(trip.last_ping, start) + silence)  # parked, GPS off
+                starts.append(stopped + still)
+        if trip.gap and last_before_gap is not None:
+            since = max(last_before_gap, start) + silence
+            if since < trip.gap[1]:
+                starts.append(since)
+        starts.append(max(last_ping, start) + silence)  # parked, GPS off
         for since in starts:
             if start <= since < stop:
                 add("STALLED_IN_TRANSIT", since)

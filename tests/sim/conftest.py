@@ -1,0 +1,60 @@
+import json
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from stream.network import Network
+from stream.sim.config import SimConfig
+from stream.sim.generator import simulate_to_files
+
+START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
+
+
+@pytest.fixture(scope="session")
+def default_network_path() -> Path:
+    return Path(str(files("stream") / "data" / "network.yaml"))
+
+
+@pytest.fixture(scope="session")
+def default_network(default_network_path) -> Network:
+    return Network.load(default_network_path)
+
+
+def fast_config(**faults) -> SimConfig:
+    """Sparser GPS (every 5-10 min) keeps tests quick; every rule still sees its facts."""
+    return SimConfig.model_validate({"ping_seconds": (300, 600), "faults": faults})
+
+
+@pytest.fixture(scope="session")
+def faulty_run(tmp_path_factory, default_network):
+    """A run with every fault frequent, replayed once for the whole session."""
+    from stream.replay import replay
+
+    out = tmp_path_factory.mktemp("sim")
+    config = fast_config(
+        overdue_pickup=0.06,
+        hub_stall=0.06,
+        suppressed_scan=0.06,
+        left_on_truck=0.06,
+        damage=0.06,
+        failed_delivery=0.08,
+        misroute=0.06,
+        lost=0.05,
+        unmeetable_promise=0.06,
+        out_for_delivery_no_outcome=0.06,
+        truck_breakdown=0.05,
+        gps_loss=0.05,
+    )
+    summary = simulate_to_files(
+        default_network, 600, START, 1, 3, out / "events.jsonl", out / "truth.jsonl", config
+    )
+    replay(
+        Path(str(files("stream") / "data" / "network.yaml")),
+        out / "events.jsonl",
+        out / "replay",
+        until=summary.until,
+    )
+    truth = [json.loads(line) for line in (out / "truth.jsonl").read_text().splitlines()]
+    return out, summary, truth
