@@ -16,17 +16,17 @@ demo: $(STAMP)
 	$(BIN)/parcelwatch demo
 
 test: $(STAMP)
-	$(BIN)/ruff check stream tests benchmarks
-	$(BIN)/ruff format --check stream tests benchmarks
+	$(BIN)/ruff check stream tests benchmarks tools
+	$(BIN)/ruff format --check stream tests benchmarks tools
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check stream tests benchmarks
-	$(BIN)/ruff format --check stream tests benchmarks
+	$(BIN)/ruff check stream tests benchmarks tools
+	$(BIN)/ruff format --check stream tests benchmarks tools
 
 format: $(STAMP)
-	$(BIN)/ruff format stream tests benchmarks
-	$(BIN)/ruff check --fix stream tests benchmarks
+	$(BIN)/ruff format stream tests benchmarks tools
+	$(BIN)/ruff check --fix stream tests benchmarks tools
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core_throughput.py

@@ -77,6 +77,17 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+_RAD = math.pi / 180.0
+
+
+def local_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Equirectangular distance: within 0.1 % of the great circle below ~50 km, and three
+    times cheaper. For geofences and stationary checks, never for lane lengths."""
+    x = (lon2 - lon1) * math.cos((lat1 + lat2) * 0.5 * _RAD)
+    y = lat2 - lat1
+    return _M_PER_DEG_LAT * math.sqrt(x * x + y * y)
+
+
 def _format_error(source: str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ""
@@ -244,7 +255,7 @@ class _GridIndex:
                 if bucket is None:
                     continue
                 for fac in bucket:
-                    d = haversine_m(lat, lon, fac.lat, fac.lon)
+                    d = local_distance_m(lat, lon, fac.lat, fac.lon)
                     if d <= radius_m and (best is None or d < best[1]):
                         best = (fac, d)
         return best

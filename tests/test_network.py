@@ -3,7 +3,7 @@ import random
 import pytest
 from conftest import NETWORK_YAML
 
-from stream.network import Network, NetworkError, haversine_m
+from stream.network import Network, NetworkError, haversine_m, local_distance_m
 
 
 def test_shortest_paths_and_next_hops(network):
@@ -111,14 +111,23 @@ def test_nearest_looks_at_a_few_cells_not_every_facility(monkeypatch):
     )
     net = Network.from_yaml_text("facilities:\n" + facilities)
     calls = 0
-    real = haversine_m
+    real = local_distance_m
 
     def counting(*args):
         nonlocal calls
         calls += 1
         return real(*args)
 
-    monkeypatch.setattr("stream.network.haversine_m", counting)
+    monkeypatch.setattr("stream.network.local_distance_m", counting)
     for _ in range(200):
         net.nearest(rng.uniform(20, 45), rng.uniform(100, 125), 2000)
     assert calls / 200 < 5  # 5000 facilities, but only those in nearby cells are measured
+
+
+def test_local_distance_agrees_with_the_great_circle_nearby():
+    for lat in (0.0, 23.0, 45.0, 60.0):
+        for dlat, dlon in ((0.001, 0.0), (0.0, 0.01), (0.01, 0.01), (0.2, -0.1)):
+            exact = haversine_m(lat, 114.0, lat + dlat, 114.0 + dlon)
+            assert (
+                abs(local_distance_m(lat, 114.0, lat + dlat, 114.0 + dlon) - exact) < exact * 1e-3
+            )

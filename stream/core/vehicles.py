@@ -12,7 +12,7 @@ A vehicle that never sent a ping is untracked: it never signals anything.
 
 from __future__ import annotations
 
-from ..network import haversine_m
+from ..network import local_distance_m
 from ..rules.base import RuleContext
 from ..schemas import GpsPing
 from .clock import to_us
@@ -63,8 +63,8 @@ class VehicleProcessor:
         # rolling position would let GPS jitter around the radius restart the window.
         moved = (
             v.last_ping_at is None
-            or haversine_m(v.lat, v.lon, lat, lon) > self._step_m
-            or haversine_m(v.anchor_lat, v.anchor_lon, lat, lon) > self._still_m
+            or local_distance_m(v.lat, v.lon, lat, lon) > self._step_m
+            or local_distance_m(v.anchor_lat, v.anchor_lon, lat, lon) > self._still_m
         )
         v.last_ping_at = t
         v.lat, v.lon = lat, lon

@@ -18,12 +18,12 @@ WARMUP_S = 10 * 60.0
 
 class Trip:
     __slots__ = (
+        "_facts",
         "arrive",
         "depart",
         "dest",
         "every",
         "fence_at",
-        "_facts",
         "gap",
         "origin",
         "seed",
