@@ -19,6 +19,7 @@ from .core.clock import to_datetime, to_us
 from .core.detector import Detector
 from .intake import MAX_RECORD_BYTES, InputRecord, InvalidRecord, dead_letter, validate
 from .network import Network, NetworkError
+from .schemas import to_json
 from .settings import RuleSettings, SettingsError
 
 OUTPUT_FILES = {
@@ -103,7 +104,7 @@ def replay(
 
     def sink(output: tuple[str, Any]) -> None:
         topic, record = output
-        files[topic].write(record.model_dump_json().encode() + b"\n")
+        files[topic].write(to_json(record) + b"\n")
         summary.counts[topic] += 1
 
     detector = Detector(network, settings, sink)
@@ -122,7 +123,7 @@ def replay(
                         to_datetime(received) if received is not None else datetime.now(UTC),
                         line=number,
                     )
-                    files["dead_letters"].write(letter.model_dump_json().encode() + b"\n")
+                    files["dead_letters"].write(to_json(letter) + b"\n")
                     summary.counts["dead_letters"] += 1
                     continue
                 summary.records += 1

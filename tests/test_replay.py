@@ -181,3 +181,14 @@ def test_outputs_validate_against_the_published_models(run):
         assert records
         for record in records:
             model.model_validate_json(json.dumps(record))
+
+
+def test_fields_that_do_not_apply_are_left_out(run):
+    events = Events().waybill(promised=10).journey().raw("oops")
+    out = run(events)
+    for record in out.exceptions:
+        assert ("resolved_at" in record) == (record["status"] == "RESOLVED")
+    delayed = out.of("DELAYED")[0]
+    assert "vehicle_id" not in delayed or delayed["vehicle_id"]
+    (letter,) = out.dead_letters
+    assert letter["line"] == len(events.lines) and "key" not in letter

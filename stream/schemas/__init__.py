@@ -24,6 +24,7 @@ from .outputs import (
     Priority,
     Status,
     Ticket,
+    to_json,
 )
 
 INPUT_MODELS = {"waybills": Waybill, "scans": Scan, "gps": GpsPing}
@@ -65,4 +66,5 @@ __all__ = [
     "Ticket",
     "Timestamp",
     "Waybill",
+    "to_json",
 ]

@@ -12,6 +12,13 @@ from .common import FacilityId, OutputRecord, Severity, Timestamp, VehicleId, Wa
 from .inputs import Locale
 
 
+def to_json(record: OutputRecord) -> bytes:
+    """A record exactly as it goes on a topic or into a replay file: optional fields that
+    do not apply (resolved_at before resolution, facility or vehicle where unknown, key
+    or line of a dead letter) are left out rather than written as null."""
+    return record.model_dump_json(exclude_none=True).encode()
+
+
 class ExceptionType(StrEnum):
     PICKUP_OVERDUE = "PICKUP_OVERDUE"
     MISSED_SCAN = "MISSED_SCAN"
