@@ -30,7 +30,9 @@ class NetworkError(ValueError):
 
 
 class FacilitySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys (a province, an address) are ignored: network files come from
+    # planning tools that know more than we need.
+    model_config = ConfigDict(extra="ignore", frozen=True)
     id: FacilityId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     kind: Literal["hub", "outlet"]
@@ -40,7 +42,7 @@ class FacilitySpec(BaseModel):
 
 
 class LaneSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
     from_: FacilityId = Field(alias="from")
     to: FacilityId
     hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)]
@@ -48,7 +50,7 @@ class LaneSpec(BaseModel):
 
 
 class NetworkSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     facilities: Annotated[list[FacilitySpec], Field(min_length=1)]
     lanes: list[LaneSpec] = []
 

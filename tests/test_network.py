@@ -131,3 +131,11 @@ def test_local_distance_agrees_with_the_great_circle_nearby():
             assert (
                 abs(local_distance_m(lat, 114.0, lat + dlat, 114.0 + dlon) - exact) < exact * 1e-3
             )
+
+
+def test_unknown_keys_in_the_network_file_are_ignored():
+    net = Network.from_yaml_text(
+        "name: test\nfacilities:\n"
+        "  - {id: 深圳-1, name: a, kind: hub, city: c, lat: 1, lon: 2, province: 广东}\n"
+    )
+    assert "深圳-1" in net

@@ -36,8 +36,9 @@ Timestamp = Annotated[
 """A timezone-aware instant. Serialised to JSON in UTC with an explicit `+00:00` offset."""
 
 WaybillNo = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
-FacilityId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-VehicleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+FacilityId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
+"""Any 1-64 characters without whitespace: the network file decides which exist."""
+VehicleId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,22}$")]
 PersonName = Annotated[str, Field(min_length=1, max_length=64)]

@@ -47,3 +47,16 @@ def test_english_recipient_gets_english(events, run):
     assert note["locale"] == "en"
     assert note["body"].startswith("Hello Alice Smith,")
     assert "refused" in note["body"]
+
+
+def test_return_to_sender_is_terminal_except_for_damage(events, run):
+    _out_for_delivery(events)
+    events.scan("DAMAGE_REPORTED", "C-OUT", 16.5, reason="MINOR")
+    events.scan("DELIVERY_FAILED", "C-OUT", 17, reason="REFUSED")
+    events.scan("RETURNED_TO_SENDER", "C-OUT", 20)
+    out = run(events, until=300)
+    failed = out.of("DELIVERY_FAILED")
+    assert [r["status"] for r in failed] == ["OPEN", "RESOLVED"]
+    assert failed[1]["evidence"]["resolution"] == "RETURNED_TO_SENDER"
+    assert out.statuses("DAMAGED") == ["OPEN"]
+    assert out.of("LOST_SUSPECTED") == [] and out.of("STALLED_AT_FACILITY") == []

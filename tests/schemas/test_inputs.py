@@ -77,6 +77,7 @@ def test_bad_waybills_are_refused(patch, message):
         ({"photos": ["ftp://x/y.jpg"]}, "photos"),
         ({"photos": ["https://x/y.jpg"] * 21}, "photos"),
         ({"facility_id": "A OUT"}, "facility_id"),
+        ({"facility_id": "X" * 65}, "facility_id"),
     ],
 )
 def test_bad_scans_are_refused(patch, message):
