@@ -84,6 +84,7 @@ class WaybillState:
         "arr_at",
         "arr_facility",
         "arr_vehicle",
+        "clock",
         "created_at",
         "damage_at",
         "damage_facility",
@@ -181,6 +182,7 @@ class WaybillState:
         self.notif_day = 0
         self.notif_count = 0
         self.deadline: int | None = None
+        self.clock: int | None = None  # the latest `now` applied: time never goes back
 
 
 class VehicleState:
@@ -193,6 +195,7 @@ class VehicleState:
         "anchor_offsite",
         "at_facility",
         "at_facility_since",
+        "clock",
         "deadline",
         "last_ping_at",
         "lat",
@@ -217,6 +220,7 @@ class VehicleState:
         # waybill_no -> None; a dict (not a set) so fan-out order is deterministic.
         self.manifest: dict[str, None] = {}
         self.deadline: int | None = None
+        self.clock: int | None = None
 
 
 class ManifestChange(NamedTuple):

@@ -52,10 +52,10 @@ class VehicleProcessor:
 
     def ping(self, v: VehicleState | None, ping: GpsPing, now: int) -> VehicleStep:
         v = v or VehicleState(ping.vehicle_id)
-        step = VehicleStep(v)
         t = to_us(ping.event_time)
         if v.last_ping_at is not None and t <= v.last_ping_at:
-            return step  # late or redelivered: the position it describes is already past
+            return VehicleStep(v)  # late or redelivered: the position it describes is past
+        step, now = self._begin(v, now)
         lat, lon = ping.lat, ping.lon
         # The stationary window restarts when the vehicle is farther than the radius from
         # where it stopped, or when it just made a real step (more than a fifth of the
@@ -81,8 +81,8 @@ class VehicleProcessor:
         return step
 
     def manifest(self, v: VehicleState | None, change: ManifestChange, now: int) -> VehicleStep:
-        v = v or VehicleState(change.vehicle_id)
-        step = VehicleStep(v)
+        step, now = self._begin(v or VehicleState(change.vehicle_id), now)
+        v = step.state
         if change.on:
             v.manifest[change.waybill_no] = None
             self._refresh(step, now, False)
@@ -94,9 +94,19 @@ class VehicleProcessor:
         return step
 
     def tick(self, v: VehicleState, now: int) -> VehicleStep:
-        step = VehicleStep(v)
+        step, now = self._begin(v, now)
         self._refresh(step, now, False)
         return step
+
+    def _begin(self, v: VehicleState, now: int) -> tuple[VehicleStep, int]:
+        """As on the waybill side: monotonic time, and a due check runs first."""
+        step = VehicleStep(v)
+        if v.clock is not None and now < v.clock:
+            now = v.clock
+        if v.deadline is not None and v.deadline <= now:
+            self._refresh(step, v.deadline, False)
+        v.clock = now
+        return step, now
 
     def _refresh(self, step: VehicleStep, now: int, arrived: bool) -> None:
         """Recompute the condition at `now`, fan out a change, schedule the next check."""

@@ -78,7 +78,8 @@ class WaybillProcessor:
     # -- inputs ------------------------------------------------------------------
     def register(self, w: WaybillState | None, wb: Waybill, now: int) -> WaybillStep:
         """Apply a Waybill (new or re-sent). Facility ids must be known to the network."""
-        w = w or WaybillState(wb.waybill_no)
+        step, now = self._begin(w or WaybillState(wb.waybill_no), now)
+        w = step.state
         fac = self.network.facilities
         w.registered = True
         w.product = wb.product.value
@@ -97,18 +98,17 @@ class WaybillProcessor:
             margin = self.ctx.t.promise_margin.get(w.product, 0)
             w.promised_at = None if journey is None else w.created_at + journey + margin
             w.promise_derived = True
-        step = WaybillStep(w)
         self._reconcile(step, now)
         return step
 
     def scan(self, w: WaybillState | None, scan: Scan, now: int) -> WaybillStep:
         """Apply a Scan. Its facility ids must be known to the network."""
         w = w or WaybillState(scan.waybill_no)
-        step = WaybillStep(w)
         digest = ids.event_digest(scan.event_id)
         seen = w.seen
         if digest in seen:
-            return step  # a redelivery changes nothing
+            return WaybillStep(w)  # a redelivery changes nothing
+        step, now = self._begin(w, now)
         seen.append(digest)
         if len(seen) > self.ctx.settings.dedup_event_ids:
             del seen[0]
@@ -177,6 +177,7 @@ class WaybillProcessor:
         vehicle the parcel has left) are ignored and return None."""
         if w is None or w.vehicle != sig.vehicle_id:
             return None
+        step, now = self._begin(w, now)
         w.sig_vehicle = sig.vehicle_id
         w.sig_status = sig.status
         w.sig_since = sig.since
@@ -186,15 +187,30 @@ class WaybillProcessor:
             w.arr_vehicle = sig.vehicle_id
             w.arr_facility = sig.facility
             w.arr_at = sig.facility_since
-        step = WaybillStep(w)
         self._reconcile(step, now)
         return step
 
     def tick(self, w: WaybillState, now: int) -> WaybillStep:
         """Time has reached `now` with no new input: fire whatever is due."""
-        step = WaybillStep(w)
+        step, now = self._begin(w, now)
         self._reconcile(step, now)
         return step
+
+    def _begin(self, w: WaybillState, now: int) -> tuple[WaybillStep, int]:
+        """Start a step: time never goes back for a waybill, and deadlines that fell due
+        before this input fire first, each at its own time. Replay has fired them already;
+        the live pipeline may receive an input before the timer's tick for an earlier
+        deadline, and must come to the same result."""
+        step = WaybillStep(w)
+        if w.clock is not None and now < w.clock:
+            now = w.clock
+        while w.deadline is not None and w.deadline <= now:
+            due = w.deadline
+            self._reconcile(step, due)
+            if w.deadline is not None and w.deadline <= due:
+                break  # no progress: a rule answered a deadline in the past
+        w.clock = now
+        return step, now
 
     # -- episodes ----------------------------------------------------------------
     def _reconcile(self, step: WaybillStep, now: int) -> None:

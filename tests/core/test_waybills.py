@@ -71,3 +71,50 @@ def test_no_deadline_fires_after_delivery(run):
     events = Events().waybill(promised=30).journey()
     out = run(events, until=24 * 30)
     assert out.exceptions == []
+
+
+def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
+    """The live pipeline may see an input before the tick of an earlier deadline: the
+    processor fires what fell due first, so the records match the replay's."""
+    from datetime import timedelta
+
+    from stream.core.clock import to_us
+    from stream.core.detector import Detector
+    from stream.core.waybills import WaybillProcessor
+    from stream.rules.base import RuleContext
+    from stream.schemas import Scan, Waybill
+
+    from conftest import BASE, ROUTE
+
+    wb = Waybill.model_validate(
+        {"waybill_no": "W", "product": "STANDARD", "created_at": BASE.isoformat(),
+         "promised_at": (BASE + timedelta(hours=60)).isoformat(), "origin_facility_id": "A-OUT",
+         "destination_facility_id": "C-OUT", "planned_route": ROUTE,
+         "recipient": {"name": "张伟", "phone": "13800138000"}}
+    )  # fmt: skip
+
+    def scan(i, kind, facility, hours):
+        return Scan(event_id=f"e{i}", waybill_no="W", facility_id=facility,
+                    event_time=BASE + timedelta(hours=hours), scan_type=kind)  # fmt: skip
+
+    inputs = [wb, scan(1, "PICKUP", "A-OUT", 1), scan(2, "HUB_ARRIVAL", "A-HUB", 2),
+              scan(3, "HUB_ARRIVAL", "B-HUB", 30)]  # fmt: skip
+    detector = Detector(network)
+    for record in inputs:
+        detector.feed(record)
+    expected = [(t, r.model_dump(exclude={"detected_at", "evidence", "updated_at", "created_at",
+                                          "send_after", "resolved_at", "due_at", "body"}))
+                for t, r in detector.outputs]  # fmt: skip
+
+    side = WaybillProcessor(RuleContext.create(network))
+    w = None
+    got = []
+    for record in inputs:  # no ticks at all: every deadline is caught up by the next input
+        at = record.created_at if isinstance(record, Waybill) else record.event_time
+        step = (side.register if isinstance(record, Waybill) else side.scan)(w, record, to_us(at))
+        w = step.state
+        got += [(t, r.model_dump(exclude={"detected_at", "evidence", "updated_at", "created_at",
+                                          "send_after", "resolved_at", "due_at", "body"}))
+                for t, r in step.outputs]  # fmt: skip
+    assert got == expected
+    assert "STALLED_AT_FACILITY" in {r["type"] for t, r in got if t == "exceptions"}
