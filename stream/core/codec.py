@@ -1,0 +1,84 @@
+"""State <-> bytes, for the live pipeline's changelogged tables.
+
+A state is written as a JSON object of its non-default fields, by name: small on the
+changelog, and a restarted worker of a newer version reads an older record (unknown
+names are ignored, missing ones keep their defaults).
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+import orjson
+
+from .state import Episode, VehicleState, WaybillState
+
+_TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
+_EPISODE_FIELDS = Episode.__slots__
+_W_DEFAULTS = {name: getattr(WaybillState("x"), name) for name in WaybillState.__slots__}
+_V_DEFAULTS = {name: getattr(VehicleState("x"), name) for name in VehicleState.__slots__}
+
+
+def dump_waybill(w: WaybillState) -> bytes:
+    out: dict[str, Any] = {}
+    for name, default in _W_DEFAULTS.items():
+        value = getattr(w, name)
+        if name == "seen":
+            if value:
+                out[name] = value.tolist()
+        elif name == "episodes":
+            if value:
+                out[name] = {
+                    t: [getattr(ep, f) for f in _EPISODE_FIELDS] for t, ep in value.items()
+                }
+        elif value != default or name == "waybill_no":
+            out[name] = value
+    return orjson.dumps(out)
+
+
+def load_waybill(data: bytes) -> WaybillState:
+    raw = orjson.loads(data)
+    w = WaybillState(raw["waybill_no"])
+    for name, value in raw.items():
+        if name not in _W_DEFAULTS:
+            continue
+        if name == "seen":
+            value = array("Q", value)
+        elif name == "episodes":
+            value = {t: _episode(fields) for t, fields in value.items()}
+        elif name in _TUPLES and value is not None:
+            value = tuple(value)
+        setattr(w, name, value)
+    return w
+
+
+def _episode(fields: list[Any]) -> Episode:
+    ep = Episode.__new__(Episode)
+    for name, value in zip(_EPISODE_FIELDS, fields, strict=True):
+        setattr(ep, name, value)
+    return ep
+
+
+def dump_vehicle(v: VehicleState) -> bytes:
+    out: dict[str, Any] = {}
+    for name, default in _V_DEFAULTS.items():
+        value = getattr(v, name)
+        if name == "manifest":
+            if value:
+                out[name] = list(value)
+        elif value != default or name == "vehicle_id":
+            out[name] = value
+    return orjson.dumps(out)
+
+
+def load_vehicle(data: bytes) -> VehicleState:
+    raw = orjson.loads(data)
+    v = VehicleState(raw["vehicle_id"])
+    for name, value in raw.items():
+        if name not in _V_DEFAULTS:
+            continue
+        if name == "manifest":
+            value = dict.fromkeys(value)
+        setattr(v, name, value)
+    return v
