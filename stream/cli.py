@@ -95,6 +95,102 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service(args: argparse.Namespace):
+    from .service import ServiceSettings
+
+    overrides = {}
+    for name in ("bootstrap_servers", "clock", "partitions", "store", "network_file",
+                 "config_file", "data_dir", "web_port", "tansu"):  # fmt: skip
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return ServiceSettings(**overrides)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from .live import bootstrap_servers, run_worker
+
+    settings = _service(args)
+    try:
+        with bootstrap_servers(settings) as (bootstrap, embedded):
+            if embedded:
+                print(f"embedded broker on {bootstrap}", file=sys.stderr)
+            return run_worker(settings, bootstrap, embedded, args.loglevel)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    import time
+
+    from .broker import EmbeddedBroker
+    from .live import create_topics, install_stop_handlers
+
+    install_stop_handlers()
+    settings = _service(args)
+    with EmbeddedBroker(port=args.port) as broker:
+        create_topics(settings, broker.bootstrap)
+        print(f"embedded broker on {broker.bootstrap} (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _need_bootstrap(settings, command: str) -> str | None:
+    if not settings.bootstrap_servers:
+        print(f"parcelwatch {command}: set --bootstrap-servers or PARCELWATCH_BOOTSTRAP_SERVERS",
+              file=sys.stderr)  # fmt: skip
+        return None
+    return settings.bootstrap_servers
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    from .live import produce
+
+    settings = _service(args)
+    bootstrap = _need_bootstrap(settings, "produce")
+    if bootstrap is None:
+        return 2
+    path = Path(args.input)
+    if not path.is_file():
+        print(f"parcelwatch produce: {path}: cannot read", file=sys.stderr)
+        return 2
+    try:
+        sent = produce(settings, bootstrap, path, args.speed,
+                       progress=lambda n: print(f"\r{n:,} records sent", end="", file=sys.stderr))  # fmt: skip
+    except KeyboardInterrupt:
+        return 0
+    print(f"\r{sent:,} records sent", file=sys.stderr)
+    return 0
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from .live import tail
+
+    settings = _service(args)
+    bootstrap = _need_bootstrap(settings, "tail")
+    if bootstrap is None:
+        return 2
+    console = Console()
+    try:
+        for record in tail(
+            settings, bootstrap, args.topic, args.from_beginning, args.limit, args.idle
+        ):
+            if args.jsonl:
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            else:
+                console.print_json(data=record)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -136,6 +232,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exceptions", required=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
+
+    def service_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap-servers", help="Kafka host:port,... (default: embedded)")
+        p.add_argument("--partitions", type=int)
+
+    p = sub.add_parser("worker", help="run the live pipeline (embedded broker if none is set)")
+    service_options(p)
+    p.add_argument("--clock", choices=("wall", "event"))
+    p.add_argument("--store", help="table store: rocksdb:// (default) or memory://")
+    p.add_argument("--data-dir")
+    p.add_argument("--network", dest="network_file")
+    p.add_argument("--config", dest="config_file")
+    p.add_argument("--web-port", type=int)
+    p.add_argument("--loglevel", default="warning")
+    p.add_argument(
+        "--tansu",
+        action="store_true",
+        default=None,
+        help="the configured cluster is a Tansu broker (apply its work-arounds)",
+    )
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker alone")
+    p.add_argument("--port", type=int)
+    p.add_argument("--partitions", type=int)
+    p.set_defaults(func=_cmd_broker)
+
+    p = sub.add_parser("produce", help="send a replay-format file to the input topics")
+    service_options(p)
+    p.add_argument("--input", required=True)
+    p.add_argument("--speed", type=float, help="event seconds per wall second (default: max)")
+    p.set_defaults(func=_cmd_produce)
+
+    p = sub.add_parser("tail", help="pretty-print an output topic")
+    service_options(p)
+    p.add_argument("topic", help="exceptions, tickets, notifications, dead_letters or a name")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--idle", type=float, help="stop after this many seconds without records")
+    p.add_argument("--jsonl", action="store_true", help="one compact JSON record per line")
+    p.set_defaults(func=_cmd_tail)
 
     p = sub.add_parser("demo", help="replay the bundled sample stream and show what it finds")
     p.add_argument("--out", default="out/demo", help="directory for the outputs")

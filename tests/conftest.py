@@ -233,3 +233,25 @@ def run(tmp_path: Path, network_file: Path):
 @pytest.fixture
 def events() -> Events:
     return Events()
+
+
+@pytest.fixture(scope="session")
+def default_network_path() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("stream") / "data" / "network.yaml"))
+
+
+@pytest.fixture(scope="session")
+def default_network(default_network_path) -> Network:
+    return Network.load(default_network_path)
+
+
+SIM_START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
+
+
+def fast_config(**faults) -> Any:
+    """Sparser GPS (every 5-10 min) keeps tests quick; every rule still sees its facts."""
+    from stream.sim.config import SimConfig
+
+    return SimConfig.model_validate({"ping_seconds": (300, 600), "faults": faults})

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .state import Episode, VehicleState, WaybillState
+from .state import Episode, ManifestChange, VehicleSignal, VehicleState, WaybillState
 
 _TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
 _EPISODE_FIELDS = Episode.__slots__
@@ -32,6 +32,9 @@ def dump_waybill(w: WaybillState) -> bytes:
                 out[name] = {
                     t: [getattr(ep, f) for f in _EPISODE_FIELDS] for t, ep in value.items()
                 }
+        elif name == "pending":
+            if value:
+                out[name] = [list(p) for p in value]
         elif value != default or name == "waybill_no":
             out[name] = value
     return orjson.dumps(out)
@@ -47,6 +50,8 @@ def load_waybill(data: bytes) -> WaybillState:
             value = array("Q", value)
         elif name == "episodes":
             value = {t: _episode(fields) for t, fields in value.items()}
+        elif name == "pending" and value is not None:
+            value = [VehicleSignal(*fields) for fields in value]
         elif name in _TUPLES and value is not None:
             value = tuple(value)
         setattr(w, name, value)
@@ -67,6 +72,9 @@ def dump_vehicle(v: VehicleState) -> bytes:
         if name == "manifest":
             if value:
                 out[name] = list(value)
+        elif name == "pending":
+            if value:
+                out[name] = [list(p) for p in value]
         elif value != default or name == "vehicle_id":
             out[name] = value
     return orjson.dumps(out)
@@ -80,5 +88,9 @@ def load_vehicle(data: bytes) -> VehicleState:
             continue
         if name == "manifest":
             value = dict.fromkeys(value)
+        elif name == "history" and value is not None:
+            value = [tuple(h) for h in value]
+        elif name == "pending" and value is not None:
+            value = [ManifestChange(*fields) for fields in value]
         setattr(v, name, value)
     return v

@@ -110,6 +110,7 @@ class WaybillState:
         "notif_day",
         "opened",
         "origin",
+        "pending",
         "product",
         "promise_derived",
         "promised_at",
@@ -183,6 +184,7 @@ class WaybillState:
         self.notif_count = 0
         self.deadline: int | None = None
         self.clock: int | None = None  # the latest `now` applied: time never goes back
+        self.pending: list[VehicleSignal] | None = None  # signals from this waybill's future
 
 
 class VehicleState:
@@ -197,10 +199,12 @@ class VehicleState:
         "at_facility_since",
         "clock",
         "deadline",
+        "history",
         "last_ping_at",
         "lat",
         "lon",
         "manifest",
+        "pending",
         "status",
         "vehicle_id",
     )
@@ -221,6 +225,9 @@ class VehicleState:
         self.manifest: dict[str, None] = {}
         self.deadline: int | None = None
         self.clock: int | None = None
+        # Recent condition changes: (at, status, since, lat, lon, facility, facility_since).
+        self.history: list[tuple] | None = None
+        self.pending: list[ManifestChange] | None = None  # changes from its future
 
 
 class ManifestChange(NamedTuple):

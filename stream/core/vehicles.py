@@ -25,6 +25,9 @@ from .state import (
     VehicleState,
 )
 
+_HISTORY = 16
+"""Condition changes a vehicle remembers, for parcels whose boarding is read late."""
+
 
 class VehicleStep:
     __slots__ = ("signals", "state")
@@ -81,17 +84,39 @@ class VehicleProcessor:
         return step
 
     def manifest(self, v: VehicleState | None, change: ManifestChange, now: int) -> VehicleStep:
+        """A waybill got on or off. A change from this vehicle's future (`change.at` >
+        `now`: the waybill side ran ahead) waits until the vehicle's time reaches it, so
+        the parcel is aboard for exactly the conditions it really rode through."""
         step, now = self._begin(v or VehicleState(change.vehicle_id), now)
+        v = step.state
+        if change.at > now:
+            pending = sorted([*(v.pending or ()), change], key=lambda c: c.at)
+            v.pending = pending
+            self._refresh(step, now, False)
+            return step
+        self._apply_change(step, change, now)
+        self._refresh(step, now, False)
+        return step
+
+    def _apply_change(self, step: VehicleStep, change: ManifestChange, now: int) -> None:
         v = step.state
         if change.on:
             v.manifest[change.waybill_no] = None
-            self._refresh(step, now, False)
-            if v.last_ping_at is not None and not step.signals:
-                step.signals.append(self._signal(v, change.waybill_no, now))
+            if v.last_ping_at is not None:
+                step.signals.extend(self._since(v, change.waybill_no, change.at, now))
         else:
             v.manifest.pop(change.waybill_no, None)
-            self._refresh(step, now, False)
-        return step
+
+    def _since(self, v: VehicleState, waybill_no: str, at: int, now: int) -> list[VehicleSignal]:
+        """What a waybill that boarded at `at` should know: the condition then, and every
+        change since. Usually just the current condition; more when this side has run
+        ahead of the waybill side (a backlog read faster on one side)."""
+        if at >= (v.clock or 0) or not v.history:
+            return [self._signal(v, waybill_no, now)]
+        earlier = [h for h in v.history if h[0] <= at]
+        later = [h for h in v.history if h[0] > at]
+        picked = ([earlier[-1]] if earlier else []) + later
+        return [VehicleSignal(v.vehicle_id, waybill_no, *h[1:], h[0]) for h in picked]
 
     def tick(self, v: VehicleState, now: int) -> VehicleStep:
         step, now = self._begin(v, now)
@@ -99,12 +124,19 @@ class VehicleProcessor:
         return step
 
     def _begin(self, v: VehicleState, now: int) -> tuple[VehicleStep, int]:
-        """As on the waybill side: monotonic time, and a due check runs first."""
+        """As on the waybill side: monotonic time, and what fell due before this input
+        (checks and waiting manifest changes) happens first, in time order."""
         step = VehicleStep(v)
         if v.clock is not None and now < v.clock:
             now = v.clock
-        if v.deadline is not None and v.deadline <= now:
-            self._refresh(step, v.deadline, False)
+        while v.deadline is not None and v.deadline <= now:
+            due = v.deadline
+            while v.pending and v.pending[0].at <= due:
+                self._apply_change(step, v.pending.pop(0), due)
+            v.pending = v.pending or None
+            self._refresh(step, due, False)
+            if v.deadline is not None and v.deadline <= due:
+                break
         v.clock = now
         return step, now
 
@@ -112,7 +144,7 @@ class VehicleProcessor:
         """Recompute the condition at `now`, fan out a change, schedule the next check."""
         v = step.state
         if v.last_ping_at is None:
-            v.deadline = None
+            v.deadline = v.pending[0].at if v.pending else None
             return
         silent_at = v.last_ping_at + self._silence
         still_at = v.anchor_at + self._stationary if v.anchor_offsite else None
@@ -124,14 +156,20 @@ class VehicleProcessor:
             status = VEHICLE_OK
         changed = status != v.status
         v.status = status
-        if (changed or arrived) and v.manifest:
-            step.signals.extend(self._signal(v, wb, now) for wb in v.manifest)
+        if changed or arrived:
+            template = self._signal(v, "", now)
+            v.history = [*(v.history or ())[-(_HISTORY - 1) :], (now, *template[2:8])]
+            if v.manifest:
+                step.signals.extend(template._replace(waybill_no=wb) for wb in v.manifest)
         if not v.manifest or status == VEHICLE_SILENT:
-            v.deadline = None  # nothing to tell anyone until a ping or a parcel arrives
+            deadline = None  # nothing to tell anyone until a ping or a parcel arrives
         elif status == VEHICLE_OK and still_at is not None and still_at < silent_at:
-            v.deadline = still_at
+            deadline = still_at
         else:
-            v.deadline = silent_at
+            deadline = silent_at
+        if v.pending and (deadline is None or v.pending[0].at < deadline):
+            deadline = v.pending[0].at
+        v.deadline = deadline
 
     @staticmethod
     def _signal(v: VehicleState, waybill_no: str, now: int) -> VehicleSignal:

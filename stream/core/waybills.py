@@ -39,6 +39,20 @@ from .state import (
 )
 
 _STICKY_TYPES = frozenset(r.type for r in RULES if r.sticky)
+_MAX_PENDING = 32
+
+
+def _apply_signal(w: WaybillState, sig: VehicleSignal) -> None:
+    w.sig_vehicle = sig.vehicle_id
+    w.sig_status = sig.status
+    w.sig_since = sig.since
+    w.sig_lat = sig.lat
+    w.sig_lon = sig.lon
+    if sig.facility is not None:
+        w.arr_vehicle = sig.vehicle_id
+        w.arr_facility = sig.facility
+        w.arr_at = sig.facility_since
+
 
 Output = tuple[str, ExceptionRecord | Ticket | Notification]
 """(logical topic, record): topic is "exceptions", "tickets" or "notifications"."""
@@ -174,19 +188,26 @@ class WaybillProcessor:
         self, w: WaybillState | None, sig: VehicleSignal, now: int
     ) -> WaybillStep | None:
         """Apply the condition of the vehicle the waybill is on; stale signals (from a
-        vehicle the parcel has left) are ignored and return None."""
-        if w is None or w.vehicle != sig.vehicle_id:
+        vehicle the parcel has left) are ignored and return None.
+
+        A signal from the waybill's future (`sig.at` > `now`: the vehicle side ran ahead
+        while catching up on a backlog) waits in the state and is applied when the
+        waybill's time reaches it, in order with its scans."""
+        if w is None:
+            return None
+        if sig.at > now:
+            if w.vehicle != sig.vehicle_id and w.vehicle_at is not None and w.vehicle_at > sig.at:
+                return None  # it had already left that vehicle by then
+            step, now = self._begin(w, now)
+            pending = [*(w.pending or ()), sig]
+            pending.sort(key=lambda p: p.at)
+            w.pending = pending[-_MAX_PENDING:]
+            self._reconcile(step, now)
+            return step
+        if w.vehicle != sig.vehicle_id:
             return None
         step, now = self._begin(w, now)
-        w.sig_vehicle = sig.vehicle_id
-        w.sig_status = sig.status
-        w.sig_since = sig.since
-        w.sig_lat = sig.lat
-        w.sig_lon = sig.lon
-        if sig.facility is not None:
-            w.arr_vehicle = sig.vehicle_id
-            w.arr_facility = sig.facility
-            w.arr_at = sig.facility_since
+        _apply_signal(w, sig)
         self._reconcile(step, now)
         return step
 
@@ -206,11 +227,24 @@ class WaybillProcessor:
             now = w.clock
         while w.deadline is not None and w.deadline <= now:
             due = w.deadline
+            self._apply_pending(w, due)
             self._reconcile(step, due)
             if w.deadline is not None and w.deadline <= due:
                 break  # no progress: a rule answered a deadline in the past
+        self._apply_pending(w, now)
         w.clock = now
         return step, now
+
+    @staticmethod
+    def _apply_pending(w: WaybillState, upto: int) -> None:
+        pending = w.pending
+        if not pending or pending[0].at > upto:
+            return
+        while pending and pending[0].at <= upto:
+            sig = pending.pop(0)
+            if w.vehicle == sig.vehicle_id:
+                _apply_signal(w, sig)
+        w.pending = pending or None
 
     # -- episodes ----------------------------------------------------------------
     def _reconcile(self, step: WaybillStep, now: int) -> None:
@@ -234,6 +268,8 @@ class WaybillProcessor:
                 self._resolve(step, rule, ep, now, None)
             if answer is not None and (deadline is None or answer < deadline):  # type: ignore[operator]
                 deadline = answer  # type: ignore[assignment]
+        if w.pending and (deadline is None or w.pending[0].at < deadline):
+            deadline = w.pending[0].at
         w.deadline = deadline
 
     def _open(

@@ -1,11 +1,10 @@
 """State survives the changelog: encode, decode, and carry on exactly as before."""
 
 from hypothesis import HealthCheck, given, settings
+from test_properties import streams
 
 from stream.core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
 from stream.core.detector import Detector
-
-from test_properties import streams
 
 
 def _half_and_half(network, stream, reload):

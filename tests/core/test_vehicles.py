@@ -87,3 +87,26 @@ def test_empty_vehicle_needs_no_deadline(ctx):
     for wb in ("W1", "W2"):
         side.manifest(v, ManifestChange("T1", wb, False, t(1)), t(1))
     assert v.manifest == {} and v.deadline is None
+
+
+def test_a_late_boarding_is_told_the_vehicles_history(ctx):
+    """The vehicle side read ahead: a parcel that boarded before the vehicle stopped is
+    told the stop, with its real times, not just today's condition."""
+    side = VehicleProcessor(ctx)
+    v = side.ping(None, ping(0, 23.0, 114.05), t(0)).state
+    for i in range(1, 70):
+        side.ping(v, ping(i, 23.0, 114.05), t(i))  # standing off-site since minute 0
+    assert v.status == "STATIONARY"
+    step = side.manifest(v, ManifestChange("T1", "W1", True, t(0)), t(0))
+    assert [(s.status, s.at) for s in step.signals] == [("STATIONARY", t(60))]
+
+
+def test_a_change_from_the_vehicles_future_waits_for_its_time(ctx):
+    side, v = _loaded(ctx, waybills=("W1",))
+    side.ping(v, ping(1, 23.01, 114.05), t(1))
+    step = side.manifest(v, ManifestChange("T1", "W1", False, t(200)), t(1))
+    assert "W1" in v.manifest and v.deadline == t(61)  # silence check comes first
+    step = side.tick(v, t(61))
+    assert [(s.waybill_no, s.status) for s in step.signals] == [("W1", "SILENT")]
+    side.tick(v, t(200))
+    assert v.manifest == {} and not v.pending

@@ -78,13 +78,13 @@ def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
     processor fires what fell due first, so the records match the replay's."""
     from datetime import timedelta
 
+    from conftest import BASE, ROUTE
+
     from stream.core.clock import to_us
     from stream.core.detector import Detector
     from stream.core.waybills import WaybillProcessor
     from stream.rules.base import RuleContext
     from stream.schemas import Scan, Waybill
-
-    from conftest import BASE, ROUTE
 
     wb = Waybill.model_validate(
         {"waybill_no": "W", "product": "STANDARD", "created_at": BASE.isoformat(),

@@ -1,30 +1,12 @@
 import json
-from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from conftest import SIM_START as START
+from conftest import fast_config
 
-from stream.network import Network
-from stream.sim.config import SimConfig
 from stream.sim.generator import simulate_to_files
-
-START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
-
-
-@pytest.fixture(scope="session")
-def default_network_path() -> Path:
-    return Path(str(files("stream") / "data" / "network.yaml"))
-
-
-@pytest.fixture(scope="session")
-def default_network(default_network_path) -> Network:
-    return Network.load(default_network_path)
-
-
-def fast_config(**faults) -> SimConfig:
-    """Sparser GPS (every 5-10 min) keeps tests quick; every rule still sees its facts."""
-    return SimConfig.model_validate({"ping_seconds": (300, 600), "faults": faults})
 
 
 @pytest.fixture(scope="session")

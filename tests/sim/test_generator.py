@@ -4,11 +4,11 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import SIM_START as START
+from conftest import fast_config
 
 from stream.schemas import INPUT_MODELS
 from stream.sim.generator import simulate_to_files
-
-from .conftest import START, fast_config
 
 
 def test_same_seed_same_files(tmp_path, default_network):

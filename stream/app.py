@@ -1,0 +1,160 @@
+"""The Faust application: two keyed agents around the pure core, their changelogged
+tables, deadline timers, and the topics of CONTRACT §1.
+
+    waybills, scans, vehicle-signals, waybill-ticks  -> waybill agent (table: waybill state)
+    gps, vehicle-manifest, vehicle-ticks             -> vehicle agent (table: vehicle state)
+
+The waybill agent sends manifest changes to the vehicle side (keyed by vehicle), the
+vehicle agent sends condition changes back (keyed by waybill). All topics an agent reads
+are co-partitioned, so a key's state and all of its inputs meet in one worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import faust
+from faust.auth import SASLCredentials, SSLCredentials
+
+from .agents.clock import LiveClock
+from .agents.deadlines import TickSource
+from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
+from .network import Network
+from .rules.base import RuleContext
+from .service import ServiceSettings
+from .settings import RuleSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    app: faust.App
+    settings: ServiceSettings
+    topics: Topics
+    clock: LiveClock
+    waybills: WaybillHandler
+    vehicles: VehicleHandler
+
+
+def _credentials(s: ServiceSettings) -> SASLCredentials | SSLCredentials | None:
+    if s.security_protocol.startswith("SASL"):
+        return SASLCredentials(
+            username=s.sasl_username,
+            password=s.sasl_password.get_secret_value() if s.sasl_password else None,
+            mechanism=s.sasl_mechanism,
+            ssl_context=s.ssl_context(),
+        )
+    context = s.ssl_context()
+    return SSLCredentials(context) if context is not None else None
+
+
+def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False) -> Pipeline:
+    """Build the app for `bootstrap` ("host:port,..."). `embedded` applies the settings
+    the Tansu broker needs (DESIGN.md §3)."""
+    network = Network.load(
+        settings.network_file or Path(str(files("stream") / "data" / "network.yaml"))
+    )
+    ctx = RuleContext.create(network, RuleSettings.load(settings.config_file))
+    tuning: dict[str, object] = {}
+    if embedded or settings.tansu:
+        tuning = {
+            "broker_session_timeout": 6.0,
+            "broker_heartbeat_interval": 1.0,
+            # Tansu reports the first offset of the last batch + 1 as the end offset;
+            # one record per batch makes that the true end, so table recovery is complete.
+            "producer_max_batch_size": 1,
+        }
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in bootstrap.split(",")],
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=settings.data_dir,
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1 if embedded or settings.tansu else 3,
+        web_enabled=settings.web_port is not None,
+        web_port=settings.web_port or 6066,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=1,
+        **tuning,
+    )
+    topics = Topics.from_settings(settings)
+    clock = LiveClock(settings.clock)
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw")  # fmt: skip
+
+    def topic(*names: str) -> faust.TopicT:
+        return app.topic(*names, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")  # fmt: skip
+
+    outputs = {
+        name: topic(name)
+        for name in (topics.exceptions, topics.tickets, topics.notifications, topics.dead_letters,
+                     topics.manifest, topics.signals, topics.waybill_ticks, topics.vehicle_ticks,
+                     topics.waybills, topics.scans, topics.gps)
+    }  # fmt: skip
+
+    async def send(items: list[Send]) -> None:
+        for name, key, value in items:
+            await outputs[name].send(key=key, value=value)
+
+    waybill_table = app.Table("waybill-state", default=None, schema=raw)
+    vehicle_table = app.Table("vehicle-state", default=None, schema=raw)
+    waybill_ticks = TickSource(
+        clock, lambda k, v: outputs[topics.waybill_ticks].send(key=k, value=v)
+    )
+    vehicle_ticks = TickSource(
+        clock, lambda k, v: outputs[topics.vehicle_ticks].send(key=k, value=v)
+    )
+    waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table)
+    vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table)
+
+    @app.agent(topic(topics.waybills, topics.scans, topics.signals, topics.waybill_ticks))
+    async def waybill_agent(stream):
+        async for event in stream.events():
+            msg = event.message
+            await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
+
+    @app.agent(topic(topics.gps, topics.manifest, topics.vehicle_ticks))
+    async def vehicle_agent(stream):
+        async for event in stream.events():
+            msg = event.message
+            await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
+
+    @waybill_table.on_recover
+    async def _rebuild_waybill_index() -> None:
+        from .core.codec import load_waybill
+
+        for key, value in waybill_table.items():
+            if value is not None:
+                waybill_ticks.track(key.decode(), load_waybill(value).deadline)
+
+    @vehicle_table.on_recover
+    async def _rebuild_vehicle_index() -> None:
+        from .core.codec import load_vehicle
+
+        for key, value in vehicle_table.items():
+            if value is not None:
+                vehicle_ticks.track(key.decode(), load_vehicle(value).deadline)
+
+    clocked = {topics.scans, topics.gps}
+
+    @app.on_partitions_revoked.connect
+    async def _forget_revoked(app, revoked, **kwargs) -> None:
+        clock.forget({(tp.topic, tp.partition) for tp in revoked})
+
+    @app.on_partitions_assigned.connect
+    async def _hold_assigned(app, assigned, **kwargs) -> None:
+        clock.assign({(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked})
+
+    @app.timer(interval=settings.tick_interval_s)
+    async def fire_deadlines() -> None:
+        await vehicle_ticks.fire()
+        await waybill_ticks.fire()
+
+    return Pipeline(app, settings, topics, clock, waybills, vehicles)

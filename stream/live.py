@@ -1,0 +1,180 @@
+"""Running the live pipeline: the worker (with the embedded broker when no cluster is
+configured), topic creation, `produce` and `tail`."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .broker import EmbeddedBroker
+from .service import ServiceSettings
+
+INPUT_TOPICS = ("waybills", "scans", "gps")
+OUTPUT_TOPICS = ("exceptions", "tickets", "notifications", "dead_letters")
+
+
+def topic_name(settings: ServiceSettings, logical: str) -> str:
+    """The Kafka topic of a logical name (CONTRACT §1); other names pass through."""
+    return getattr(settings, f"topic_{logical}", logical)
+
+
+def _client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap_servers": bootstrap.split(",")}
+    if settings.security_protocol != "PLAINTEXT":
+        config["security_protocol"] = settings.security_protocol
+        context = settings.ssl_context()
+        if context is not None:
+            config["ssl_context"] = context
+        if settings.security_protocol.startswith("SASL"):
+            config["sasl_mechanism"] = settings.sasl_mechanism
+            config["sasl_plain_username"] = settings.sasl_username
+            if settings.sasl_password:
+                config["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return config
+
+
+def create_topics(settings: ServiceSettings, bootstrap: str, replication: int = 1) -> None:
+    """Create the contract's topics and the internal ones (co-partitioned), if missing."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    names = [topic_name(settings, t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
+    names += [settings.internal(n) for n in
+              ("vehicle-manifest", "vehicle-signals", "waybill-ticks", "vehicle-ticks")]  # fmt: skip
+    admin = KafkaAdminClient(**_client_config(settings, bootstrap))
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(n, settings.partitions, replication) for n in names if n not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def bootstrap_servers(
+    settings: ServiceSettings, log: Path | None = None
+) -> Iterator[tuple[str, bool]]:
+    """(bootstrap, embedded): the configured cluster, or a fresh embedded broker."""
+    if settings.bootstrap_servers:
+        yield settings.bootstrap_servers, False
+        return
+    with EmbeddedBroker(log=log) as broker:
+        yield broker.bootstrap, True
+
+
+def run_worker(
+    settings: ServiceSettings, bootstrap: str, embedded: bool, loglevel: str = "warning"
+) -> int:
+    from faust import Worker
+
+    from .app import create_app
+
+    create_topics(settings, bootstrap)
+    pipeline = create_app(settings, bootstrap, embedded)
+    worker = Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def read_replay_file(path: Path) -> Iterator[tuple[str, bytes | None, bytes, float | None]]:
+    """(logical topic, key, value bytes, event time in s) of each usable line; lines
+    that are not even an envelope are passed through to the scans topic as they are, so
+    the service's dead-letter path sees them."""
+    with path.open("rb") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                envelope = orjson.loads(line)
+                topic = envelope["topic"]
+                value = envelope["value"]
+                assert topic in INPUT_TOPICS
+            except Exception:
+                yield "scans", None, line, None
+                continue
+            key = envelope.get("key")
+            if key is None and isinstance(value, dict):
+                key = value.get("vehicle_id" if topic == "gps" else "waybill_no")
+            raw = orjson.dumps(value)
+            when = None
+            if isinstance(value, dict):
+                stamp = value.get("created_at" if topic == "waybills" else "event_time")
+                with contextlib.suppress(Exception):
+                    from datetime import datetime
+
+                    when = datetime.fromisoformat(stamp).timestamp()
+            yield topic, str(key).encode() if key is not None else None, raw, when
+
+
+def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float | None,
+            progress: Any = None) -> int:  # fmt: skip
+    """Send a replay-format file to the input topics; `speed` = event seconds per wall
+    second (None: as fast as possible). Returns the number of records sent."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**_client_config(settings, bootstrap), linger_ms=20,
+                             batch_size=256 * 1024, acks=1)  # fmt: skip
+    sent = 0
+    first_event = first_wall = None
+    try:
+        for topic, key, value, when in read_replay_file(path):
+            if speed and when is not None:
+                if first_event is None:
+                    first_event, first_wall = when, time.monotonic()
+                wait = (when - first_event) / speed - (time.monotonic() - first_wall)
+                if wait > 0:
+                    time.sleep(min(wait, 5.0))
+            producer.send(topic_name(settings, topic), key=key, value=value)
+            sent += 1
+            if progress is not None and sent % 5000 == 0:
+                progress(sent)
+    finally:
+        producer.flush()
+        producer.close()
+    return sent
+
+
+def tail(settings: ServiceSettings, bootstrap: str, logical: str, from_beginning: bool,
+         limit: int | None, idle_s: float | None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic_name(settings, logical),
+        **_client_config(settings, bootstrap),
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_s * 1000) if idle_s else float("inf"),
+    )
+    seen = 0
+    try:
+        for message in consumer:
+            try:
+                yield orjson.loads(message.value)
+            except orjson.JSONDecodeError:
+                yield {"raw": message.value.decode("utf-8", "replace")}
+            seen += 1
+            if limit is not None and seen >= limit:
+                return
+    finally:
+        consumer.close()
+
+
+def install_stop_handlers() -> None:
+    """SIGTERM ends a long-running command as Ctrl-C does, so `with` blocks (the embedded
+    broker above all) are cleaned up."""
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)

@@ -1,0 +1,68 @@
+"""Settings of the live service (12-factor: environment variables `PARCELWATCH_*`).
+
+With no bootstrap servers the service starts its own embedded broker. For a real Kafka
+cluster set `PARCELWATCH_BOOTSTRAP_SERVERS`, and SASL / TLS as needed; secrets come from
+the environment, never from code or files in the repository.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", extra="ignore")
+
+    app_id: str = "parcelwatch"
+    bootstrap_servers: str | None = None
+    """Comma-separated host:port list; empty means: start the embedded broker."""
+    tansu: bool = False
+    """The cluster is a Tansu broker (as the embedded one always is): apply its
+    work-arounds (short session timeout, one record per produce batch)."""
+    network_file: str | None = None
+    """Network YAML; default: the bundled network."""
+    config_file: str | None = None
+    """Rule settings file (as `replay --config`)."""
+    clock: Literal["wall", "event"] = "wall"
+    """wall: deadlines fire on the wall clock; event: on the latest event time seen
+    (backfills, tests, the time-compressed demo)."""
+    partitions: int = Field(default=4, ge=1, le=1024)
+    store: str = "rocksdb://"
+    data_dir: str = "./parcelwatch-data"
+    tick_interval_s: float = Field(default=0.5, gt=0, le=60)
+    web_port: int | None = None
+    """Faust's web server (and /metrics later); None: disabled."""
+
+    # Topic names (CONTRACT §1).
+    topic_waybills: str = "parcel.waybills"
+    topic_scans: str = "parcel.scans"
+    topic_gps: str = "vehicle.gps"
+    topic_exceptions: str = "parcel.exceptions"
+    topic_notifications: str = "parcel.notifications"
+    topic_tickets: str = "parcel.tickets"
+    topic_dead_letters: str = "parcel.dead-letters"
+
+    # Security for a real cluster.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def internal(self, name: str) -> str:
+        """Name of an internal topic (repartitioning between the two sides, ticks)."""
+        return f"{self.app_id}.{name}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
