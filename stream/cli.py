@@ -158,8 +158,11 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         print(f"parcelwatch produce: {path}: cannot read", file=sys.stderr)
         return 2
     try:
-        sent = produce(settings, bootstrap, path, args.speed,
-                       progress=lambda n: print(f"\r{n:,} records sent", end="", file=sys.stderr))  # fmt: skip
+
+        def progress(n: int) -> None:
+            print(f"\r{n:,} records sent", end="", file=sys.stderr)
+
+        sent = produce(settings, bootstrap, path, args.speed, progress=progress)
     except KeyboardInterrupt:
         return 0
     print(f"\r{sent:,} records sent", file=sys.stderr)

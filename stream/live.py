@@ -45,8 +45,8 @@ def create_topics(settings: ServiceSettings, bootstrap: str, replication: int = 
     from kafka.errors import TopicAlreadyExistsError
 
     names = [topic_name(settings, t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
-    names += [settings.internal(n) for n in
-              ("vehicle-manifest", "vehicle-signals", "waybill-ticks", "vehicle-ticks")]  # fmt: skip
+    internal = ("vehicle-manifest", "vehicle-signals", "waybill-ticks", "vehicle-ticks")
+    names += [settings.internal(n) for n in internal]
     admin = KafkaAdminClient(**_client_config(settings, bootstrap))
     try:
         existing = set(admin.list_topics())

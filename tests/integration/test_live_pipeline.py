@@ -1,0 +1,89 @@
+"""End to end on a real Kafka-protocol broker (embedded Tansu): a worker process, the
+input file produced onto the topics, the outputs read back from the topics."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Events
+
+from stream.broker import EmbeddedBroker
+from stream.live import create_topics, produce, tail
+from stream.replay import replay
+from stream.service import ServiceSettings
+
+
+@pytest.fixture(scope="session")
+def broker():
+    with EmbeddedBroker() as running:
+        yield running
+
+
+def _worker(broker, tmp_path: Path, network_file: Path) -> subprocess.Popen:
+    env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap}
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", "memory://",
+         "--tansu", "--data-dir", str(tmp_path / "data"), "--network", str(network_file)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _collect(settings, bootstrap, logical, want, timeout=120):
+    deadline = time.monotonic() + timeout
+    records = []
+    while time.monotonic() < deadline:
+        records = list(tail(settings, bootstrap, logical, True, None, 3))
+        if len(records) >= want:
+            return records
+        time.sleep(2)
+    return records
+
+
+def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file):
+    events = Events().waybill(promised=10).journey()
+    events.waybill("W2", promised=200).scan("PICKUP", "A-OUT", 1, no="W2")
+    events.scan("DAMAGE_REPORTED", "A-OUT", 2, no="W2", reason="MAJOR")
+    events.scan("HUB_ARRIVAL", "A-HUB", 3, no="W2")
+    events.scan("HUB_DEPARTURE", "B-HUB", 40, no="W2")  # stall at A-HUB, skipped B-HUB
+    events.raw("this is not a record")
+    source = events.write(tmp_path / "events.jsonl")
+    # Orders are placed before their parcels are scanned; across topics Kafka keeps no
+    # order, so the test sends them first, as a real order system does.
+    orders = tmp_path / "orders.jsonl"
+    scans = tmp_path / "scans.jsonl"
+    lines = source.read_text().splitlines()
+    orders.write_text("\n".join(x for x in lines if '"waybills"' in x) + "\n")
+    scans.write_text("\n".join(x for x in lines if '"waybills"' not in x) + "\n")
+    replay(network_file, source, tmp_path / "replay")
+    expected = [
+        json.loads(x) for x in (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
+    ]
+
+    settings = ServiceSettings(bootstrap_servers=broker.bootstrap, partitions=4)
+    create_topics(settings, broker.bootstrap)
+    worker = _worker(broker, tmp_path, network_file)
+    try:
+        produce(settings, broker.bootstrap, orders, None)
+        _collect(settings, broker.bootstrap, "exceptions", 1, timeout=60)  # the orders are in
+        produce(settings, broker.bootstrap, scans, None)
+        got = _collect(settings, broker.bootstrap, "exceptions", len(expected))
+        letters = _collect(settings, broker.bootstrap, "dead_letters", 1)
+        tickets = _collect(settings, broker.bootstrap, "tickets", 1)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    key = lambda r: (r["exception_id"], r["type"], r["status"])  # noqa: E731
+    assert sorted(map(key, got)) == sorted(map(key, expected)), log[-3000:]
+    assert {"DAMAGED", "DELAYED", "STALLED_AT_FACILITY"} <= {r["type"] for r in got}
+    assert letters and letters[0]["error"].startswith("decode") and letters[0]["raw"]
+    assert {t["ticket_id"] for t in tickets} <= {
+        json.loads(x)["ticket_id"]
+        for x in (tmp_path / "replay" / "tickets.jsonl").read_text().splitlines()
+    }
+    assert worker.returncode is not None
