@@ -277,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="one compact JSON record per line")
     p.set_defaults(func=_cmd_tail)
 
-    p = sub.add_parser("demo", help="replay the bundled sample stream and show what it finds")
+    p = sub.add_parser(
+        "demo", help="simulate a day on the bundled network, replay it, show what was found"
+    )
     p.add_argument("--out", default="out/demo", help="directory for the outputs")
     p.add_argument("--parcels", type=int, default=3000)
     p.set_defaults(func=_cmd_demo)

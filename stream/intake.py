@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from .network import Network
 from .schemas import INPUT_MODELS, DeadLetter, GpsPing, Scan, Waybill
-from .schemas.common import Timestamp
 
 MAX_RECORD_BYTES = 64 * 1024
 """Largest input record accepted; a legitimate scan is well under 4 kB."""
@@ -90,11 +89,6 @@ def check_network(record: InputRecord, network: Network) -> None:
                 raise InvalidRecord(
                     "unknown_facility", f"planned_route.{i}: unknown facility {fid!r}"
                 )
-
-
-def event_time(record: InputRecord) -> Timestamp:
-    """The instant a record describes: created_at for waybills, event_time otherwise."""
-    return record.created_at if isinstance(record, Waybill) else record.event_time
 
 
 def dead_letter(
