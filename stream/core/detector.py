@@ -84,14 +84,10 @@ class Detector:
 
     # -- wiring ------------------------------------------------------------------
     def _after_waybill(self, step: WaybillStep, now: int) -> None:
-        w = step.state
-        self.waybills[w.waybill_no] = w
-        self.deadlines.schedule((_WAYBILL, w.waybill_no), w.deadline)
-        sink = self.sink
-        for out in step.outputs:
-            sink(out)
-        if step.manifest:
-            self._drain(deque(step.manifest), now)
+        pending: deque[ManifestChange | VehicleSignal] = deque()
+        self._collect_waybill(step, pending)
+        if pending:
+            self._drain(pending, now)
 
     def _after_vehicle(self, step: VehicleStep, now: int) -> None:
         self._store_vehicle(step)
