@@ -80,13 +80,15 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
         consumer_auto_offset_reset="earliest",
+        # Every topic and table here holds raw bytes. Set as the app default, not only per
+        # topic: faust's changelog recovery and channel clones use the app's serializers.
+        key_serializer="raw",
+        value_serializer="raw",
         table_standby_replicas=1,
         **tuning,
     )
     topics = Topics.from_settings(settings)
     clock = LiveClock(settings.clock)
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                       value_serializer="raw")  # fmt: skip
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(*names, key_type=bytes, value_type=bytes,
@@ -103,8 +105,10 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         for name, key, value in items:
             await outputs[name].send(key=key, value=value)
 
-    waybill_table = app.Table("waybill-state", default=None, schema=raw)
-    vehicle_table = app.Table("vehicle-state", default=None, schema=raw)
+    # key_type/value_type bytes (not a Schema): faust derives the changelog serializers
+    # from the types, and would otherwise decode the changelog as JSON on recovery.
+    waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
+    vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
     waybill_ticks = TickSource(
         clock, lambda k, v: outputs[topics.waybill_ticks].send(key=k, value=v)
     )
