@@ -33,7 +33,7 @@ class ServiceSettings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024)
     store: str = "memory://"
     """Table store. memory:// restores state from the changelog at start; rocksdb://
-    (with the rocksdict package) is not yet working with the raw tables (see README)."""
+    needs the rocksdict package and is not tested yet (see README)."""
     data_dir: str = "./parcelwatch-data"
     tick_interval_s: float = Field(default=0.5, gt=0, le=60)
     web_port: int | None = None
