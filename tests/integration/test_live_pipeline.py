@@ -23,15 +23,27 @@ def broker():
         yield running
 
 
+TOPICS = ("waybills", "scans", "gps", "exceptions", "tickets", "notifications", "dead_letters")
+
+
+def _settings(broker, app_id: str) -> ServiceSettings:
+    """Each test has topics of its own: the broker is shared by the session, and one
+    test's events would move another's event clock."""
+    names = {f"topic_{t}": f"{app_id}.{t}" for t in TOPICS}
+    return ServiceSettings(bootstrap_servers=broker.bootstrap, partitions=4, app_id=app_id, **names)
+
+
 def _worker(
     broker, tmp_path: Path, network_file: Path, app_id: str = "parcelwatch", log: str = "worker.log"
 ) -> subprocess.Popen:
     env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
            "PARCELWATCH_APP_ID": app_id}  # fmt: skip
+    env.update({f"PARCELWATCH_TOPIC_{t.upper()}": f"{app_id}.{t}" for t in TOPICS})
+    data = tmp_path / f"data-{log}"
     log = open(tmp_path / log, "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", "memory://",
-         "--tansu", "--data-dir", str(tmp_path / "data"), "--network", str(network_file)],
+         "--tansu", "--data-dir", str(data), "--loglevel", "info", "--network", str(network_file)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -67,7 +79,7 @@ def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file)
         json.loads(x) for x in (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
     ]
 
-    settings = ServiceSettings(bootstrap_servers=broker.bootstrap, partitions=4)
+    settings = _settings(broker, "parcelwatch")
     create_topics(settings, broker.bootstrap)
     worker = _worker(broker, tmp_path, network_file)
     try:
@@ -96,7 +108,7 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(broker, tmp_path, 
     """A hard kill mid-stream; the restarted worker restores its tables from the
     changelog and goes on: no episode re-opened or missed, the same ids."""
     app_id = "pw-restart"
-    settings = ServiceSettings(bootstrap_servers=broker.bootstrap, partitions=4, app_id=app_id)
+    settings = _settings(broker, app_id)
     orders, one, two = Events(), Events(), Events()
     for i in range(6):
         orders.waybill(f"R{i}", promised=12 + i)
