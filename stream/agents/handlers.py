@@ -52,6 +52,11 @@ class _Base:
         self.topics = topics
         self.clock = clock
         self.ticks = ticks
+        self._output_topics = {
+            "exceptions": topics.exceptions,
+            "tickets": topics.tickets,
+            "notifications": topics.notifications,
+        }
 
     def _dead_letter(self, topic: str, key: bytes | None, raw: bytes, exc: InvalidRecord) -> Send:
         letter = dead_letter(
@@ -65,11 +70,7 @@ class _Base:
 
     def _outputs(self, step: WaybillStep, out: list[Send]) -> None:
         key = step.state.waybill_no.encode()
-        names = {
-            "exceptions": self.topics.exceptions,
-            "tickets": self.topics.tickets,
-            "notifications": self.topics.notifications,
-        }
+        names = self._output_topics
         for logical, record in step.outputs:
             out.append((names[logical], key, to_json(record)))
 

@@ -22,8 +22,9 @@ compute the exact latest moment the parcel can still make its promise.
 
 from __future__ import annotations
 
+from ..core.clock import HOUR
 from ..core.state import DELIVERY_FAILED, DEPARTING, OUT_FOR_DELIVERY, WaybillState
-from .base import RuleContext
+from .base import RuleContext, Thresholds
 
 
 class Eta:
@@ -78,7 +79,6 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
     if w.terminal is not None or w.destination is None:
         return None
     t = ctx.t
-    hour = 3_600_000_000
     kind = w.last_type
     if kind is None:  # not yet picked up: the whole journey from the origin
         journey = full_journey(w, ctx)
@@ -94,21 +94,20 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
             tail = _tail(w, ctx, ahead)
             if leg is None or tail is None:
                 return None
-            rest = round(tail[0] * hour) + tail[1] * t.handling + t.last_mile
+            rest = _remaining(tail[0], tail[1], t)
             if anchored:  # the truck is due at the next facility after the lane's hours
-                return Eta(w.last_at + round(leg * hour), rest)  # type: ignore[operator]
-            return Eta(None, round(leg * hour) + rest)
+                return Eta(w.last_at + round(leg * HOUR), rest)  # type: ignore[operator]
+            return Eta(None, round(leg * HOUR) + rest)
     tail = _tail(w, ctx, here)  # type: ignore[arg-type]
     if tail is None:
         return None
     if not anchored:
-        return Eta(None, round(tail[0] * hour) + tail[1] * t.handling + t.last_mile)
+        return Eta(None, _remaining(tail[0], tail[1], t))
     if tail[1] == 0:  # at the destination: the last mile, or the next attempt after a failure
         start = w.last_at + (t.retry_after_failure if kind == DELIVERY_FAILED else 0)  # type: ignore[operator]
         return Eta(start + t.last_mile, 0)
     # handling here started when the parcel arrived
-    rest = round(tail[0] * hour) + (tail[1] - 1) * t.handling + t.last_mile
-    return Eta(w.last_at + t.handling, rest)  # type: ignore[operator]
+    return Eta(w.last_at + t.handling, _remaining(tail[0], tail[1] - 1, t))  # type: ignore[operator]
 
 
 def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:
@@ -118,4 +117,9 @@ def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:
     tail = _tail(w, ctx, w.origin)
     if tail is None:
         return None
-    return round(tail[0] * 3_600_000_000) + tail[1] * ctx.t.handling + ctx.t.last_mile
+    return _remaining(tail[0], tail[1], ctx.t)
+
+
+def _remaining(lane_hours: float, facilities: int, t: Thresholds) -> int:
+    """Lane hours, handling at `facilities` facilities, and the last mile, in µs."""
+    return round(lane_hours * HOUR) + facilities * t.handling + t.last_mile

@@ -13,7 +13,7 @@ facility whose scan is missing, so (a) and (b) for the same checkpoint are one e
 
 from __future__ import annotations
 
-from ..core.clock import iso
+from ..core.clock import HOUR, iso
 from ..core.state import DEPARTING, OUT_FOR_DELIVERY, Episode, WaybillState
 from .base import Candidate, RuleContext, last_scan_evidence
 from .eta import next_facility
@@ -42,7 +42,7 @@ def check(
         limit = None
         variant = "CHECKPOINT_OVERDUE"
         if leg is not None:
-            limit = w.last_at + round(leg * t.lane_factor * 3_600_000_000) + t.missed_grace  # type: ignore[operator]
+            limit = w.last_at + round(leg * t.lane_factor * HOUR) + t.missed_grace  # type: ignore[operator]
         if (
             w.arr_facility == expected
             and w.arr_vehicle == w.vehicle

@@ -14,7 +14,7 @@ moves again or the parcel is scanned.
 
 from __future__ import annotations
 
-from ..core.clock import iso
+from ..core.clock import HOUR, iso
 from ..core.state import (
     LEAVING,
     VEHICLE_SILENT,
@@ -49,7 +49,7 @@ def check_at_facility(
         identity=here,
         evidence={
             "facility_kind": facility.kind,
-            "dwell_limit_hours": dwell / 3_600_000_000,
+            "dwell_limit_hours": dwell / HOUR,
             "deadline": iso(limit),
             "last_scan": last_scan_evidence(w),
         },
