@@ -11,6 +11,7 @@ are co-partitioned, so a key's state and all of its inputs meet in one worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from importlib.resources import files
@@ -21,7 +22,8 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from .agents.clock import LiveClock
 from .agents.deadlines import TickSource
-from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
+from .agents.handlers import HELD, Send, Topics, VehicleHandler, WaybillHandler
+from .core.clock import to_us
 from .network import Network
 from .rules.base import RuleContext
 from .service import ServiceSettings
@@ -88,7 +90,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         **tuning,
     )
     topics = Topics.from_settings(settings)
-    clock = LiveClock(settings.clock)
+    clock = LiveClock(settings.clock, partitions=settings.partitions)
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(*names, key_type=bytes, value_type=bytes,
@@ -110,15 +112,35 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
     waybill_ticks = TickSource(
-        clock, lambda k, v: outputs[topics.waybill_ticks].send(key=k, value=v)
+        lambda: clock.waybill_now(topics.scans, topics.signals),
+        lambda k, v: outputs[topics.waybill_ticks].send(key=k, value=v),
     )
     vehicle_ticks = TickSource(
-        clock, lambda k, v: outputs[topics.vehicle_ticks].send(key=k, value=v)
+        lambda: clock.now(topics.gps, topics.manifest),
+        lambda k, v: outputs[topics.vehicle_ticks].send(key=k, value=v),
     )
     waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table)
     vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table)
 
-    @app.agent(topic(topics.waybills, topics.scans, topics.signals, topics.waybill_ticks))
+    # Orders and scans have an agent of their own: on the event clock a scan may wait for
+    # the vehicle side (see stream/agents/clock.py), and what it waits for — marks and
+    # acks on the signals topic — must keep flowing meanwhile.
+    @app.agent(topic(topics.waybills, topics.scans))
+    async def scan_agent(stream):
+        async for event in stream.events():
+            msg = event.message
+            record = waybills.parse(msg.topic, event.key, event.value)
+            if isinstance(record, list):
+                await send(record)
+                continue
+            source = (msg.topic, msg.partition)
+            while waybills.blocked(record):
+                clock.hold(source, to_us(record.event_time))  # type: ignore[union-attr]
+                await asyncio.sleep(0.005)
+            await send(waybills.apply(msg.topic, msg.partition, record, event.value))
+            clock.confirm(source)
+
+    @app.agent(topic(topics.signals, topics.waybill_ticks))
     async def waybill_agent(stream):
         async for event in stream.events():
             msg = event.message
@@ -129,13 +151,19 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         async for event in stream.events():
             msg = event.message
             await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
+            if msg.topic == topics.gps:
+                clock.confirm((msg.topic, msg.partition))
+            elif msg.topic == topics.vehicle_ticks:
+                vehicle_ticks.done(event.key)
 
     @waybill_table.on_recover
     async def _rebuild_waybill_index() -> None:
         from .core.codec import load_waybill
 
         for key, value in waybill_table.items():
-            if value is not None:
+            if key.endswith(HELD):
+                waybills.recovered(key)
+            elif value is not None:
                 waybill_ticks.track(key.decode(), load_waybill(value).deadline)
 
     @vehicle_table.on_recover
@@ -146,7 +174,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             if value is not None:
                 vehicle_ticks.track(key.decode(), load_vehicle(value).deadline)
 
-    clocked = {topics.scans, topics.gps}
+    marked = frozenset({topics.signals, topics.manifest})
+    clocked = {topics.scans, topics.gps, *marked}
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
@@ -154,11 +183,23 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     @app.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
-        clock.assign({(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked})
+        sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
+        clock.assign(sources, marked)
+
+    @app.timer(interval=10.0)
+    async def status() -> None:
+        if clock.event_mode:
+            log.info("event clock %s; waiting for acks: %d", clock.describe(),
+                     len(waybills.awaiting))  # fmt: skip
 
     @app.timer(interval=settings.tick_interval_s)
     async def fire_deadlines() -> None:
         await vehicle_ticks.fire()
+        if clock.event_mode:  # each side's progress, after the messages it covers
+            for name, marks in ((topics.signals, vehicles.marks()),
+                                (topics.manifest, waybills.marks())):  # fmt: skip
+                for partition in range(settings.partitions):
+                    await outputs[name].send(key=b"", value=marks, partition=partition)
         await waybill_ticks.fire()
 
     return Pipeline(app, settings, topics, clock, waybills, vehicles)

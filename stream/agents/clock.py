@@ -1,40 +1,70 @@
-"""The live clock: the wall clock, or an event-time low watermark.
+"""The live clock: the wall clock, or event-time watermarks.
 
-On the event clock an input is applied at its own event time (each key's time still
-never goes back, see the core), and deadlines fire when the *low* watermark passes them:
-the minimum, over the scan and GPS partitions this worker has seen, of the latest event
-time in each. A worker catching up on a backlog reads partitions at different speeds; a
-plain maximum would run ahead of the slowest partition and fire deadlines for parcels
-whose scans are still unread. The waybills topic is left out: orders arrive only when
-parcels are created, and would hold the watermark back for the rest of their journeys.
+On the event clock an input is applied at its own event time (each key's time still never
+goes back, see the core), and deadlines fire when a *low* watermark passes them: the
+minimum, over the partitions this worker reads, of the latest event time in each. A
+worker catching up on a backlog reads partitions at different speeds; a plain maximum
+would run ahead of the slowest partition and fire deadlines for inputs still unread.
+Partitions idle for `idle_s` hold nothing back. The waybills topic is left out: orders
+arrive only when parcels are created, and would hold the watermark back for days.
+
+The two sides must also not run ahead of each other. A waybill that gets a scan at T
+must first have heard every vehicle condition up to T, or replay's order is lost (a stall
+on the road reported after the parcel was already unloaded is dropped). So the vehicle
+side publishes its progress as *marks* on every partition of the signals topic, after
+the signals they cover (one producer, one partition: Kafka keeps that order). The
+waybill side takes the *upstream watermark* from the marks it has read, holds scans
+beyond it, and fires its deadlines only up to it.
 """
 
 from __future__ import annotations
 
 import time
 
+Source = tuple[str, int]
+"""(topic, partition)."""
+
+UNHEARD = object()
+"""A partition assigned but not heard from yet: it holds everything back."""
+
+NEVER = 2**62
+"""The time an idle partition holds the other side back to: none."""
+
 
 class LiveClock:
-    def __init__(self, mode: str, idle_s: float = 5.0) -> None:
+    def __init__(self, mode: str, idle_s: float = 5.0, partitions: int = 1) -> None:
         self.event_mode = mode == "event"
         self.idle_us = int(idle_s * 1_000_000)
-        self._latest: dict[tuple[str, int], int] = {}
-        self._heard: dict[tuple[str, int], int] = {}  # wall time of the last message
+        self.partitions = partitions
+        self._latest: dict[Source, int] = {}
+        self._heard: dict[Source, int] = {}  # wall time of the last message
+        self._sent: dict[Source, int] = {}  # latest input whose outputs are all sent
+        self._held: dict[Source, int] = {}  # time of an input waiting for the other side
+        # (marks topic, partition) -> input partition -> (safe, latest), as read
+        self._marks: dict[Source, dict[int, tuple[int | None, int | None]]] = {}
+        self._mark_topics: set[str] = set()
 
-    def assign(self, sources: set[tuple[str, int]]) -> None:
-        """Partitions this worker now reads: each holds the watermark until it has
-        delivered a record or stayed idle for `idle_s`."""
+    # -- partitions ------------------------------------------------------------------
+    def assign(self, sources: set[Source], mark_topics: frozenset[str] = frozenset()) -> None:
+        """Partitions this worker now reads: each holds its watermark until it has
+        delivered a record or stayed idle for `idle_s`. Partitions of `mark_topics`
+        carry the other side's marks instead."""
         now = wall_us()
+        self._mark_topics |= mark_topics
         for source in sources:
-            self._heard.setdefault(source, now)
+            if source[0] in self._mark_topics:
+                self._marks.setdefault(source, {})
+            else:
+                self._heard.setdefault(source, now)
 
-    def forget(self, sources: set[tuple[str, int]]) -> None:
-        """Partitions revoked in a rebalance no longer hold the watermark."""
+    def forget(self, sources: set[Source]) -> None:
+        """Partitions revoked in a rebalance no longer hold anything back."""
         for source in sources:
-            self._latest.pop(source, None)
-            self._heard.pop(source, None)
+            for table in (self._latest, self._heard, self._sent, self._held, self._marks):
+                table.pop(source, None)
 
-    def observe(self, source: tuple[str, int] | None, event_time: int) -> int:
+    # -- inputs ----------------------------------------------------------------------
+    def observe(self, source: Source | None, event_time: int) -> int:
         """Time for applying an input that happened at `event_time`; `source` (topic,
         partition) feeds the watermark (None for inputs that do not)."""
         if not self.event_mode:
@@ -44,13 +74,27 @@ class LiveClock:
             if previous is None or event_time > previous:
                 self._latest[source] = event_time
             self._heard[source] = wall_us()
+            self._held.pop(source, None)
         return event_time
+
+    def hold(self, source: Source, event_time: int) -> None:
+        """An input from `source` at `event_time` waits for the other side: the partition
+        is not idle, and its marks stay just before that time."""
+        if source in self._heard:
+            self._heard[source] = wall_us()
+            self._held[source] = event_time
+
+    def confirm(self, source: Source) -> None:
+        """Everything the latest input from `source` produced has been handed to the
+        producer: marks may now cover it."""
+        latest = self._latest.get(source)
+        if latest is not None:
+            self._sent[source] = latest
 
     def for_key(self, key_clock: int | None, event_time: int) -> int:
         """Time for applying a message from the other side (a vehicle signal, a manifest
-        change): on the event clock the receiving key's own time, so one side reading
-        its backlog faster never pushes the other side's clock ahead of its own inputs
-        (the core holds a signal from the future until the key's time reaches it)."""
+        change): on the event clock the receiving key's own time (the core holds a
+        message from the key's future until its time reaches it)."""
         if not self.event_mode:
             return wall_us()
         return key_clock if key_clock is not None else event_time
@@ -60,25 +104,127 @@ class LiveClock:
         fires each deadline at its own time), the wall clock otherwise."""
         return deadline if self.event_mode else wall_us()
 
-    def now(self) -> int | None:
-        """The time up to which deadlines may fire: on the event clock the low watermark
-        over the partitions that are still delivering (idle ones have nothing pending);
-        None while an assigned partition has not been heard from yet."""
-        if not self.event_mode:
-            return wall_us()
+    # -- this side's watermark -------------------------------------------------------
+    def _low(self, topic: str) -> tuple[object, int | None]:
+        """(low watermark over the topic's active partitions, None if all are idle, or
+        UNHEARD; the latest event time seen on any of them)."""
         wall = wall_us()
-        low = None
+        low: object = None
+        high = None
         for source, heard in self._heard.items():
+            if source[0] != topic:
+                continue
             latest = self._latest.get(source)
+            if latest is not None and (high is None or latest > high):
+                high = latest
             if wall - heard >= self.idle_us:
                 continue  # idle: caught up, it holds nothing back
             if latest is None:
-                return None  # not heard from yet
-            if low is None or latest < low:
+                low = UNHEARD
+            elif low is not UNHEARD and (low is None or latest < low):  # type: ignore[operator]
                 low = latest
-        if low is None:  # everything idle: all is read, time is the latest seen
-            return max(self._latest.values(), default=None)
-        return low
+        return low, high
+
+    def marks(self, topic: str, horizon: int | None) -> list[list[object]]:
+        """This side's progress per partition of `topic` it reads, as [partition, safe,
+        latest]: every output for inputs up to `safe` is sent (None: not known yet;
+        NEVER: the partition is idle, it holds nothing back). Capped just before an
+        input waiting for the other side, and at `horizon`, this side's earliest
+        deadline not yet fired: what it will say is not sent yet."""
+        wall = wall_us()
+        out: list[list[object]] = []
+        for source, heard in self._heard.items():
+            if source[0] != topic:
+                continue
+            latest = self._latest.get(source)
+            safe = NEVER if wall - heard >= self.idle_us else self._sent.get(source)
+            held = self._held.get(source)
+            if held is not None:  # the next input: everything before it is sent
+                safe = held - 1
+                latest = held if latest is None else max(latest, held)
+            if horizon is not None and safe is not None and horizon < safe:
+                safe = horizon
+            out.append([source[1], safe, latest])
+        return out
+
+    # -- the other side's watermark --------------------------------------------------
+    def mark(self, source: Source, marks: list[list[object]]) -> None:
+        """Marks read on `source` (a partition of a marks topic)."""
+        seen = self._marks.setdefault(source, {})
+        for partition, safe, latest in marks:
+            seen[int(partition)] = (safe, latest)  # type: ignore[arg-type,call-overload]
+
+    def upstream(self, topic: str) -> tuple[int, int | None] | None:
+        """The other side's progress as far as this worker has read its marks on
+        `topic`: (safe, latest) over all of its partitions, or None while a partition
+        has not reported on each marks partition assigned here."""
+        safe = NEVER
+        latest = None
+        heard = False
+        for (name, _), seen in self._marks.items():
+            if name != topic:
+                continue
+            heard = True
+            for partition in range(self.partitions):
+                mark_safe, mark_latest = seen.get(partition, (None, None))
+                if mark_safe is None:
+                    return None
+                safe = min(safe, mark_safe)
+                if mark_latest is not None and (latest is None or mark_latest > latest):
+                    latest = mark_latest
+        return (safe, latest) if heard else None
+
+    def upstream_reached(self, topic: str, event_time: int) -> bool:
+        """Whether the other side has sent everything up to `event_time`."""
+        if not self.event_mode:
+            return True
+        up = self.upstream(topic)
+        return up is not None and up[0] >= event_time
+
+    # -- deadlines -------------------------------------------------------------------
+    @staticmethod
+    def _reached(high: int | None, up: tuple[int, int | None]) -> int | None:
+        """How far time has got: the latest input here, or what the other side has
+        safely got to (replay fires a deadline as soon as any input passes it)."""
+        safe, latest = up
+        other = min(safe, latest) if latest is not None else None
+        if other is None:
+            return high
+        return other if high is None else max(high, other)
+
+    def now(self, topic: str, marks_topic: str) -> int | None:
+        """The time up to which vehicle deadlines may fire: the low watermark of the
+        GPS (`topic`) partitions; with all idle, how far either side has got."""
+        if not self.event_mode:
+            return wall_us()
+        low, high = self._low(topic)
+        if low is UNHEARD:
+            return None
+        if low is not None:
+            return low  # type: ignore[return-value]
+        up = self.upstream(marks_topic)
+        return high if up is None else self._reached(high, up)
+
+    def waybill_now(self, topic: str, marks_topic: str) -> int | None:
+        """The time up to which waybill deadlines may fire: the low watermark of the
+        scans (`topic`), never past what the vehicle side has safely sent (its marks on
+        `marks_topic`): a vehicle condition changing at T reaches the waybill first."""
+        if not self.event_mode:
+            return wall_us()
+        low, high = self._low(topic)
+        up = self.upstream(marks_topic)
+        if low is UNHEARD or up is None:
+            return None
+        reached = low if low is not None else self._reached(high, up)
+        return None if reached is None else min(reached, up[0])  # type: ignore[call-overload]
+
+    def describe(self) -> dict[str, object]:
+        """The clock's state, for a status log line."""
+        return {
+            "latest": {f"{t}/{p}": v for (t, p), v in sorted(self._latest.items())},
+            "held": {f"{t}/{p}": v for (t, p), v in sorted(self._held.items())},
+            "upstream": {t: self.upstream(t) for t in sorted(self._mark_topics)},
+        }
 
 
 def wall_us() -> int:

@@ -12,30 +12,57 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..core.deadlines import DeadlineQueue
-from .clock import LiveClock
+from .clock import wall_us
 from .messages import encode_tick
+
+IN_FLIGHT_US = 30_000_000
+"""A tick not reported done after this long is forgotten (its key moved to another
+worker in a rebalance), so it cannot hold the horizon back for ever."""
 
 
 class TickSource:
-    def __init__(self, clock: LiveClock, send: Callable[[bytes, bytes], Awaitable[object]]):
-        self.clock = clock
+    def __init__(
+        self, now: Callable[[], int | None], send: Callable[[bytes, bytes], Awaitable[object]]
+    ) -> None:
+        self.now = now
         self.queue = DeadlineQueue()
         self._send = send
+        self._in_flight: dict[bytes, tuple[int, int]] = {}  # key -> (deadline, wall sent)
 
     def track(self, key: str, deadline: int | None) -> None:
         self.queue.schedule(key, deadline)
 
     async def fire(self, limit: int = 10_000) -> int:
         """Send ticks for due deadlines (at most `limit` per call); returns how many."""
-        now = self.clock.now()
+        now = self.now()
         if now is None:
             return 0
         sent = 0
         while sent < limit and (due := self.queue.pop_due(now)) is not None:
             when, key = due
-            await self._send(str(key).encode(), encode_tick(when))
+            raw = str(key).encode()
+            self._in_flight[raw] = (when, wall_us())
+            await self._send(raw, encode_tick(when))
             sent += 1
         return sent
+
+    def done(self, key: bytes | None) -> None:
+        """The tick for `key` has been processed and its outputs sent."""
+        if key is not None:
+            self._in_flight.pop(key, None)
+
+    def horizon(self) -> int | None:
+        """The earliest deadline not yet processed (queued or in flight): what this side
+        will still say about times from there on is not sent yet."""
+        earliest = self.queue.peek()
+        if self._in_flight:
+            stale = wall_us() - IN_FLIGHT_US
+            for key, (when, sent) in list(self._in_flight.items()):
+                if sent < stale:
+                    del self._in_flight[key]
+                elif earliest is None or when < earliest:
+                    earliest = when
+        return earliest
 
     def __len__(self) -> int:
         return len(self.queue)

@@ -4,9 +4,12 @@ The Faust agents (stream/app.py) are thin loops around these."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import orjson
 
 from ..core.clock import to_us
 from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
@@ -14,11 +17,29 @@ from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
 from ..intake import InvalidRecord, dead_letter, decode
 from ..rules.base import RuleContext
-from ..schemas import GpsPing, Waybill, to_json
+from ..schemas import GpsPing, Scan, Waybill, to_json
 from ..service import ServiceSettings
 from .clock import LiveClock, wall_us
 from .deadlines import TickSource
-from .messages import decode_manifest, decode_signal, decode_tick, encode_manifest, encode_signal
+from .messages import (
+    decode_control,
+    decode_manifest,
+    decode_signal,
+    decode_tick,
+    encode_ack,
+    encode_manifest,
+    encode_marks,
+    encode_signal,
+)
+
+log = logging.getLogger(__name__)
+
+HELD = b"\x00held"
+"""Table key suffix of a parcel's scans set aside while its boarding is acknowledged."""
+
+ACK_TIMEOUT_US = 30_000_000
+"""How long a parcel's scans wait for the vehicle side's ack of its boarding before
+going on without it (the vehicle side is down or far behind): late, not stuck."""
 
 Send = tuple[str, bytes, bytes]
 """(topic name, key, value) to produce."""
@@ -76,7 +97,11 @@ class _Base:
 
 
 class WaybillHandler(_Base):
-    """Waybills, scans, vehicle signals and ticks, keyed by waybill_no."""
+    """Waybills, scans, vehicle signals and ticks, keyed by waybill_no.
+
+    Orders and scans go through `parse`, `blocked` and `apply`, so the agent can hold a
+    scan (on the event clock) until the vehicle side has caught up with it; signals,
+    marks, acks and ticks through `handle`."""
 
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
                  table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
@@ -84,45 +109,128 @@ class WaybillHandler(_Base):
         self.ctx = ctx
         self.side = WaybillProcessor(ctx)
         self.table = table
+        # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
+        self.awaiting: dict[bytes, tuple[str, int]] = {}
+
+    def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
+        """The record, or what to send instead (a dead letter; the record re-keyed)."""
+        logical = "waybills" if topic == self.topics.waybills else "scans"
+        try:
+            record = decode(logical, raw, self.ctx.network)
+        except InvalidRecord as exc:
+            return [self._dead_letter(topic, key, raw, exc)]
+        if key != record.waybill_no.encode():  # keyed wrongly upstream: re-key it
+            return [(topic, record.waybill_no.encode(), raw)]
+        return record  # type: ignore[return-value]
+
+    def blocked(self, record: Waybill | Scan) -> bool:
+        """On the event clock a scan waits until the vehicle side has sent every
+        condition up to its time."""
+        if not self.clock.event_mode or isinstance(record, Waybill):
+            return False
+        return not self.clock.upstream_reached(self.topics.signals, to_us(record.event_time))
+
+    def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes) -> list[Send]:
+        key = record.waybill_no.encode()
+        if key in self.awaiting and not self._ack_overdue(key):
+            # Boarded, and the vehicle side has not yet told what the parcel rode through:
+            # set the scan aside in the table (changelogged, so a restart keeps it).
+            held = orjson.loads(self.table.get(key + HELD) or b"[]")
+            held.append([topic, partition, raw.decode()])
+            self.table[key + HELD] = orjson.dumps(held)
+            return []
+        data = self.table.get(key)
+        w = load_waybill(data) if data is not None else None
+        if isinstance(record, Waybill):
+            step = self.side.register(w, record, self.clock.observe(None, to_us(record.created_at)))
+        else:
+            now = self.clock.observe((topic, partition), to_us(record.event_time))
+            step = self.side.scan(w, record, now)
+        return self._store(key, step)
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
-        out: list[Send] = []
         t = self.topics
         if topic == t.waybill_ticks:
+            if key in self.awaiting:  # not before the boarding's ack: try again later
+                if not self._ack_overdue(key):  # type: ignore[arg-type]
+                    self.ticks.track(key.decode(), decode_tick(raw))  # type: ignore[union-attr]
+                    return []
+                return self._release(key)  # type: ignore[arg-type]
             data = self.table.get(key)
             if data is None:
-                return out
+                return []
             step = self.side.tick(load_waybill(data), self.clock.for_tick(decode_tick(raw)))
         elif topic == t.signals:
+            control = decode_control(raw)
+            if control is not None:
+                return self._control(topic, partition, key, control)
             signal = decode_signal(raw)
             data = self.table.get(key)
             w = load_waybill(data) if data is not None else None
             now = self.clock.for_key(w.clock if w is not None else None, signal.at)
             step = self.side.vehicle_signal(w, signal, now)
             if step is None:
-                return out
+                return []
         else:
-            logical = "waybills" if topic == t.waybills else "scans"
-            try:
-                record = decode(logical, raw, self.ctx.network)
-            except InvalidRecord as exc:
-                return [self._dead_letter(topic, key, raw, exc)]
-            own_key = record.waybill_no.encode()
-            if key != own_key:  # keyed wrongly upstream: re-key, so state stays partitioned
-                return [(topic, own_key, raw)]
+            record = self.parse(topic, key, raw)
+            if isinstance(record, list):
+                return record
+            return self.apply(topic, partition, record, raw)
+        return self._store(key, step)  # type: ignore[arg-type]
+
+    def _control(self, topic: str, partition: int, key: bytes | None, control: dict) -> list[Send]:
+        if "marks" in control:
+            self.clock.mark((topic, partition), control["marks"])
+        elif "ack" in control and key is not None:
+            waiting = self.awaiting.get(key)
+            if waiting is not None and waiting[0] == control["ack"][0]:
+                return self._release(key)
+        return []
+
+    def _ack_overdue(self, key: bytes) -> bool:
+        vehicle, since = self.awaiting[key]
+        if wall_us() - since < ACK_TIMEOUT_US:
+            return False
+        log.warning("no ack from vehicle %s for %s; going on", vehicle, key.decode())
+        return True
+
+    def _release(self, key: bytes) -> list[Send]:
+        """The boarding is acknowledged: apply the scans set aside, in order (one may
+        board again and set the rest aside anew)."""
+        del self.awaiting[key]
+        out: list[Send] = []
+        held = self.table.pop(key + HELD, None)
+        for topic, partition, raw in orjson.loads(held or b"[]"):
+            record = self.parse(topic, key, raw.encode())
+            if not isinstance(record, list):
+                out += self.apply(topic, partition, record, raw.encode())
+        if key not in self.awaiting:
             data = self.table.get(key)
-            w = load_waybill(data) if data is not None else None
-            if isinstance(record, Waybill):
-                now = self.clock.observe(None, to_us(record.created_at))
-                step = self.side.register(w, record, now)
-            else:
-                now = self.clock.observe((topic, partition), to_us(record.event_time))
-                step = self.side.scan(w, record, now)
+            if data is not None:
+                self.ticks.track(key.decode(), load_waybill(data).deadline)
+        return out
+
+    def recovered(self, key: bytes) -> None:
+        """After a restart: a key with scans set aside has lost its wait for the ack
+        (kept in memory only); release them at the next tick."""
+        if key.endswith(HELD):
+            owner = key[: -len(HELD)]
+            self.awaiting[owner] = ("", 0)
+            self.ticks.track(owner.decode(), 0)
+
+    def marks(self) -> bytes:
+        """This side's progress for the manifest topic (see LiveClock.marks)."""
+        return encode_marks(self.clock.marks(self.topics.scans, None))
+
+    def _store(self, key: bytes, step: WaybillStep) -> list[Send]:
+        out: list[Send] = []
         self.table[key] = dump_waybill(step.state)
         self.ticks.track(step.state.waybill_no, step.state.deadline)
         self._outputs(step, out)
         for change in step.manifest:
-            out.append((t.manifest, change.vehicle_id.encode(), encode_manifest(change)))
+            out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
+            if change.on and self.clock.event_mode:
+                self.awaiting[key] = (change.vehicle_id, wall_us())
         return out
 
 
@@ -138,6 +246,7 @@ class VehicleHandler(_Base):
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
+        ack: Send | None = None
         if topic == t.vehicle_ticks:
             data = self.table.get(key)
             if data is None:
@@ -146,11 +255,21 @@ class VehicleHandler(_Base):
                 load_vehicle(data), self.clock.for_tick(decode_tick(raw))
             )
         elif topic == t.manifest:
+            control = decode_control(raw)
+            if control is not None:
+                self.clock.mark((topic, partition), control["marks"])
+                return []
             change = decode_manifest(raw)
             data = self.table.get(key)
             v = load_vehicle(data) if data is not None else None
             now = self.clock.for_key(v.clock if v is not None else None, change.at)
             step = self.side.manifest(v, change, now)
+            if change.on and self.clock.event_mode:
+                ack = (
+                    t.signals,
+                    change.waybill_no.encode(),
+                    encode_ack(change.vehicle_id, change.at),
+                )
         else:
             try:
                 ping = decode("gps", raw, self.ctx.network)
@@ -166,4 +285,14 @@ class VehicleHandler(_Base):
             step = self.side.ping(v, ping, now)
         self.table[key] = dump_vehicle(step.state)
         self.ticks.track(step.state.vehicle_id, step.state.deadline)
-        return [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
+        out = [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
+        if ack is not None:
+            out.append(ack)  # after the signals: the waybill has them when it reads the ack
+        return out
+
+    def marks(self) -> bytes:
+        """This side's progress for the signals topic (see LiveClock.marks)."""
+        horizon = self.ticks.horizon()
+        return encode_marks(
+            self.clock.marks(self.topics.gps, None if horizon is None else horizon - 1)
+        )

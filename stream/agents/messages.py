@@ -29,3 +29,21 @@ def encode_tick(deadline: int) -> bytes:
 
 def decode_tick(data: bytes) -> int:
     return int(data)
+
+
+# Control messages on the signals topic (JSON objects; signals are arrays).
+def encode_marks(marks: list[list[object]]) -> bytes:
+    """The vehicle side's progress (see LiveClock.marks)."""
+    return orjson.dumps({"marks": marks})
+
+
+def encode_ack(vehicle_id: str, at: int) -> bytes:
+    """The vehicle side has taken a boarding in and sent what the waybill must know."""
+    return orjson.dumps({"ack": [vehicle_id, at]})
+
+
+def decode_control(data: bytes) -> dict | None:
+    """A control message, or None for a signal."""
+    if data[:1] != b"{":
+        return None
+    return orjson.loads(data)

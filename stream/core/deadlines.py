@@ -47,3 +47,17 @@ class DeadlineQueue:
             if actual is not None and actual > when:
                 heapq.heappush(heap, (actual, key))  # moved later since it was queued
         return None
+
+    def peek(self) -> int | None:
+        """The earliest live deadline, without removing it."""
+        heap = self._heap
+        live = self._live
+        while heap:
+            when, key = heap[0]
+            actual = live.get(key)
+            if actual == when:
+                return when
+            heapq.heappop(heap)
+            if actual is not None and actual > when:
+                heapq.heappush(heap, (actual, key))
+        return None

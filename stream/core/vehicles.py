@@ -161,8 +161,10 @@ class VehicleProcessor:
             v.history = [*(v.history or ())[-(_HISTORY - 1) :], (now, *template[2:8])]
             if v.manifest:
                 step.signals.extend(template._replace(waybill_no=wb) for wb in v.manifest)
-        if not v.manifest or status == VEHICLE_SILENT:
-            deadline = None  # nothing to tell anyone until a ping or a parcel arrives
+        # Checks run with an empty manifest too: the history must hold every change at
+        # its own time for parcels whose boarding the waybill side reports late.
+        if status == VEHICLE_SILENT:
+            deadline = None  # nothing changes until the next ping
         elif status == VEHICLE_OK and still_at is not None and still_at < silent_at:
             deadline = still_at
         else:

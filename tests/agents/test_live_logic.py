@@ -8,7 +8,6 @@ import pytest
 from conftest import SIM_START as START
 from conftest import fast_config
 
-from stream.agents.clock import LiveClock
 from stream.replay import replay
 from stream.sim.generator import simulate_to_files
 
@@ -47,17 +46,23 @@ def test_lockstep_live_logic_gives_the_replay_records(small_sim, default_network
     assert len(harness.outputs["dead_letters"]) == len(letters)
 
 
-def test_low_watermark_waits_for_every_partition():
-    clock = LiveClock("event", idle_s=60)
-    clock.assign({("scans", 0), ("scans", 1)})
-    clock.observe(("scans", 0), 100)
-    assert clock.now() is None  # partition 1 not heard from yet
-    clock.observe(("scans", 1), 50)
-    assert clock.now() == 50
-    clock.observe(("scans", 1), 500)
-    assert clock.now() == 100
-    clock.forget({("scans", 0)})
-    assert clock.now() == 500
+@pytest.mark.parametrize(
+    ("vehicle_batch", "waybill_batch"),
+    [(10**9, 1), (1, 10**9), (50, 7)],
+    ids=["vehicles-ahead", "waybills-ahead", "interleaved"],
+)
+def test_a_backlog_read_unevenly_gives_the_replay_records(
+    small_sim, default_network, vehicle_batch, waybill_batch
+):
+    """The whole file is on the topics before either side starts, and one side reads far
+    ahead of the other: marks, held scans and boarding acks keep replay's order."""
+    harness = Harness(default_network, idle_s=3600)
+    harness.load(small_sim / "ev.jsonl")
+    harness.run_to_end(vehicle_batch, waybill_batch)
+    expected = [
+        json.loads(x) for x in (small_sim / "replay" / "exceptions.jsonl").read_text().splitlines()
+    ]
+    assert _keys(harness.outputs["exceptions"]) == _keys(expected)
 
 
 def test_wrongly_keyed_records_are_rekeyed_not_processed(default_network):

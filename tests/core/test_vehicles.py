@@ -82,11 +82,18 @@ def test_stale_and_redelivered_pings_are_ignored(ctx):
     assert (v.lat, v.last_ping_at) == (23.1, t(10))
 
 
-def test_empty_vehicle_needs_no_deadline(ctx):
+def test_an_empty_vehicle_keeps_its_history_for_late_boardings(ctx):
+    """With no parcel aboard the checks still run: a parcel whose boarding the waybill
+    side reports late must hear of a silence that began while the manifest was empty."""
     side, v = _loaded(ctx)
     for wb in ("W1", "W2"):
         side.manifest(v, ManifestChange("T1", wb, False, t(1)), t(1))
-    assert v.manifest == {} and v.deadline is None
+    side.ping(v, ping(2, 23.01, 114.05), t(2))
+    assert v.manifest == {} and v.deadline == t(2) + 60 * MINUTE
+    assert side.tick(v, t(62)).signals == []  # nobody to tell ...
+    side.ping(v, ping(90, 23.2, 114.05), t(90))
+    late = side.manifest(v, ManifestChange("T1", "W3", True, t(30)), t(90)).signals
+    assert [(s.status, s.at) for s in late] == [("SILENT", t(62)), ("OK", t(90))]
 
 
 def test_a_late_boarding_is_told_the_vehicles_history(ctx):

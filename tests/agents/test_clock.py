@@ -1,0 +1,101 @@
+"""The live clock's watermarks: per partition, across the two sides."""
+
+import time
+
+from stream.agents.clock import NEVER, LiveClock, wall_us
+
+
+def test_low_watermark_waits_for_every_partition():
+    clock = LiveClock("event", idle_s=60)
+    clock.assign({("scans", 0), ("scans", 1)})
+    clock.observe(("scans", 0), 100)
+    assert clock.now("scans", "x") is None  # partition 1 not heard from yet
+    clock.observe(("scans", 1), 50)
+    assert clock.now("scans", "x") == 50
+    clock.observe(("scans", 1), 500)
+    assert clock.now("scans", "x") == 100
+    clock.forget({("scans", 0)})
+    assert clock.now("scans", "x") == 500
+
+
+def test_idle_partitions_hold_nothing_back():
+    clock = LiveClock("event", idle_s=0)
+    clock.assign({("gps", 0), ("gps", 1)})
+    clock.observe(("gps", 0), 100)
+    assert clock.now("gps", "x") == 100  # all idle: everything is read, time is the latest
+
+
+def _vehicle_side(partitions=2) -> LiveClock:
+    clock = LiveClock("event", idle_s=60, partitions=partitions)
+    clock.assign({("gps", p) for p in range(partitions)})
+    return clock
+
+
+def test_marks_cover_only_what_was_sent_and_stop_at_the_horizon():
+    vehicles = _vehicle_side()
+    vehicles.observe(("gps", 0), 100)
+    vehicles.observe(("gps", 1), 300)
+    assert sorted(vehicles.marks("gps", None)) == [[0, None, 100], [1, None, 300]]
+    vehicles.confirm(("gps", 0))
+    vehicles.confirm(("gps", 1))
+    assert sorted(vehicles.marks("gps", None)) == [[0, 100, 100], [1, 300, 300]]
+    assert sorted(vehicles.marks("gps", 199)) == [[0, 100, 100], [1, 199, 300]]
+
+
+def test_a_waiting_input_marks_everything_before_it():
+    waybills = LiveClock("event", idle_s=60)
+    waybills.assign({("scans", 0)})
+    waybills.observe(("scans", 0), 100)
+    waybills.confirm(("scans", 0))
+    waybills.hold(("scans", 0), 500)
+    assert waybills.marks("scans", None) == [[0, 499, 500]]
+
+
+def test_an_idle_vehicle_side_waits_for_the_next_deadline_and_lets_the_other_side_move_it():
+    vehicles = LiveClock("event", idle_s=0, partitions=1)
+    vehicles.assign({("gps", 0), ("manifest", 0)}, frozenset({"manifest"}))
+    vehicles.observe(("gps", 0), 100)
+    vehicles.confirm(("gps", 0))
+    assert vehicles.marks("gps", 299) == [[0, 299, 100]]  # idle, but a deadline at 300 is due
+    vehicles.mark(("manifest", 0), [[0, 50, 60]])
+    assert vehicles.now("gps", "manifest") == 100
+    vehicles.mark(("manifest", 0), [[0, 450, 500]])  # scans have passed it
+    assert vehicles.now("gps", "manifest") == 450
+
+
+def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
+    waybills = LiveClock("event", idle_s=60, partitions=2)
+    waybills.assign({("scans", 0), ("signals", 0), ("signals", 1)}, frozenset({"signals"}))
+    waybills.observe(("scans", 0), 1000)
+    assert not waybills.upstream_reached("signals", 10)  # no marks yet
+    assert waybills.waybill_now("scans", "signals") is None
+    for signals in (0, 1):
+        waybills.mark(("signals", signals), [[0, 400, 400]])
+    assert not waybills.upstream_reached("signals", 10)  # gps partition 1 not reported
+    waybills.mark(("signals", 0), [[1, 200, 200]])
+    assert not waybills.upstream_reached("signals", 10)  # ... not on signals partition 1
+    waybills.mark(("signals", 1), [[1, 250, 250]])
+    assert waybills.upstream_reached("signals", 200)
+    assert not waybills.upstream_reached("signals", 201)
+    assert waybills.waybill_now("scans", "signals") == 200  # min(scans 1000, vehicles 200)
+    for signals in (0, 1):  # the vehicle side is idle
+        waybills.mark(("signals", signals), [[0, NEVER, 400], [1, NEVER, 500]])
+    assert waybills.upstream_reached("signals", 10**9)
+    assert waybills.waybill_now("scans", "signals") == 1000
+
+
+def test_a_waiting_scan_keeps_its_partition_from_going_idle():
+    clock = LiveClock("event", idle_s=0.05)
+    clock.assign({("scans", 0), ("scans", 1)})
+    clock.observe(("scans", 0), 100)
+    clock.observe(("scans", 1), 500)
+    time.sleep(0.06)
+    clock.hold(("scans", 0), 200)
+    assert clock.now("scans", "x") == 100  # partition 1 idle, partition 0 waiting at 100
+
+
+def test_the_wall_clock_holds_nothing():
+    clock = LiveClock("wall")
+    assert clock.upstream_reached("signals", 10**18)
+    before = wall_us()
+    assert clock.now("gps", "x") >= before and clock.waybill_now("scans", "signals") >= before
