@@ -87,6 +87,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         key_serializer="raw",
         value_serializer="raw",
         table_standby_replicas=1,
+        # A scan waiting for the vehicle side (event clock) pauses its topics' partitions;
+        # the agent's buffer must still hold what the fetcher had already brought in,
+        # or delivery would block every agent of the worker.
+        broker_max_poll_records=500,
+        stream_buffer_maxsize=16384,
         **tuning,
     )
     topics = Topics.from_settings(settings)
@@ -125,6 +130,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # Orders and scans have an agent of their own: on the event clock a scan may wait for
     # the vehicle side (see stream/agents/clock.py), and what it waits for — marks and
     # acks on the signals topic — must keep flowing meanwhile.
+    held_topics = {topics.waybills, topics.scans}
+
     @app.agent(topic(topics.waybills, topics.scans))
     async def scan_agent(stream):
         async for event in stream.events():
@@ -134,9 +141,18 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 await send(record)
                 continue
             source = (msg.topic, msg.partition)
+            paused: set = set()
             while waybills.blocked(record):
                 clock.hold(source, to_us(record.event_time))  # type: ignore[union-attr]
+                if not paused:
+                    # Fetch no more orders and scans while this one waits: a full agent
+                    # buffer would block delivery to every agent, and with it the marks
+                    # this scan is waiting for.
+                    paused = {tp for tp in app.consumer.assignment() if tp.topic in held_topics}
+                    app.consumer.pause_partitions(paused)
                 await asyncio.sleep(0.005)
+            if paused:
+                app.consumer.resume_partitions(paused)
             await send(waybills.apply(msg.topic, msg.partition, record, event.value))
             clock.confirm(source)
 

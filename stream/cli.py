@@ -159,7 +159,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         return 2
     try:
 
-        def progress(n: int) -> None:
+        def progress(n: int, _when: float | None) -> None:
             print(f"\r{n:,} records sent", end="", file=sys.stderr)
 
         sent = produce(settings, bootstrap, path, args.speed, progress=progress)
@@ -197,7 +197,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), args.parcels)
+    return run_demo(Path(args.out), args.parcels, args.speed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,10 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tail)
 
     p = sub.add_parser(
-        "demo", help="simulate a day on the bundled network, replay it, show what was found"
+        "demo", help="the live service on a simulated day: broker, worker, stream, live view"
     )
     p.add_argument("--out", default="out/demo", help="directory for the outputs")
-    p.add_argument("--parcels", type=int, default=3000)
+    p.add_argument("--parcels", type=int, default=2000)
+    p.add_argument("--speed", type=float, default=5000.0, help="event seconds per second")
     p.set_defaults(func=_cmd_demo)
     return parser
 

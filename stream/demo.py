@@ -1,106 +1,224 @@
-"""`parcelwatch demo` (and `make demo`): a simulated day on the bundled Chinese network,
-run through the detection core by replay, with what it found and how well.
+"""`parcelwatch demo` (and `make demo`): the live service on a simulated 双十一.
 
-This is the offline demo of the detection core; the live pipeline on Kafka replaces the
-replay step when it lands.
+An embedded Kafka-protocol broker, a worker process on the event clock, and a simulated
+stream of thousands of parcels over a day (and the days their journeys take) produced
+onto the topics time-compressed. A live view shows what the service publishes as it
+happens; at the end, what it found is scored against the simulator's ground truth.
+Everything is left in the output folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
-from collections import Counter
-from datetime import datetime
+from collections import Counter, deque
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
-from rich.console import Console
-from rich.panel import Panel
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 
+from .broker import EmbeddedBroker
 from .evaluate import evaluate, render_table
+from .live import OUTPUT_TOPICS, create_topics, produce, topic_name
 from .network import Network
-from .replay import replay
+from .service import ServiceSettings
+from .sim.config import SimConfig
 from .sim.generator import simulate_to_files
 
 START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")  # 双十一
+CST = START.tzinfo
+LIMIT_S = 165.0
+"""Stop waiting for the service after this long, whatever is left (the demo promises
+to finish within three minutes)."""
+PING_SECONDS = (120.0, 180.0)
+"""Trucks report every 2–3 minutes here (the simulator's default is 30–60 s): a common
+tracker setting, and it keeps the stream small enough for two cores and three minutes."""
+QUIET_S = 8.0
+"""The stream is over and nothing new came out for this long: the service is done."""
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+class Board:
+    """What the live view shows, fed from the output topics."""
+
+    def __init__(self, out: Path) -> None:
+        self.files = {name: (out / f"{name}.jsonl").open("wb") for name in OUTPUT_TOPICS}
+        self.counts: Counter[str] = Counter()
+        self.open: dict[str, str] = {}  # exception_id -> type, while open
+        self.opened: Counter[str] = Counter()
+        self.notes: deque[dict] = deque(maxlen=4)
+        self.tickets: deque[dict] = deque(maxlen=4)
+        self.sent = 0
+        self.event_time: float | None = None
+        self.last_output = time.monotonic()
+
+    def add(self, logical: str, raw: bytes) -> None:
+        self.files[logical].write(raw + b"\n")
+        self.counts[logical] += 1
+        self.last_output = time.monotonic()
+        record = json.loads(raw)
+        if logical == "exceptions":
+            if record["status"] == "OPEN":
+                self.open[record["exception_id"]] = record["type"]
+                self.opened[record["type"]] += 1
+            elif record["status"] == "RESOLVED":
+                self.open.pop(record["exception_id"], None)
+        elif logical == "notifications":
+            self.notes.append(record)
+        elif logical == "tickets" and record["status"] == "OPEN":
+            self.tickets.append(record)
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+
+    def render(self, elapsed: float, records: int) -> Group:
+        when = (
+            datetime.fromtimestamp(self.event_time, UTC).astimezone(CST).strftime("%m-%d %H:%M")
+            if self.event_time
+            else "—"
+        )
+        head = (
+            f"[bold]{elapsed:5.0f} s[/]  stream time {when} (UTC+8)  ·  "
+            f"input {self.sent:,}/{records:,} records ({self.sent / max(elapsed, 1e-9):,.0f}/s)"
+            f"  ·  out: {self.counts['exceptions']:,} exception events, "
+            f"{self.counts['tickets']:,} tickets, {self.counts['notifications']:,} "
+            f"notifications, {self.counts['dead_letters']:,} dead letters"
+        )
+        kinds = Table(title="exceptions", expand=False)
+        kinds.add_column("type")
+        kinds.add_column("open now", justify="right")
+        kinds.add_column("opened", justify="right")
+        now_open = Counter(self.open.values())
+        for name, n in sorted(self.opened.items()):
+            kinds.add_row(name, str(now_open[name]), str(n))
+        notes = Table(title="latest notifications", expand=True, show_lines=False)
+        notes.add_column("locale", no_wrap=True)
+        notes.add_column("channel", no_wrap=True)
+        notes.add_column("message")
+        for n in reversed(self.notes):
+            notes.add_row(n["locale"], n["channel"], f"[bold]{n['title']}[/] {n['body']}")
+        tickets = Table(title="latest tickets (工单)", expand=True)
+        for col in ("priority", "department", "type", "waybill"):
+            tickets.add_column(col, no_wrap=True)
+        tickets.add_column("summary")
+        for t in reversed(self.tickets):
+            tickets.add_row(t["priority"], t["department"], t["type"], t["waybill_no"],
+                            t["summary"])  # fmt: skip
+        return Group(head, kinds, notes, tickets)
 
 
-def run_demo(out: Path, parcels: int = 3000, console: Console | None = None) -> int:
-    console = console or Console(width=None if Console().is_terminal else 120)
+def _consume(settings: ServiceSettings, bootstrap: str, board: Board, stop: threading.Event):
+    from kafka import KafkaConsumer
+
+    names = {topic_name(settings, t): t for t in OUTPUT_TOPICS}
+    consumer = KafkaConsumer(*names, bootstrap_servers=bootstrap.split(","),
+                             auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    try:
+        while not stop.is_set():
+            for tp, messages in consumer.poll(timeout_ms=200).items():
+                for message in messages:
+                    board.add(names[tp.topic], message.value)
+    finally:
+        consumer.close()
+
+
+def run_demo(out: Path, parcels: int = 2000, speed: float = 5000.0,
+             console: Console | None = None) -> int:  # fmt: skip
+    console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     network_path = Path(str(files("stream") / "data" / "network.yaml"))
     network = Network.load(network_path)
     hubs = sum(f.is_hub for f in network.facilities.values())
-    console.rule("[bold]parcelwatch demo")
+    console.rule("[bold]parcelwatch demo — the live service on a simulated 双十一")
     console.print(
-        f"network: {hubs} hubs, {len(network.facilities) - hubs} outlets; "
-        f"simulating {parcels} parcels created on {START:%Y-%m-%d} (seed 11)…"
+        f"network: {hubs} hubs, {len(network.facilities) - hubs} outlets; simulating "
+        f"{parcels:,} parcels created on {START:%Y-%m-%d} (seed 11)…"
     )
-    t0 = time.perf_counter()
     events, truth = out / "events.jsonl", out / "truth.jsonl"
-    sim = simulate_to_files(network, parcels, START, 1, 11, events, truth)
-    t1 = time.perf_counter()
+    config = SimConfig()
+    config.ping_seconds = PING_SECONDS
+    sim = simulate_to_files(network, parcels, START, 1, 11, events, truth, config, False)
+    span = (datetime.fromisoformat(sim.until) - START).total_seconds() if sim.until else 0
     console.print(
         f"  {sim.records:,} records ({sim.scans:,} scans, {sim.pings:,} GPS pings, "
-        f"{sim.malformed} malformed) in {t1 - t0:.1f} s"
+        f"{sim.malformed} malformed) over {span / 86400:.1f} days, played at {speed:,.0f}× "
+        f"(about {span / speed:.0f} s)"
     )
-    console.print("replaying them through the detection core on the event clock…")
-    summary = replay(network_path, events, out, until=sim.until)
-    t2 = time.perf_counter()
-    console.print(
-        f"  {summary.lines:,} records in {t2 - t1:.1f} s "
-        f"({summary.lines / (t2 - t1):,.0f} records/s)"
+    with EmbeddedBroker(log=out / "broker.log") as broker:
+        settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event",
+                                   tick_interval_s=0.2)  # fmt: skip
+        create_topics(settings, broker.bootstrap)
+        console.print(f"embedded broker on {broker.bootstrap}; starting the worker…")
+        env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
+               "PARCELWATCH_TICK_INTERVAL_S": "0.2"}  # fmt: skip
+        with (out / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store",
+                 "memory://", "--tansu", "--data-dir", str(out / "worker-data"),
+                 "--loglevel", "info"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                board = _run(settings, broker.bootstrap, events, sim.records, speed, console)
+            finally:
+                worker.terminate()
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+    return _summary(board, truth, out, console)
+
+
+def _run(settings: ServiceSettings, bootstrap: str, events: Path, records: int, speed: float,
+         console: Console) -> Board:  # fmt: skip
+    board = Board(events.parent)
+    stop = threading.Event()
+    consumer = threading.Thread(target=_consume, args=(settings, bootstrap, board, stop))
+    consumer.start()
+    time.sleep(6)  # the worker joins its group before the stream starts
+
+    def progress(sent: int, event_time: float | None) -> None:
+        board.sent = sent
+        if event_time is not None:
+            board.event_time = event_time
+
+    producer = threading.Thread(
+        target=produce, args=(settings, bootstrap, events, speed), kwargs={"progress": progress}
     )
+    started = time.monotonic()
+    producer.start()
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                elapsed = time.monotonic() - started
+                live.update(board.render(elapsed, records))
+                quiet = time.monotonic() - board.last_output
+                if not producer.is_alive() and quiet > QUIET_S:
+                    break
+                if elapsed > LIMIT_S:
+                    console.print("[yellow]time limit reached; stopping with what is out")
+                    break
+                time.sleep(0.25)
+    finally:
+        stop.set()
+        consumer.join()
+        board.close()
+    return board
 
-    exceptions = _read(out / "exceptions.jsonl")
-    tickets = _read(out / "tickets.jsonl")
-    notes = _read(out / "notifications.jsonl")
-    opened = Counter(e["type"] for e in exceptions if e["status"] == "OPEN")
-    resolved = Counter(e["type"] for e in exceptions if e["status"] == "RESOLVED")
-    table = Table(title="exception episodes")
-    table.add_column("type")
-    table.add_column("opened", justify="right")
-    table.add_column("resolved", justify="right")
-    for name, n in opened.most_common():
-        table.add_row(name, str(n), str(resolved[name]))
-    console.print(table)
 
-    routed = Counter((t["department"], t["priority"]) for t in tickets if t["status"] == "OPEN")
-    table = Table(title="tickets (工单) opened by department and priority")
-    table.add_column("department")
-    for p in ("P1", "P2", "P3", "P4"):
-        table.add_column(p, justify="right")
-    for dept in sorted({d for d, _ in routed}):
-        table.add_row(dept, *(str(routed[(dept, p)]) for p in ("P1", "P2", "P3", "P4")))
-    console.print(table)
-
-    for locale in ("zh-CN", "en"):
-        sample = [n for n in notes if n["locale"] == locale][:2]
-        for note in sample:
-            console.print(
-                Panel(
-                    note["body"],
-                    title=f"{note['channel']} · {note['type']} · {note['title']}",
-                    subtitle=f"send after {note['send_after']}",
-                )
-            )
-    ticket = next((t for t in tickets if t["type"] == "DAMAGED"), tickets[0] if tickets else None)
-    if ticket:
-        console.print(
-            Panel(
-                "\n".join([ticket["summary"], *(f"• {a}" for a in ticket["suggested_actions"])]),
-                title=f"ticket {ticket['priority']} → {ticket['department']}",
-                subtitle=f"due {ticket['due_at']}",
-            )
-        )
-    console.print(render_table(evaluate(truth, out / "exceptions.jsonl")))
+def _summary(board: Board, truth: Path, out: Path, console: Console) -> int:
+    result = evaluate(truth, out / "exceptions.jsonl")
+    console.print(render_table(result))
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2))
     console.print(
         f"outputs in {out}/: events.jsonl, truth.jsonl, exceptions.jsonl, tickets.jsonl, "
-        f"notifications.jsonl, dead_letters.jsonl ({summary.counts['dead_letters']} dead letters)"
+        "notifications.jsonl, dead_letters.jsonl, evaluation.json, worker.log, broker.log"
     )
     return 0

@@ -120,7 +120,8 @@ def read_replay_file(path: Path) -> Iterator[tuple[str, bytes | None, bytes, flo
 def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float | None,
             progress: Any = None) -> int:  # fmt: skip
     """Send a replay-format file to the input topics; `speed` = event seconds per wall
-    second (None: as fast as possible). Returns the number of records sent."""
+    second (None: as fast as possible). `progress(sent, event time)` is called every
+    thousand records. Returns the number of records sent."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(**_client_config(settings, bootstrap), linger_ms=20,
@@ -137,8 +138,8 @@ def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float 
                     time.sleep(min(wait, 5.0))
             producer.send(topic_name(settings, topic), key=key, value=value)
             sent += 1
-            if progress is not None and sent % 5000 == 0:
-                progress(sent)
+            if progress is not None and sent % 1000 == 0:
+                progress(sent, when)
     finally:
         producer.flush()
         producer.close()
