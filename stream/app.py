@@ -19,6 +19,7 @@ from pathlib import Path
 
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
+from faust.types import TP
 
 from .agents.clock import LiveClock
 from .agents.deadlines import TickSource
@@ -70,6 +71,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             # one record per batch makes that the true end, so table recovery is complete.
             "producer_max_batch_size": 1,
         }
+        if not settings.tansu_single_record_batches:
+            del tuning["producer_max_batch_size"]
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in bootstrap.split(",")],
@@ -95,7 +98,16 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         **tuning,
     )
     topics = Topics.from_settings(settings)
-    clock = LiveClock(settings.clock, partitions=settings.partitions)
+    read: dict[tuple[str, int], int] = {}  # next offset to read, per partition
+
+    def caught_up(source: tuple[str, int]) -> bool:
+        try:
+            high = app.consumer.highwater(TP(*source))
+        except Exception:  # not assigned (any more): nothing of it to wait for
+            return True
+        return high is None or read.get(source, 0) >= high
+
+    clock = LiveClock(settings.clock, partitions=settings.partitions, caught_up=caught_up)
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(*names, key_type=bytes, value_type=bytes,
@@ -130,8 +142,6 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # Orders and scans have an agent of their own: on the event clock a scan may wait for
     # the vehicle side (see stream/agents/clock.py), and what it waits for — marks and
     # acks on the signals topic — must keep flowing meanwhile.
-    held_topics = {topics.waybills, topics.scans}
-
     @app.agent(topic(topics.waybills, topics.scans))
     async def scan_agent(stream):
         async for event in stream.events():
@@ -139,22 +149,15 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             record = waybills.parse(msg.topic, event.key, event.value)
             if isinstance(record, list):
                 await send(record)
+                read[(msg.topic, msg.partition)] = msg.offset + 1
                 continue
             source = (msg.topic, msg.partition)
-            paused: set = set()
             while waybills.blocked(record):
                 clock.hold(source, to_us(record.event_time))  # type: ignore[union-attr]
-                if not paused:
-                    # Fetch no more orders and scans while this one waits: a full agent
-                    # buffer would block delivery to every agent, and with it the marks
-                    # this scan is waiting for.
-                    paused = {tp for tp in app.consumer.assignment() if tp.topic in held_topics}
-                    app.consumer.pause_partitions(paused)
                 await asyncio.sleep(0.005)
-            if paused:
-                app.consumer.resume_partitions(paused)
             await send(waybills.apply(msg.topic, msg.partition, record, event.value))
             clock.confirm(source)
+            read[source] = msg.offset + 1
 
     @app.agent(topic(topics.signals, topics.waybill_ticks))
     async def waybill_agent(stream):
@@ -162,14 +165,22 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             msg = event.message
             await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
 
-    @app.agent(topic(topics.gps, topics.manifest, topics.vehicle_ticks))
+    @app.agent(topic(topics.gps))
+    async def gps_agent(stream):
+        async for event in stream.events():
+            msg = event.message
+            await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
+            clock.confirm((msg.topic, msg.partition))
+            read[(msg.topic, msg.partition)] = msg.offset + 1
+
+    # Manifest changes and ticks do not queue behind the GPS stream: a boarding's ack and
+    # a due condition change hold the waybill side back until they are out.
+    @app.agent(topic(topics.manifest, topics.vehicle_ticks))
     async def vehicle_agent(stream):
         async for event in stream.events():
             msg = event.message
             await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
-            if msg.topic == topics.gps:
-                clock.confirm((msg.topic, msg.partition))
-            elif msg.topic == topics.vehicle_ticks:
+            if msg.topic == topics.vehicle_ticks:
                 vehicle_ticks.done(event.key)
 
     @waybill_table.on_recover
@@ -205,8 +216,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     @app.timer(interval=10.0)
     async def status() -> None:
         if clock.event_mode:
-            log.info("event clock %s; waiting for acks: %d", clock.describe(),
-                     len(waybills.awaiting))  # fmt: skip
+            log.info("event clock %s; waiting for acks: %d; vehicle horizon %s (%d ticks in "
+                     "flight), vehicle time %s, waybill time %s", clock.describe(),
+                     len(waybills.awaiting), vehicle_ticks.horizon(), vehicle_ticks.in_flight,
+                     clock.now(topics.gps, topics.manifest),
+                     clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
 
     @app.timer(interval=settings.tick_interval_s)
     async def fire_deadlines() -> None:

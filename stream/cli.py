@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the live service on a simulated day: broker, worker, stream, live view"
     )
     p.add_argument("--out", default="out/demo", help="directory for the outputs")
-    p.add_argument("--parcels", type=int, default=2000)
+    p.add_argument("--parcels", type=int, default=500)
     p.add_argument("--speed", type=float, default=5000.0, help="event seconds per second")
     p.set_defaults(func=_cmd_demo)
     return parser

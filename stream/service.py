@@ -23,6 +23,11 @@ class ServiceSettings(BaseSettings):
     tansu: bool = False
     """The cluster is a Tansu broker (as the embedded one always is): apply its
     work-arounds (short session timeout, one record per produce batch)."""
+    tansu_single_record_batches: bool = True
+    """One record per produce batch on Tansu, so that a restarted worker restores its
+    tables completely (Tansu misreports the end offset of a multi-record batch). Costs
+    most of the throughput; a run that never restores a table (the demo, on a fresh
+    broker) may turn it off."""
     network_file: str | None = None
     """Network YAML; default: the bundled network."""
     config_file: str | None = None

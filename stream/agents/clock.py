@@ -20,6 +20,7 @@ beyond it, and fires its deadlines only up to it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 Source = tuple[str, int]
 """(topic, partition)."""
@@ -32,8 +33,17 @@ NEVER = 2**62
 
 
 class LiveClock:
-    def __init__(self, mode: str, idle_s: float = 5.0, partitions: int = 1) -> None:
+    def __init__(
+        self,
+        mode: str,
+        idle_s: float = 5.0,
+        partitions: int = 1,
+        caught_up: Callable[[Source], bool] | None = None,
+    ) -> None:
         self.event_mode = mode == "event"
+        self.caught_up = caught_up
+        """Whether everything on a partition has been read. A partition counts as idle
+        only when it is caught up: one blocked behind a waiting input is not idle."""
         self.idle_us = int(idle_s * 1_000_000)
         self.partitions = partitions
         self._latest: dict[Source, int] = {}
@@ -105,6 +115,11 @@ class LiveClock:
         return deadline if self.event_mode else wall_us()
 
     # -- this side's watermark -------------------------------------------------------
+    def _idle(self, source: Source, heard: int, wall: int) -> bool:
+        if wall - heard < self.idle_us:
+            return False
+        return self.caught_up is None or self.caught_up(source)
+
     def _low(self, topic: str) -> tuple[object, int | None]:
         """(low watermark over the topic's active partitions, None if all are idle, or
         UNHEARD; the latest event time seen on any of them)."""
@@ -117,8 +132,8 @@ class LiveClock:
             latest = self._latest.get(source)
             if latest is not None and (high is None or latest > high):
                 high = latest
-            if wall - heard >= self.idle_us:
-                continue  # idle: caught up, it holds nothing back
+            if self._idle(source, heard, wall):
+                continue  # caught up: it holds nothing back
             if latest is None:
                 low = UNHEARD
             elif low is not UNHEARD and (low is None or latest < low):  # type: ignore[operator]
@@ -137,7 +152,7 @@ class LiveClock:
             if source[0] != topic:
                 continue
             latest = self._latest.get(source)
-            safe = NEVER if wall - heard >= self.idle_us else self._sent.get(source)
+            safe = NEVER if self._idle(source, heard, wall) else self._sent.get(source)
             held = self._held.get(source)
             if held is not None:  # the next input: everything before it is sent
                 safe = held - 1

@@ -64,5 +64,9 @@ class TickSource:
                     earliest = when
         return earliest
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
     def __len__(self) -> int:
         return len(self.queue)

@@ -84,14 +84,18 @@ def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     assert waybills.waybill_now("scans", "signals") == 1000
 
 
-def test_a_waiting_scan_keeps_its_partition_from_going_idle():
-    clock = LiveClock("event", idle_s=0.05)
+def test_a_partition_is_idle_only_when_quiet_and_caught_up():
+    lagging = {("scans", 1)}
+    clock = LiveClock("event", idle_s=0.05, caught_up=lambda source: source not in lagging)
     clock.assign({("scans", 0), ("scans", 1)})
-    clock.observe(("scans", 0), 100)
-    clock.observe(("scans", 1), 500)
+    clock.observe(("scans", 0), 500)
+    clock.observe(("scans", 1), 100)
     time.sleep(0.06)
-    clock.hold(("scans", 0), 200)
-    assert clock.now("scans", "x") == 100  # partition 1 idle, partition 0 waiting at 100
+    clock.hold(("scans", 0), 600)
+    # Partition 1 is quiet only because the agent waits on partition 0: still holding.
+    assert clock.now("scans", "x") == 100
+    lagging.clear()
+    assert clock.now("scans", "x") == 500
 
 
 def test_the_wall_clock_holds_nothing():
