@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the live pipeline (embedded broker if none is set)")
     service_options(p)
     p.add_argument("--clock", choices=("wall", "event"))
-    p.add_argument("--store", help="table store: memory:// (default) or rocksdb://")
+    p.add_argument("--store", help="table store: rocksdb:// (default) or memory://")
     p.add_argument("--data-dir")
     p.add_argument("--network", dest="network_file")
     p.add_argument("--config", dest="config_file")

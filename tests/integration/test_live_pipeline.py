@@ -34,15 +34,20 @@ def _settings(broker, app_id: str) -> ServiceSettings:
 
 
 def _worker(
-    broker, tmp_path: Path, network_file: Path, app_id: str = "parcelwatch", log: str = "worker.log"
+    broker,
+    tmp_path: Path,
+    network_file: Path,
+    app_id: str = "parcelwatch",
+    log: str = "worker.log",
+    store: str = "memory://",
 ) -> subprocess.Popen:
     env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
            "PARCELWATCH_APP_ID": app_id}  # fmt: skip
     env.update({f"PARCELWATCH_TOPIC_{t.upper()}": f"{app_id}.{t}" for t in TOPICS})
-    data = tmp_path / f"data-{log}"
+    data = tmp_path / "data"  # a restarted worker finds its RocksDB tables here
     log = open(tmp_path / log, "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", "memory://",
+        [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", store,
          "--tansu", "--data-dir", str(data), "--loglevel", "info", "--network", str(network_file)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -104,10 +109,14 @@ def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file)
     assert worker.returncode is not None
 
 
-def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(broker, tmp_path, network_file):
-    """A hard kill mid-stream; the restarted worker restores its tables from the
-    changelog and goes on: no episode re-opened or missed, the same ids."""
-    app_id = "pw-restart"
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
+    broker, tmp_path, network_file, store
+):
+    """A hard kill mid-stream; the restarted worker restores its tables (from the
+    changelog into memory, or from its RocksDB files and the changelog's tail) and goes
+    on: no episode re-opened or missed, the same ids."""
+    app_id = f"pw-restart-{store[:4]}"
     settings = _settings(broker, app_id)
     orders, one, two = Events(), Events(), Events()
     for i in range(6):
@@ -129,7 +138,7 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(broker, tmp_path, 
         return [r for r in records if r["waybill_no"].startswith("R")]
 
     create_topics(settings, broker.bootstrap)
-    worker = _worker(broker, tmp_path, network_file, app_id, "w1.log")
+    worker = _worker(broker, tmp_path, network_file, app_id, "w1.log", store)
     try:
 
         def wait_for(exc_type: str, count: int) -> None:
@@ -143,7 +152,7 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(broker, tmp_path, 
         wait_for("DAMAGED", 6)
         worker.kill()  # kill -9: no clean shutdown, no final commit
         worker.wait(30)
-        worker = _worker(broker, tmp_path, network_file, app_id, "w2.log")
+        worker = _worker(broker, tmp_path, network_file, app_id, "w2.log", store)
         produce(settings, broker.bootstrap, files[2], None)
         deadline = time.monotonic() + 120
         while True:
