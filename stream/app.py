@@ -11,7 +11,6 @@ are co-partitioned, so a key's state and all of its inputs meet in one worker.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from importlib.resources import files
@@ -24,7 +23,6 @@ from faust.types import TP
 from .agents.clock import LiveClock
 from .agents.deadlines import TickSource
 from .agents.handlers import HELD, Send, Topics, VehicleHandler, WaybillHandler
-from .core.clock import to_us
 from .network import Network
 from .rules.base import RuleContext
 from .service import ServiceSettings
@@ -139,9 +137,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table)
     vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table)
 
-    # Orders and scans have an agent of their own: on the event clock a scan may wait for
-    # the vehicle side (see stream/agents/clock.py), and what it waits for — marks and
-    # acks on the signals topic — must keep flowing meanwhile.
+    # Orders and scans have an agent of their own, signals and ticks another: a scan set
+    # aside for the vehicle side (event clock, stream/agents/clock.py) is released by
+    # what arrives there.
     @app.agent(topic(topics.waybills, topics.scans))
     async def scan_agent(stream):
         async for event in stream.events():
@@ -152,9 +150,6 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 read[(msg.topic, msg.partition)] = msg.offset + 1
                 continue
             source = (msg.topic, msg.partition)
-            while waybills.blocked(record):
-                clock.hold(source, to_us(record.event_time))  # type: ignore[union-attr]
-                await asyncio.sleep(0.005)
             await send(waybills.apply(msg.topic, msg.partition, record, event.value))
             clock.confirm(source)
             read[source] = msg.offset + 1
@@ -189,7 +184,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
         for key, value in waybill_table.items():
             if key.endswith(HELD):
-                waybills.recovered(key)
+                waybills.recovered(key, value)
             elif value is not None:
                 waybill_ticks.track(key.decode(), load_waybill(value).deadline)
 
@@ -222,14 +217,22 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                      clock.now(topics.gps, topics.manifest),
                      clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
 
+    # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
+    # released) never delays the marks or the vehicle side's ticks.
     @app.timer(interval=settings.tick_interval_s)
-    async def fire_deadlines() -> None:
+    async def fire_vehicle_deadlines() -> None:
         await vehicle_ticks.fire()
+
+    @app.timer(interval=settings.tick_interval_s)
+    async def send_marks() -> None:
         if clock.event_mode:  # each side's progress, after the messages it covers
             for name, marks in ((topics.signals, vehicles.marks()),
                                 (topics.manifest, waybills.marks())):  # fmt: skip
                 for partition in range(settings.partitions):
                     await outputs[name].send(key=b"", value=marks, partition=partition)
-        await waybill_ticks.fire()
+
+    @app.timer(interval=settings.tick_interval_s)
+    async def fire_waybill_deadlines() -> None:
+        await waybill_ticks.fire(limit=2_000)
 
     return Pipeline(app, settings, topics, clock, waybills, vehicles)

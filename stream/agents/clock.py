@@ -5,16 +5,17 @@ goes back, see the core), and deadlines fire when a *low* watermark passes them:
 minimum, over the partitions this worker reads, of the latest event time in each. A
 worker catching up on a backlog reads partitions at different speeds; a plain maximum
 would run ahead of the slowest partition and fire deadlines for inputs still unread.
-Partitions idle for `idle_s` hold nothing back. The waybills topic is left out: orders
-arrive only when parcels are created, and would hold the watermark back for days.
+Partitions quiet for `idle_s` and caught up hold nothing back. The waybills topic is left
+out: orders arrive only when parcels are created, and would hold the watermark back.
 
 The two sides must also not run ahead of each other. A waybill that gets a scan at T
 must first have heard every vehicle condition up to T, or replay's order is lost (a stall
 on the road reported after the parcel was already unloaded is dropped). So the vehicle
 side publishes its progress as *marks* on every partition of the signals topic, after
-the signals they cover (one producer, one partition: Kafka keeps that order). The
-waybill side takes the *upstream watermark* from the marks it has read, holds scans
-beyond it, and fires its deadlines only up to it.
+the signals they cover (one producer, one partition: Kafka keeps that order), and the
+waybill side its own on the manifest topic. The waybill side takes the *upstream
+watermark* from the marks it has read, sets scans beyond it aside (see
+stream/agents/handlers.py), and fires its deadlines only up to it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class LiveClock:
         self._latest: dict[Source, int] = {}
         self._heard: dict[Source, int] = {}  # wall time of the last message
         self._sent: dict[Source, int] = {}  # latest input whose outputs are all sent
-        self._held: dict[Source, int] = {}  # time of an input waiting for the other side
         # (marks topic, partition) -> input partition -> (safe, latest), as read
         self._marks: dict[Source, dict[int, tuple[int | None, int | None]]] = {}
         self._mark_topics: set[str] = set()
@@ -70,7 +70,7 @@ class LiveClock:
     def forget(self, sources: set[Source]) -> None:
         """Partitions revoked in a rebalance no longer hold anything back."""
         for source in sources:
-            for table in (self._latest, self._heard, self._sent, self._held, self._marks):
+            for table in (self._latest, self._heard, self._sent, self._marks):
                 table.pop(source, None)
 
     # -- inputs ----------------------------------------------------------------------
@@ -84,15 +84,7 @@ class LiveClock:
             if previous is None or event_time > previous:
                 self._latest[source] = event_time
             self._heard[source] = wall_us()
-            self._held.pop(source, None)
         return event_time
-
-    def hold(self, source: Source, event_time: int) -> None:
-        """An input from `source` at `event_time` waits for the other side: the partition
-        is not idle, and its marks stay just before that time."""
-        if source in self._heard:
-            self._heard[source] = wall_us()
-            self._held[source] = event_time
 
     def confirm(self, source: Source) -> None:
         """Everything the latest input from `source` produced has been handed to the
@@ -143,9 +135,9 @@ class LiveClock:
     def marks(self, topic: str, horizon: int | None) -> list[list[object]]:
         """This side's progress per partition of `topic` it reads, as [partition, safe,
         latest]: every output for inputs up to `safe` is sent (None: not known yet;
-        NEVER: the partition is idle, it holds nothing back). Capped just before an
-        input waiting for the other side, and at `horizon`, this side's earliest
-        deadline not yet fired: what it will say is not sent yet."""
+        NEVER: the partition is idle, it holds nothing back). Capped at `horizon`: this
+        side's earliest deadline not yet fired, or input set aside; what those will
+        say is not sent yet."""
         wall = wall_us()
         out: list[list[object]] = []
         for source, heard in self._heard.items():
@@ -153,10 +145,6 @@ class LiveClock:
                 continue
             latest = self._latest.get(source)
             safe = NEVER if self._idle(source, heard, wall) else self._sent.get(source)
-            held = self._held.get(source)
-            if held is not None:  # the next input: everything before it is sent
-                safe = held - 1
-                latest = held if latest is None else max(latest, held)
             if horizon is not None and safe is not None and horizon < safe:
                 safe = horizon
             out.append([source[1], safe, latest])
@@ -237,7 +225,6 @@ class LiveClock:
         """The clock's state, for a status log line."""
         return {
             "latest": {f"{t}/{p}": v for (t, p), v in sorted(self._latest.items())},
-            "held": {f"{t}/{p}": v for (t, p), v in sorted(self._held.items())},
             "upstream": {t: self.upstream(t) for t in sorted(self._mark_topics)},
         }
 

@@ -99,9 +99,10 @@ class _Base:
 class WaybillHandler(_Base):
     """Waybills, scans, vehicle signals and ticks, keyed by waybill_no.
 
-    Orders and scans go through `parse`, `blocked` and `apply`, so the agent can hold a
-    scan (on the event clock) until the vehicle side has caught up with it; signals,
-    marks, acks and ticks through `handle`."""
+    Orders and scans go through `parse` and `apply`; on the event clock `apply` sets a
+    scan aside (in the table) until the vehicle side has told the parcel everything up
+    to its time, and a later tick or ack releases it. Signals, marks, acks and ticks go
+    through `handle`."""
 
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
                  table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
@@ -111,6 +112,9 @@ class WaybillHandler(_Base):
         self.table = table
         # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
         self.awaiting: dict[bytes, tuple[str, int]] = {}
+        # key -> event time of its earliest input set aside (the inputs are in the table).
+        self.waiting: dict[bytes, int] = {}
+        self.ack_timeout_us = ACK_TIMEOUT_US
 
     def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
         """The record, or what to send instead (a dead letter; the record re-keyed)."""
@@ -123,22 +127,36 @@ class WaybillHandler(_Base):
             return [(topic, record.waybill_no.encode(), raw)]
         return record  # type: ignore[return-value]
 
-    def blocked(self, record: Waybill | Scan) -> bool:
-        """On the event clock a scan waits until the vehicle side has sent every
-        condition up to its time."""
-        if not self.clock.event_mode or isinstance(record, Waybill):
-            return False
-        return not self.clock.upstream_reached(self.topics.signals, to_us(record.event_time))
-
     def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes) -> list[Send]:
+        """Process an order or scan, or set it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
+        when = _time_of(record)
+        if not self.clock.event_mode or (key not in self.waiting and self._ready(key, record)):
+            return self._process(topic, partition, key, record)
+        # Set aside in the table (changelogged: a restart keeps it), in arrival order.
+        # The partition has been read this far: its watermark moves on, and the marks
+        # and this key's ticks stop before the earliest input set aside.
+        self.clock.observe((topic, partition) if isinstance(record, Scan) else None, when)
+        held = orjson.loads(self.table.get(key + HELD) or b"[]")
+        held.append([topic, partition, raw.decode()])
+        self.table[key + HELD] = orjson.dumps(held)
+        if key not in self.waiting or when < self.waiting[key]:
+            self.waiting[key] = when
+        self._track(key, self.table.get(key))
+        return []
+
+    def _ready(self, key: bytes, record: Waybill | Scan) -> bool:
+        """Whether the vehicle side has told this parcel everything up to the record's
+        time: every condition up to then, and the ack of its latest boarding."""
         if key in self.awaiting and not self._ack_overdue(key):
-            # Boarded, and the vehicle side has not yet told what the parcel rode through:
-            # set the scan aside in the table (changelogged, so a restart keeps it).
-            held = orjson.loads(self.table.get(key + HELD) or b"[]")
-            held.append([topic, partition, raw.decode()])
-            self.table[key + HELD] = orjson.dumps(held)
-            return []
+            return False
+        if isinstance(record, Waybill):
+            return True
+        return self.clock.upstream_reached(self.topics.signals, to_us(record.event_time))
+
+    def _process(
+        self, topic: str, partition: int, key: bytes, record: Waybill | Scan
+    ) -> list[Send]:
         data = self.table.get(key)
         w = load_waybill(data) if data is not None else None
         if isinstance(record, Waybill):
@@ -151,15 +169,16 @@ class WaybillHandler(_Base):
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
         if topic == t.waybill_ticks:
-            if key in self.awaiting:  # not before the boarding's ack: try again later
-                if not self._ack_overdue(key):  # type: ignore[arg-type]
-                    self.ticks.track(key.decode(), decode_tick(raw))  # type: ignore[union-attr]
-                    return []
-                return self._release(key)  # type: ignore[arg-type]
+            out = self._release(key) if key in self.waiting else []  # type: ignore[arg-type]
+            if key in self.awaiting and not self._ack_overdue(key):  # type: ignore[arg-type]
+                self._track(key, self.table.get(key))  # type: ignore[arg-type]
+                return out  # nothing fires before the boarding's ack
+            self.awaiting.pop(key, None)  # type: ignore[arg-type]
             data = self.table.get(key)
             if data is None:
-                return []
+                return out
             step = self.side.tick(load_waybill(data), self.clock.for_tick(decode_tick(raw)))
+            return out + self._store(key, step)  # type: ignore[arg-type]
         elif topic == t.signals:
             control = decode_control(raw)
             if control is not None:
@@ -184,54 +203,92 @@ class WaybillHandler(_Base):
         elif "ack" in control and key is not None:
             waiting = self.awaiting.get(key)
             if waiting is not None and waiting[0] == control["ack"][0]:
-                return self._release(key)
+                del self.awaiting[key]
+                return self._release(key) if key in self.waiting else []
         return []
 
     def _ack_overdue(self, key: bytes) -> bool:
         vehicle, since = self.awaiting[key]
-        if wall_us() - since < ACK_TIMEOUT_US:
+        if wall_us() - since < self.ack_timeout_us:
             return False
         log.warning("no ack from vehicle %s for %s; going on", vehicle, key.decode())
         return True
 
     def _release(self, key: bytes) -> list[Send]:
-        """The boarding is acknowledged: apply the scans set aside, in order (one may
-        board again and set the rest aside anew)."""
-        del self.awaiting[key]
+        """Process what was set aside for `key` and may go now, in order; the rest (from
+        the first that still must wait) stays aside."""
         out: list[Send] = []
-        held = self.table.pop(key + HELD, None)
-        for topic, partition, raw in orjson.loads(held or b"[]"):
+        held = orjson.loads(self.table.get(key + HELD) or b"[]")
+        rest: list[list] = []
+        earliest = None
+        for item in held:
+            topic, partition, raw = item
             record = self.parse(topic, key, raw.encode())
-            if not isinstance(record, list):
-                out += self.apply(topic, partition, record, raw.encode())
-        if key not in self.awaiting:
-            data = self.table.get(key)
-            if data is not None:
-                self.ticks.track(key.decode(), load_waybill(data).deadline)
+            if isinstance(record, list):
+                continue  # cannot happen: it was parsed before it was set aside
+            if not rest and self._ready(key, record):
+                out += self._process(topic, partition, key, record)
+            else:
+                rest.append(item)
+                when = _time_of(record)
+                earliest = when if earliest is None else min(earliest, when)
+        if rest:
+            self.table[key + HELD] = orjson.dumps(rest)
+            self.waiting[key] = earliest  # type: ignore[assignment]
+        else:
+            self.table.pop(key + HELD, None)
+            self.waiting.pop(key, None)
+        self._track(key, self.table.get(key))
         return out
 
-    def recovered(self, key: bytes) -> None:
-        """After a restart: a key with scans set aside has lost its wait for the ack
-        (kept in memory only); release them at the next tick."""
-        if key.endswith(HELD):
-            owner = key[: -len(HELD)]
-            self.awaiting[owner] = ("", 0)
-            self.ticks.track(owner.decode(), 0)
+    def _track(self, key: bytes, data: bytes | None) -> None:
+        """The key's next tick: its state's deadline, or its earliest input set aside."""
+        deadline = load_waybill(data).deadline if data is not None else None
+        aside = self.waiting.get(key)
+        if aside is not None and (deadline is None or aside < deadline):
+            deadline = aside
+        self.ticks.track(key.decode(), deadline)
+
+    def recovered(self, key: bytes, value: bytes) -> None:
+        """After a restart: rebuild the index of inputs set aside (the wait for an ack
+        was in memory only and is gone; the next tick releases what may go)."""
+        owner = key[: -len(HELD)]
+        times = []
+        for topic, _, raw in orjson.loads(value):
+            record = self.parse(topic, owner, raw.encode())
+            if not isinstance(record, list):
+                times.append(_time_of(record))
+        if times:
+            self.waiting[owner] = min(times)
+            self.ticks.track(owner.decode(), min(times))
 
     def marks(self) -> bytes:
-        """This side's progress for the manifest topic (see LiveClock.marks)."""
-        return encode_marks(self.clock.marks(self.topics.scans, None))
+        """This side's progress for the manifest topic (see LiveClock.marks): never past
+        an input set aside."""
+        aside = min(self.waiting.values(), default=None)
+        return encode_marks(
+            self.clock.marks(self.topics.scans, None if aside is None else aside - 1)
+        )
 
     def _store(self, key: bytes, step: WaybillStep) -> list[Send]:
         out: list[Send] = []
         self.table[key] = dump_waybill(step.state)
-        self.ticks.track(step.state.waybill_no, step.state.deadline)
+        for change in step.manifest:
+            if change.on and self.clock.event_mode:
+                self.awaiting[key] = (change.vehicle_id, wall_us())
+        deadline = step.state.deadline
+        aside = self.waiting.get(key)
+        if aside is not None and (deadline is None or aside < deadline):
+            deadline = aside
+        self.ticks.track(step.state.waybill_no, deadline)
         self._outputs(step, out)
         for change in step.manifest:
             out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
-            if change.on and self.clock.event_mode:
-                self.awaiting[key] = (change.vehicle_id, wall_us())
         return out
+
+
+def _time_of(record: Waybill | Scan) -> int:
+    return to_us(record.created_at if isinstance(record, Waybill) else record.event_time)
 
 
 class VehicleHandler(_Base):
