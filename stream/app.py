@@ -88,11 +88,12 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         key_serializer="raw",
         value_serializer="raw",
         table_standby_replicas=1,
-        # A scan waiting for the vehicle side (event clock) pauses its topics' partitions;
-        # the agent's buffer must still hold what the fetcher had already brought in,
-        # or delivery would block every agent of the worker.
+        # Faust stops fetching a partition whose agent buffer is 80 % full; under that
+        # pressure, on the embedded broker, vehicle ticks were held up for tens of seconds
+        # and the marks with them. A large buffer keeps the pressure off (at the cost of
+        # memory: at most this many records per agent), small polls keep latency low.
         broker_max_poll_records=500,
-        stream_buffer_maxsize=16384,
+        stream_buffer_maxsize=200_000,
         **tuning,
     )
     topics = Topics.from_settings(settings)
