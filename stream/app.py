@@ -145,13 +145,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def scan_agent(stream):
         async for event in stream.events():
             msg = event.message
-            record = waybills.parse(msg.topic, event.key, event.value)
-            if isinstance(record, list):
-                await send(record)
-                read[(msg.topic, msg.partition)] = msg.offset + 1
-                continue
             source = (msg.topic, msg.partition)
-            await send(waybills.apply(msg.topic, msg.partition, record, event.value))
+            await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
             clock.confirm(source)
             read[source] = msg.offset + 1
 
@@ -181,13 +176,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     @waybill_table.on_recover
     async def _rebuild_waybill_index() -> None:
-        from .core.codec import load_waybill
-
         for key, value in waybill_table.items():
             if key.endswith(HELD):
                 waybills.recovered(key, value)
             elif value is not None:
-                waybill_ticks.track(key.decode(), load_waybill(value).deadline)
+                waybills.track(key, value)
 
     @vehicle_table.on_recover
     async def _rebuild_vehicle_index() -> None:

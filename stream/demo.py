@@ -152,8 +152,7 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
         f"{86400 / speed:.0f} s)"
     )
     with EmbeddedBroker(log=out / "broker.log") as broker:
-        settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event",
-                                   tick_interval_s=0.2)  # fmt: skip
+        settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event")
         create_topics(settings, broker.bootstrap)
         console.print(f"embedded broker on {broker.bootstrap}; starting the worker…")
         env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
@@ -169,14 +168,14 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
-                board = _run(settings, broker.bootstrap, events, sim.records, speed, console)
+                _run(settings, broker.bootstrap, events, sim.records, speed, console)
             finally:
                 worker.terminate()
                 try:
                     worker.wait(30)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-    return _summary(board, truth, out, console)
+    return _summary(network_path, truth, out, console)
 
 
 def _run(settings: ServiceSettings, bootstrap: str, events: Path, records: int, speed: float,
@@ -216,11 +215,10 @@ def _run(settings: ServiceSettings, bootstrap: str, events: Path, records: int, 
     return board
 
 
-def _summary(board: Board, truth: Path, out: Path, console: Console) -> int:
+def _summary(network: Path, truth: Path, out: Path, console: Console) -> int:
     result = evaluate(truth, out / "exceptions.jsonl")
     console.print(render_table(result))
     # The same stream through replay: the live pipeline should agree record for record.
-    network = Path(str(files("stream") / "data" / "network.yaml"))
     replay(network, out / "events.jsonl", out / "replay")
     live, offline = (
         {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, path.open())}

@@ -32,6 +32,10 @@ class TickSource:
     def track(self, key: str, deadline: int | None) -> None:
         self.queue.schedule(key, deadline)
 
+    def no_later(self, key: str, deadline: int) -> None:
+        """A tick for `key` at `deadline` at the latest (an earlier one stays)."""
+        self.queue.bring_forward(key, deadline)
+
     async def fire(self, limit: int = 10_000) -> int:
         """Send ticks for due deadlines (at most `limit` per call); returns how many."""
         now = self.now()

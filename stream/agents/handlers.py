@@ -69,10 +69,13 @@ class Topics:
 
 
 class _Base:
-    def __init__(self, topics: Topics, clock: LiveClock, ticks: TickSource) -> None:
+    def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
+                 table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
+        self.ctx = ctx
         self.topics = topics
         self.clock = clock
         self.ticks = ticks
+        self.table = table
         self._output_topics = {
             "exceptions": topics.exceptions,
             "tickets": topics.tickets,
@@ -88,6 +91,10 @@ class _Base:
             key=key.decode("utf-8", "replace")[:200] if key is not None else None,
         )
         return (self.topics.dead_letters, key or b"", to_json(letter))
+
+    def _marks(self, topic: str, horizon: int | None) -> bytes:
+        """This side's progress on `topic`, never past `horizon` (see LiveClock.marks)."""
+        return encode_marks(self.clock.marks(topic, None if horizon is None else horizon - 1))
 
     def _outputs(self, step: WaybillStep, out: list[Send]) -> None:
         key = step.state.waybill_no.encode()
@@ -106,10 +113,8 @@ class WaybillHandler(_Base):
 
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
                  table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
-        super().__init__(topics, clock, ticks)
-        self.ctx = ctx
+        super().__init__(ctx, topics, clock, ticks, table)
         self.side = WaybillProcessor(ctx)
-        self.table = table
         # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
         self.awaiting: dict[bytes, tuple[str, int]] = {}
         # key -> event time of its earliest input set aside (the inputs are in the table).
@@ -142,7 +147,7 @@ class WaybillHandler(_Base):
         self.table[key + HELD] = orjson.dumps(held)
         if key not in self.waiting or when < self.waiting[key]:
             self.waiting[key] = when
-        self._track(key, self.table.get(key))
+        self.ticks.no_later(key.decode(), when)
         return []
 
     def _ready(self, key: bytes, record: Waybill | Scan) -> bool:
@@ -171,7 +176,7 @@ class WaybillHandler(_Base):
         if topic == t.waybill_ticks:
             out = self._release(key) if key in self.waiting else []  # type: ignore[arg-type]
             if key in self.awaiting and not self._ack_overdue(key):  # type: ignore[arg-type]
-                self._track(key, self.table.get(key))  # type: ignore[arg-type]
+                self.track(key, self.table.get(key))  # type: ignore[arg-type]
                 return out  # nothing fires before the boarding's ack
             self.awaiting.pop(key, None)  # type: ignore[arg-type]
             data = self.table.get(key)
@@ -238,12 +243,15 @@ class WaybillHandler(_Base):
         else:
             self.table.pop(key + HELD, None)
             self.waiting.pop(key, None)
-        self._track(key, self.table.get(key))
+        self.track(key, self.table.get(key))
         return out
 
-    def _track(self, key: bytes, data: bytes | None) -> None:
+    def track(self, key: bytes, data: bytes | None) -> None:
+        """Schedule the key's next tick from its stored state `data`."""
+        self._schedule(key, load_waybill(data).deadline if data is not None else None)
+
+    def _schedule(self, key: bytes, deadline: int | None) -> None:
         """The key's next tick: its state's deadline, or its earliest input set aside."""
-        deadline = load_waybill(data).deadline if data is not None else None
         aside = self.waiting.get(key)
         if aside is not None and (deadline is None or aside < deadline):
             deadline = aside
@@ -260,30 +268,22 @@ class WaybillHandler(_Base):
                 times.append(_time_of(record))
         if times:
             self.waiting[owner] = min(times)
-            self.ticks.track(owner.decode(), min(times))
+            self.track(owner, self.table.get(owner))
 
     def marks(self) -> bytes:
         """This side's progress for the manifest topic (see LiveClock.marks): never past
         an input set aside."""
-        aside = min(self.waiting.values(), default=None)
-        return encode_marks(
-            self.clock.marks(self.topics.scans, None if aside is None else aside - 1)
-        )
+        return self._marks(self.topics.scans, min(self.waiting.values(), default=None))
 
     def _store(self, key: bytes, step: WaybillStep) -> list[Send]:
         out: list[Send] = []
         self.table[key] = dump_waybill(step.state)
-        for change in step.manifest:
-            if change.on and self.clock.event_mode:
-                self.awaiting[key] = (change.vehicle_id, wall_us())
-        deadline = step.state.deadline
-        aside = self.waiting.get(key)
-        if aside is not None and (deadline is None or aside < deadline):
-            deadline = aside
-        self.ticks.track(step.state.waybill_no, deadline)
         self._outputs(step, out)
         for change in step.manifest:
             out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
+            if change.on and self.clock.event_mode:
+                self.awaiting[key] = (change.vehicle_id, wall_us())
+        self._schedule(key, step.state.deadline)
         return out
 
 
@@ -296,10 +296,8 @@ class VehicleHandler(_Base):
 
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
                  table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
-        super().__init__(topics, clock, ticks)
-        self.ctx = ctx
+        super().__init__(ctx, topics, clock, ticks, table)
         self.side = VehicleProcessor(ctx)
-        self.table = table
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
@@ -349,7 +347,4 @@ class VehicleHandler(_Base):
 
     def marks(self) -> bytes:
         """This side's progress for the signals topic (see LiveClock.marks)."""
-        horizon = self.ticks.horizon()
-        return encode_marks(
-            self.clock.marks(self.topics.gps, None if horizon is None else horizon - 1)
-        )
+        return self._marks(self.topics.gps, self.ticks.horizon())

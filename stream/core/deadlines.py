@@ -34,6 +34,12 @@ class DeadlineQueue:
         if current is None or when < current:
             heapq.heappush(self._heap, (when, key))
 
+    def bring_forward(self, key: Hashable, when: int) -> None:
+        """Make the key's deadline `when` if it has none or a later one."""
+        current = self._live.get(key)
+        if current is None or when < current:
+            self.schedule(key, when)
+
     def pop_due(self, now: int) -> tuple[int, Hashable] | None:
         """The earliest live (deadline, key) at or before `now`, removed; else None."""
         heap = self._heap

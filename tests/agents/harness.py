@@ -69,19 +69,10 @@ class Harness:
         for topic in topics:
             queue = self.queues.get(topic)
             while queue and done < limit:
-                key, value = queue[0]
-                if topic in (t.waybills, t.scans):
-                    record = handler.parse(topic, key, value)
-                    if not isinstance(record, list):
-                        record = handler.apply(topic, 0, record, value)
-                        self.clock.confirm((topic, 0))
-                    out = record
-                else:
-                    out = handler.handle(topic, 0, key, value)
-                queue.popleft()
-                for out_topic, out_key, out_value in out:
+                key, value = queue.popleft()
+                for out_topic, out_key, out_value in handler.handle(topic, 0, key, value):
                     self._put(out_topic, out_key, out_value)
-                if topic == t.gps:
+                if topic in (t.scans, t.gps):
                     self.clock.confirm((topic, 0))
                 elif topic == t.vehicle_ticks:
                     self.vticks.done(key)

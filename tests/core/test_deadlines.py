@@ -60,3 +60,13 @@ def test_time_round_trip_is_exact():
 
     moment = datetime.fromisoformat("2026-11-20T09:00:00.123456+08:00")
     assert iso(to_us(moment)) == "2026-11-20T01:00:00.123456+00:00"
+
+
+def test_bring_forward_only_moves_a_deadline_earlier():
+    q = DeadlineQueue()
+    q.bring_forward("a", 50)  # none yet: set
+    q.bring_forward("a", 80)  # later: kept at 50
+    q.schedule("b", 100)
+    q.bring_forward("b", 30)  # earlier: moved
+    assert q.peek() == 30
+    assert [q.pop_due(1000), q.pop_due(1000), q.pop_due(1000)] == [(30, "b"), (50, "a"), None]
