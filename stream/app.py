@@ -92,6 +92,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         # pressure, on the embedded broker, vehicle ticks were held up for tens of seconds
         # and the marks with them. A large buffer keeps the pressure off (at the cost of
         # memory: at most this many records per agent), small polls keep latency low.
+        broker_commit_interval=settings.commit_interval_s,
         broker_max_poll_records=500,
         stream_buffer_maxsize=200_000,
         **tuning,
@@ -201,6 +202,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def _hold_assigned(app, assigned, **kwargs) -> None:
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
         clock.assign(sources, marked)
+        mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
+        log.info("partitions assigned: %s %s", topics.scans, mine)
 
     @app.timer(interval=10.0)
     async def status() -> None:

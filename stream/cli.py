@@ -200,6 +200,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), args.parcels, args.speed)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(Path(args.out), args.parcels, args.seed)
+    return 0 if result["pipeline"]["same_as_replay"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="parcelwatch",
@@ -284,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parcels", type=int, default=500)
     p.add_argument("--speed", type=float, default=5000.0, help="event seconds per second")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "bench", help="throughput, latency, memory, state size: pipeline against a baseline"
+    )
+    p.add_argument("--out", default="out/bench", help="directory for the outputs and JSON")
+    p.add_argument("--parcels", type=int, default=300)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

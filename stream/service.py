@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     changelog at start). Both are tested by a kill -9 restart."""
     data_dir: str = "./parcelwatch-data"
     tick_interval_s: float = Field(default=0.5, gt=0, le=60)
+    commit_interval_s: float = Field(default=2.8, gt=0, le=60)
+    """How often consumed offsets are committed (Faust's default); after a crash the
+    records since the last commit are read again (outputs are idempotent)."""
     web_port: int | None = None
     """Faust's web server (and /metrics later); None: disabled."""
 

@@ -40,18 +40,22 @@ class LiveClock:
         idle_s: float = 5.0,
         partitions: int = 1,
         caught_up: Callable[[Source], bool] | None = None,
+        stale_s: float = 5.0,
     ) -> None:
         self.event_mode = mode == "event"
         self.caught_up = caught_up
         """Whether everything on a partition has been read. A partition counts as idle
         only when it is caught up: one blocked behind a waiting input is not idle."""
         self.idle_us = int(idle_s * 1_000_000)
+        self.stale_us = int(stale_s * 1_000_000)
+        """Age at which an "idle" mark no longer holds (see `_safe`): marks are sent
+        every tick interval, so this is many missed marks."""
         self.partitions = partitions
         self._latest: dict[Source, int] = {}
         self._heard: dict[Source, int] = {}  # wall time of the last message
         self._sent: dict[Source, int] = {}  # latest input whose outputs are all sent
-        # (marks topic, partition) -> input partition -> (safe, latest), as read
-        self._marks: dict[Source, dict[int, tuple[int | None, int | None]]] = {}
+        # (marks topic, partition) -> input partition -> (safe, latest, sent at), as read
+        self._marks: dict[Source, dict[int, tuple[int | None, int | None, int | None]]] = {}
         self._mark_topics: set[str] = set()
 
     # -- partitions ------------------------------------------------------------------
@@ -151,11 +155,20 @@ class LiveClock:
         return out
 
     # -- the other side's watermark --------------------------------------------------
-    def mark(self, source: Source, marks: list[list[object]]) -> None:
-        """Marks read on `source` (a partition of a marks topic)."""
+    def mark(self, source: Source, marks: list[list[object]], at: int | None = None) -> None:
+        """Marks read on `source` (a partition of a marks topic), sent at wall time `at`."""
         seen = self._marks.setdefault(source, {})
         for partition, safe, latest in marks:
-            seen[int(partition)] = (safe, latest)  # type: ignore[arg-type,call-overload]
+            seen[int(partition)] = (safe, latest, at)  # type: ignore[arg-type,call-overload]
+
+    def _safe(self, safe: int | None, latest: int | None, at: int | None, wall: int) -> int | None:
+        """What a mark still guarantees. "Idle" (NEVER) is a promise about the future that
+        only a live sender keeps, by saying it again every tick: once it is older than
+        `stale_s` (the sender died, or lost the partition in a rebalance) it covers only
+        what the sender had read, its `latest`, until the partition's new owner reports."""
+        if safe == NEVER and at is not None and wall - at > self.stale_us:
+            return latest
+        return safe
 
     def upstream(self, topic: str) -> tuple[int, int | None] | None:
         """The other side's progress as far as this worker has read its marks on
@@ -164,12 +177,14 @@ class LiveClock:
         safe = NEVER
         latest = None
         heard = False
+        wall = wall_us()
         for (name, _), seen in self._marks.items():
             if name != topic:
                 continue
             heard = True
             for partition in range(self.partitions):
-                mark_safe, mark_latest = seen.get(partition, (None, None))
+                mark_safe, mark_latest, at = seen.get(partition, (None, None, None))
+                mark_safe = self._safe(mark_safe, mark_latest, at, wall)
                 if mark_safe is None:
                     return None
                 safe = min(safe, mark_safe)

@@ -94,7 +94,8 @@ class _Base:
 
     def _marks(self, topic: str, horizon: int | None) -> bytes:
         """This side's progress on `topic`, never past `horizon` (see LiveClock.marks)."""
-        return encode_marks(self.clock.marks(topic, None if horizon is None else horizon - 1))
+        marks = self.clock.marks(topic, None if horizon is None else horizon - 1)
+        return encode_marks(marks, wall_us())
 
     def _outputs(self, step: WaybillStep, out: list[Send]) -> None:
         key = step.state.waybill_no.encode()
@@ -175,14 +176,20 @@ class WaybillHandler(_Base):
         t = self.topics
         if topic == t.waybill_ticks:
             out = self._release(key) if key in self.waiting else []  # type: ignore[arg-type]
-            if key in self.awaiting and not self._ack_overdue(key):  # type: ignore[arg-type]
+            due = self.clock.for_tick(decode_tick(raw))
+            if (key in self.awaiting and not self._ack_overdue(key)) or (  # type: ignore[arg-type]
+                due > self.waiting.get(key, due)  # type: ignore[arg-type]
+            ):
+                # Nothing fires before the boarding's ack, nor past an input still set
+                # aside: a tick sent before the other side's marks went back (its
+                # partitions moved to another worker) can come after they did.
                 self.track(key, self.table.get(key))  # type: ignore[arg-type]
-                return out  # nothing fires before the boarding's ack
+                return out
             self.awaiting.pop(key, None)  # type: ignore[arg-type]
             data = self.table.get(key)
             if data is None:
                 return out
-            step = self.side.tick(load_waybill(data), self.clock.for_tick(decode_tick(raw)))
+            step = self.side.tick(load_waybill(data), due)
             return out + self._store(key, step)  # type: ignore[arg-type]
         elif topic == t.signals:
             control = decode_control(raw)
@@ -204,7 +211,7 @@ class WaybillHandler(_Base):
 
     def _control(self, topic: str, partition: int, key: bytes | None, control: dict) -> list[Send]:
         if "marks" in control:
-            self.clock.mark((topic, partition), control["marks"])
+            self.clock.mark((topic, partition), control["marks"], control.get("at"))
         elif "ack" in control and key is not None:
             waiting = self.awaiting.get(key)
             if waiting is not None and waiting[0] == control["ack"][0]:
@@ -312,7 +319,7 @@ class VehicleHandler(_Base):
         elif topic == t.manifest:
             control = decode_control(raw)
             if control is not None:
-                self.clock.mark((topic, partition), control["marks"])
+                self.clock.mark((topic, partition), control["marks"], control.get("at"))
                 return []
             change = decode_manifest(raw)
             data = self.table.get(key)

@@ -32,9 +32,9 @@ def decode_tick(data: bytes) -> int:
 
 
 # Control messages on the signals topic (JSON objects; signals are arrays).
-def encode_marks(marks: list[list[object]]) -> bytes:
-    """The vehicle side's progress (see LiveClock.marks)."""
-    return orjson.dumps({"marks": marks})
+def encode_marks(marks: list[list[object]], at: int) -> bytes:
+    """A side's progress (see LiveClock.marks), sent at wall time `at` (µs)."""
+    return orjson.dumps({"marks": marks, "at": at})
 
 
 def encode_ack(vehicle_id: str, at: int) -> bytes:

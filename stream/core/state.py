@@ -118,6 +118,7 @@ class WaybillState:
         "registered",
         "route",
         "seen",
+        "sig_at",
         "sig_lat",
         "sig_lon",
         "sig_since",
@@ -169,6 +170,7 @@ class WaybillState:
         self.loaded_at: int | None = None
         # Latest condition of the current vehicle, as fanned out by the vehicle side.
         self.sig_vehicle: str | None = None
+        self.sig_at: int | None = None  # when the vehicle side sent it (time order)
         self.sig_status: str | None = None
         self.sig_since: int | None = None
         self.sig_lat: float | None = None

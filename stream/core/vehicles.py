@@ -101,6 +101,8 @@ class VehicleProcessor:
     def _apply_change(self, step: VehicleStep, change: ManifestChange, now: int) -> None:
         v = step.state
         if change.on:
+            if change.waybill_no in v.manifest:
+                return  # redelivered (at least once): the waybill has heard all since
             v.manifest[change.waybill_no] = None
             if v.last_ping_at is not None:
                 step.signals.extend(self._since(v, change.waybill_no, change.at, now))

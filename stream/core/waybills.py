@@ -43,6 +43,9 @@ _MAX_PENDING = 32
 
 
 def _apply_signal(w: WaybillState, sig: VehicleSignal) -> None:
+    if w.sig_vehicle == sig.vehicle_id and w.sig_at is not None and sig.at < w.sig_at:
+        return  # redelivered after a fail-over: the vehicle side sends in time order
+    w.sig_at = sig.at
     w.sig_vehicle = sig.vehicle_id
     w.sig_status = sig.status
     w.sig_since = sig.since
@@ -176,7 +179,7 @@ class WaybillProcessor:
             if w.vehicle is not None:
                 step.manifest.append(ManifestChange(w.vehicle, w.waybill_no, True, t))
             w.loaded_at = t if w.vehicle is not None else None
-            w.sig_vehicle = w.sig_status = w.sig_since = None
+            w.sig_vehicle = w.sig_status = w.sig_since = w.sig_at = None
             w.arr_vehicle = w.arr_facility = w.arr_at = None
 
         if gaps:

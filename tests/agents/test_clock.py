@@ -93,3 +93,19 @@ def test_the_wall_clock_holds_nothing():
     assert clock.upstream_reached("signals", 10**18)
     before = wall_us()
     assert clock.now("gps", "x") >= before and clock.waybill_now("scans", "signals") >= before
+
+
+def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
+    """A worker that said "idle" and then died (or lost the partition) keeps no promise
+    about later input: its stale mark degrades to its latest, until the new owner reports."""
+    waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=0.05)
+    waybills.assign({("scans", 0), ("signals", 0)}, frozenset({"signals"}))
+    waybills.mark(("signals", 0), [[0, NEVER, 400]], at=wall_us())
+    assert waybills.upstream("signals") == (NEVER, 400)  # fresh: nothing held back
+    time.sleep(0.06)
+    assert waybills.upstream("signals") == (400, 400)
+    assert not waybills.upstream_reached("signals", 401)
+    waybills.mark(("signals", 0), [[0, None, None]], at=wall_us())  # the new owner
+    assert waybills.upstream("signals") is None
+    waybills.mark(("signals", 0), [[0, NEVER, None]], at=wall_us() - 10**6)  # never read any
+    assert waybills.upstream("signals") is None

@@ -117,3 +117,16 @@ def test_a_change_from_the_vehicles_future_waits_for_its_time(ctx):
     assert [(s.waybill_no, s.status) for s in step.signals] == [("W1", "SILENT")]
     side.tick(v, t(200))
     assert v.manifest == {} and not v.pending
+
+
+def test_a_redelivered_boarding_sends_nothing_again(ctx):
+    """At least once: after a fail-over the manifest topic is read again from the last
+    commit. The parcel has heard everything since its boarding; sending the history again
+    would replay old conditions over newer ones."""
+    side, v = _loaded(ctx, ("W1",))
+    for i in range(1, 61):
+        side.ping(v, ping(i, 23.0, 114.05), t(i))
+    assert v.status == "STATIONARY"
+    again = side.manifest(v, ManifestChange("T1", "W1", True, t(0)), t(61))
+    assert again.signals == []
+    assert list(v.manifest) == ["W1"]

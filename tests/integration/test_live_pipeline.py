@@ -3,6 +3,7 @@ input file produced onto the topics, the outputs read back from the topics."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,11 +41,12 @@ def _worker(
     app_id: str = "parcelwatch",
     log: str = "worker.log",
     store: str = "memory://",
+    data: str = "data",
 ) -> subprocess.Popen:
     env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
            "PARCELWATCH_APP_ID": app_id}  # fmt: skip
     env.update({f"PARCELWATCH_TOPIC_{t.upper()}": f"{app_id}.{t}" for t in TOPICS})
-    data = tmp_path / "data"  # a restarted worker finds its RocksDB tables here
+    data = tmp_path / data  # a restarted worker finds its RocksDB tables here
     log = open(tmp_path / log, "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", store,
@@ -214,4 +216,101 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
         worker.terminate()
         worker.wait(30)
     log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+    assert got == expected, (sorted(expected - got)[:10], sorted(got - expected)[:10], log)
+
+
+def _assignments(log_file: Path, topic: str) -> list[list[int]]:
+    """The partitions of `topic` a worker was given, one list per rebalance (its log)."""
+    found = re.findall(rf"partitions assigned: {re.escape(topic)} \[([\d, ]*)\]",
+                       log_file.read_text(errors="replace"))  # fmt: skip
+    return [[int(p) for p in x.split(",") if p.strip()] for x in found]
+
+
+def _wait_consumed(settings, bootstrap: str, logical: str, count: int, timeout=90) -> None:
+    """Until the app's consumer group has committed `count` records of a topic."""
+    from kafka.admin import KafkaAdminClient
+
+    topic = getattr(settings, f"topic_{logical}")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            offsets = admin.list_group_offsets(settings.app_id)[settings.app_id]
+            done = sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)
+            if done >= count:
+                return
+            assert time.monotonic() < deadline, f"{done} of {count} {logical} consumed"
+            time.sleep(0.5)
+    finally:
+        admin.close()
+
+
+def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
+    broker, tmp_path, default_network, default_network_path
+):
+    """Two workers of one app share the partitions; one is killed (-9) mid-stream, the
+    other is given its partitions, restores their tables (it held them as standbys) and
+    ends with exactly replay's records."""
+    from conftest import SIM_START, fast_config
+
+    from stream.sim.generator import simulate_to_files
+
+    config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
+    config.noise.late_upload = 0.0
+    source = tmp_path / "events.jsonl"
+    simulate_to_files(default_network, 40, SIM_START, 0.2, 5, source, tmp_path / "t.jsonl", config)
+    replay(default_network_path, source, tmp_path / "replay")
+    lines = (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
+    expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
+    all_lines = source.read_text().splitlines()
+    orders = [x for x in all_lines if x.startswith('{"topic":"waybills"')]
+    rest = [x for x in all_lines if not x.startswith('{"topic":"waybills"')]
+    files = []
+    for name, part in (("o", orders), ("1", rest[: len(rest) // 2]), ("2", rest[len(rest) // 2 :])):
+        files.append(tmp_path / f"{name}.jsonl")
+        files[-1].write_text("\n".join(part) + "\n")
+
+    app_id = "pw-failover"
+    settings = _settings(broker, app_id)
+    create_topics(settings, broker.bootstrap)
+    scans = settings.topic_scans
+    a = _worker(broker, tmp_path, default_network_path, app_id, "a.log", "rocksdb://", "a")
+    b = _worker(broker, tmp_path, default_network_path, app_id, "b.log", "rocksdb://", "b")
+    got: set = set()
+    try:
+        deadline = time.monotonic() + 90
+        while not (_assignments(tmp_path / "a.log", scans)[-1:]
+                   and _assignments(tmp_path / "b.log", scans)[-1:]
+                   and len(_assignments(tmp_path / "a.log", scans)[-1]) == 2
+                   and len(_assignments(tmp_path / "b.log", scans)[-1]) == 2):  # fmt: skip
+            assert time.monotonic() < deadline, "the two workers did not split the partitions"
+            time.sleep(1)
+        split = (_assignments(tmp_path / "a.log", scans)[-1],
+                 _assignments(tmp_path / "b.log", scans)[-1])  # fmt: skip
+        assert sorted(split[0] + split[1]) == [0, 1, 2, 3]
+        produce(settings, broker.bootstrap, files[0], None)
+        _wait_consumed(settings, broker.bootstrap, "waybills", len(orders))
+        produce(settings, broker.bootstrap, files[1], None)
+        first = sum('"topic":"scans"' in x for x in rest[: len(rest) // 2])
+        _wait_consumed(settings, broker.bootstrap, "scans", first)
+        a.kill()  # kill -9 mid-stream: no clean shutdown, no final commit
+        a.wait(30)
+        produce(settings, broker.bootstrap, files[2], None)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
+            got = {(r["exception_id"], r["type"], r["status"]) for r in records}
+            if got >= expected:
+                time.sleep(5)  # anything extra would come now
+                records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
+                got = {(r["exception_id"], r["type"], r["status"]) for r in records}
+                break
+            time.sleep(3)
+        (tmp_path / "exceptions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    finally:
+        for worker in (a, b):
+            worker.kill()
+            worker.wait(30)
+    log = (tmp_path / "b.log").read_text(errors="replace")[-3000:]
+    assert _assignments(tmp_path / "b.log", scans)[-1] == [0, 1, 2, 3], log  # took over
     assert got == expected, (sorted(expected - got)[:10], sorted(got - expected)[:10], log)
