@@ -208,9 +208,12 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     @app.timer(interval=10.0)
     async def status() -> None:
         if clock.event_mode:
-            log.info("event clock %s; waiting for acks: %d; vehicle horizon %s (%d ticks in "
+            aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
+            log.info("event clock %s; waiting for acks: %d; set aside: %d parcels, earliest %s; "
+                     "waybill ticks queued %d, in flight %d; vehicle horizon %s (%d ticks in "
                      "flight), vehicle time %s, waybill time %s", clock.describe(),
-                     len(waybills.awaiting), vehicle_ticks.horizon(), vehicle_ticks.in_flight,
+                     len(waybills.awaiting), len(waybills.waiting), aside, len(waybill_ticks),
+                     waybill_ticks.in_flight, vehicle_ticks.horizon(), vehicle_ticks.in_flight,
                      clock.now(topics.gps, topics.manifest),
                      clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
 
