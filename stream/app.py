@@ -156,6 +156,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         async for event in stream.events():
             msg = event.message
             await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
+            if msg.topic == topics.waybill_ticks:
+                waybill_ticks.done(event.key)
 
     @app.agent(topic(topics.gps))
     async def gps_agent(stream):

@@ -16,8 +16,11 @@ from .clock import wall_us
 from .messages import encode_tick
 
 IN_FLIGHT_US = 30_000_000
-"""A tick not reported done after this long is forgotten (its key moved to another
-worker in a rebalance), so it cannot hold the horizon back for ever."""
+"""A tick not reported done after this long is sent again (a duplicate is harmless): a
+tick seen lost under load on the embedded broker left its parcel's scans set aside for
+good. After `RESENDS` tries it is forgotten (its key moved to another worker in a
+rebalance), so it cannot hold the horizon back for ever."""
+RESENDS = 3
 
 
 class TickSource:
@@ -28,6 +31,7 @@ class TickSource:
         self.queue = DeadlineQueue()
         self._send = send
         self._in_flight: dict[bytes, tuple[int, int]] = {}  # key -> (deadline, wall sent)
+        self._resent: dict[bytes, int] = {}
 
     def track(self, key: str, deadline: int | None) -> None:
         self.queue.schedule(key, deadline)
@@ -38,6 +42,7 @@ class TickSource:
 
     async def fire(self, limit: int = 10_000) -> int:
         """Send ticks for due deadlines (at most `limit` per call); returns how many."""
+        self._expire()
         now = self.now()
         if now is None:
             return 0
@@ -54,18 +59,30 @@ class TickSource:
         """The tick for `key` has been processed and its outputs sent."""
         if key is not None:
             self._in_flight.pop(key, None)
+            self._resent.pop(key, None)
+
+    def _expire(self) -> None:
+        """Queue again the ticks in flight for too long; forget those tried too often."""
+        stale = wall_us() - IN_FLIGHT_US
+        for key, (when, sent) in list(self._in_flight.items()):
+            if sent >= stale:
+                continue
+            del self._in_flight[key]
+            tries = self._resent.get(key, 0)
+            if tries < RESENDS:
+                self._resent[key] = tries + 1
+                self.queue.bring_forward(key.decode(), when)
+            else:
+                self._resent.pop(key, None)
 
     def horizon(self) -> int | None:
         """The earliest deadline not yet processed (queued or in flight): what this side
         will still say about times from there on is not sent yet."""
+        self._expire()
         earliest = self.queue.peek()
-        if self._in_flight:
-            stale = wall_us() - IN_FLIGHT_US
-            for key, (when, sent) in list(self._in_flight.items()):
-                if sent < stale:
-                    del self._in_flight[key]
-                elif earliest is None or when < earliest:
-                    earliest = when
+        for when, _ in self._in_flight.values():
+            if earliest is None or when < earliest:
+                earliest = when
         return earliest
 
     @property

@@ -76,6 +76,8 @@ class Harness:
                     self.clock.confirm((topic, 0))
                 elif topic == t.vehicle_ticks:
                     self.vticks.done(key)
+                elif topic == t.waybill_ticks:
+                    self.wticks.done(key)
                 done += 1
         return done
 
