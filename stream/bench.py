@@ -36,8 +36,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .broker import EmbeddedBroker
-from .live import create_topics, read_replay_file, topic_name
+from .broker import EmbeddedBroker, stop_process
+from .live import committed, create_topics, read_replay_file, topic_name
 from .network import Network
 from .replay import replay
 from .service import ServiceSettings
@@ -86,14 +86,6 @@ def _baseline_worker(bootstrap: str, topic: str, app_id: str, data_dir: str) -> 
 
 
 # -- measuring ---------------------------------------------------------------------------
-def _committed(admin: Any, group: str, topics: set[str]) -> int:
-    try:
-        offsets = admin.list_group_offsets(group)[group]
-    except Exception:  # the group is not there yet
-        return 0
-    return sum(m.offset for tp, m in offsets.items() if tp.topic in topics and m.offset > 0)
-
-
 def _peak_rss_bytes(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -114,7 +106,7 @@ def _time_backlog(bootstrap: str, group: str, topics: set[str], total: int,
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            count = _committed(admin, group, topics)
+            count = committed(admin, group, topics)
             now = time.monotonic()
             if first is None and count > 0:
                 first, first_count = now, count
@@ -196,12 +188,7 @@ def _producer(bootstrap: str) -> Any:
 
 def _stop(proc: subprocess.Popen) -> int | None:
     rss = _peak_rss_bytes(proc.pid)
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    stop_process(proc, 30)
     return rss
 
 

@@ -24,7 +24,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from .broker import EmbeddedBroker
+from .broker import EmbeddedBroker, stop_process
 from .evaluate import evaluate, render_table
 from .live import OUTPUT_TOPICS, create_topics, produce, topic_name
 from .network import Network
@@ -170,11 +170,7 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
             try:
                 _run(settings, broker.bootstrap, events, sim.records, speed, console)
             finally:
-                worker.terminate()
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+                stop_process(worker, 30)
     return _summary(network_path, truth, out, console)
 
 

@@ -60,6 +60,15 @@ def create_topics(settings: ServiceSettings, bootstrap: str, replication: int = 
         admin.close()
 
 
+def committed(admin: Any, group: str, topics: set[str]) -> int:
+    """Records of `topics` the consumer `group` has committed (a KafkaAdminClient)."""
+    try:
+        offsets = admin.list_group_offsets(group)[group]
+    except Exception:  # the group is not there yet
+        return 0
+    return sum(m.offset for tp, m in offsets.items() if tp.topic in topics and m.offset > 0)
+
+
 @contextlib.contextmanager
 def bootstrap_servers(
     settings: ServiceSettings, log: Path | None = None

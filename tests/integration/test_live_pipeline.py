@@ -13,7 +13,7 @@ import pytest
 from conftest import Events
 
 from stream.broker import EmbeddedBroker
-from stream.live import create_topics, produce, tail
+from stream.live import committed, create_topics, produce, tail
 from stream.replay import replay
 from stream.service import ServiceSettings
 
@@ -168,6 +168,23 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
     assert got == expected, log  # nothing lost, nothing re-opened, the same ids
 
 
+def _await_replay(settings, bootstrap: str, expected: set, timeout=240) -> tuple[set, list]:
+    """The exception events on the topic, as (id, type, status) and as records, once they
+    include `expected` (and a little longer: anything extra would come then) or at the
+    timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _collect(settings, bootstrap, "exceptions", 0, timeout=5)
+        got = {(r["exception_id"], r["type"], r["status"]) for r in records}
+        if got >= expected:
+            time.sleep(5)
+            records = _collect(settings, bootstrap, "exceptions", 0, timeout=5)
+            return {(r["exception_id"], r["type"], r["status"]) for r in records}, records
+        if time.monotonic() > deadline:
+            return got, records
+        time.sleep(3)
+
+
 def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     broker, tmp_path, default_network, default_network_path
 ):
@@ -197,21 +214,11 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     settings = _settings(broker, app_id)
     create_topics(settings, broker.bootstrap)
     worker = _worker(broker, tmp_path, default_network_path, app_id)
-    got: set = set()
     try:
         produce(settings, broker.bootstrap, orders, None)
         _collect(settings, broker.bootstrap, "exceptions", 1, timeout=60)  # orders are in
         produce(settings, broker.bootstrap, rest, None)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
-            got = {(r["exception_id"], r["type"], r["status"]) for r in records}
-            if got >= expected:
-                time.sleep(5)  # anything extra would come now
-                records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
-                got = {(r["exception_id"], r["type"], r["status"]) for r in records}
-                break
-            time.sleep(3)
+        got, _ = _await_replay(settings, broker.bootstrap, expected)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -235,8 +242,7 @@ def _wait_consumed(settings, bootstrap: str, logical: str, count: int, timeout=9
     try:
         deadline = time.monotonic() + timeout
         while True:
-            offsets = admin.list_group_offsets(settings.app_id)[settings.app_id]
-            done = sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)
+            done = committed(admin, settings.app_id, {topic})
             if done >= count:
                 return
             assert time.monotonic() < deadline, f"{done} of {count} {logical} consumed"
@@ -276,7 +282,6 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     scans = settings.topic_scans
     a = _worker(broker, tmp_path, default_network_path, app_id, "a.log", "rocksdb://", "a")
     b = _worker(broker, tmp_path, default_network_path, app_id, "b.log", "rocksdb://", "b")
-    got: set = set()
     try:
         deadline = time.monotonic() + 90
         while not (_assignments(tmp_path / "a.log", scans)[-1:]
@@ -296,16 +301,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
         a.kill()  # kill -9 mid-stream: no clean shutdown, no final commit
         a.wait(30)
         produce(settings, broker.bootstrap, files[2], None)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
-            got = {(r["exception_id"], r["type"], r["status"]) for r in records}
-            if got >= expected:
-                time.sleep(5)  # anything extra would come now
-                records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
-                got = {(r["exception_id"], r["type"], r["status"]) for r in records}
-                break
-            time.sleep(3)
+        got, records = _await_replay(settings, broker.bootstrap, expected)
         (tmp_path / "exceptions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     finally:
         for worker in (a, b):
