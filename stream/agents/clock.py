@@ -139,9 +139,9 @@ class LiveClock:
     def marks(self, topic: str, horizon: int | None) -> list[list[object]]:
         """This side's progress per partition of `topic` it reads, as [partition, safe,
         latest]: every output for inputs up to `safe` is sent (None: not known yet;
-        NEVER: the partition is idle, it holds nothing back). Capped at `horizon`: this
-        side's earliest deadline not yet fired, or input set aside; what those will
-        say is not sent yet."""
+        NEVER: the partition is idle, it holds nothing back). Capped at `horizon`, set
+        by this side's deadlines not yet fired and inputs set aside: what those will
+        say is not sent yet (see the handlers' `marks`)."""
         wall = wall_us()
         out: list[list[object]] = []
         for source, heard in self._heard.items():

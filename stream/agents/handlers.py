@@ -92,10 +92,9 @@ class _Base:
         )
         return (self.topics.dead_letters, key or b"", to_json(letter))
 
-    def _marks(self, topic: str, horizon: int | None) -> bytes:
-        """This side's progress on `topic`, never past `horizon` (see LiveClock.marks)."""
-        marks = self.clock.marks(topic, None if horizon is None else horizon - 1)
-        return encode_marks(marks, wall_us())
+    def _marks(self, topic: str, cap: int | None) -> bytes:
+        """This side's progress on `topic`, never past `cap` (see LiveClock.marks)."""
+        return encode_marks(self.clock.marks(topic, cap), wall_us())
 
     def _outputs(self, step: WaybillStep, out: list[Send]) -> None:
         key = step.state.waybill_no.encode()
@@ -118,7 +117,11 @@ class WaybillHandler(_Base):
         self.side = WaybillProcessor(ctx)
         # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
         self.awaiting: dict[bytes, tuple[str, int]] = {}
-        # key -> event time of its earliest input set aside (the inputs are in the table).
+        # key -> event time of its first input set aside (the inputs are in the table).
+        # They go in arrival order, each at the key's time, which never goes back: no
+        # output of theirs comes before the first one's time, whatever the later ones'.
+        # Taking the earliest instead held the marks back at an order read after its
+        # parcel's scans, and the vehicle side's clock with them: a deadlock.
         self.waiting: dict[bytes, int] = {}
         self.ack_timeout_us = ACK_TIMEOUT_US
 
@@ -141,14 +144,14 @@ class WaybillHandler(_Base):
             return self._process(topic, partition, key, record)
         # Set aside in the table (changelogged: a restart keeps it), in arrival order.
         # The partition has been read this far: its watermark moves on, and the marks
-        # and this key's ticks stop before the earliest input set aside.
+        # and this key's ticks stop before its first input set aside.
         self.clock.observe((topic, partition) if isinstance(record, Scan) else None, when)
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
         held.append([topic, partition, raw.decode()])
         self.table[key + HELD] = orjson.dumps(held)
-        if key not in self.waiting or when < self.waiting[key]:
+        if key not in self.waiting:
             self.waiting[key] = when
-        self.ticks.no_later(key.decode(), when)
+            self.ticks.no_later(key.decode(), when)
         return []
 
     def _ready(self, key: bytes, record: Waybill | Scan) -> bool:
@@ -232,7 +235,6 @@ class WaybillHandler(_Base):
         out: list[Send] = []
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
         rest: list[list] = []
-        earliest = None
         for item in held:
             topic, partition, raw = item
             record = self.parse(topic, key, raw.encode())
@@ -241,12 +243,11 @@ class WaybillHandler(_Base):
             if not rest and self._ready(key, record):
                 out += self._process(topic, partition, key, record)
             else:
+                if not rest:
+                    self.waiting[key] = _time_of(record)
                 rest.append(item)
-                when = _time_of(record)
-                earliest = when if earliest is None else min(earliest, when)
         if rest:
             self.table[key + HELD] = orjson.dumps(rest)
-            self.waiting[key] = earliest  # type: ignore[assignment]
         else:
             self.table.pop(key + HELD, None)
             self.waiting.pop(key, None)
@@ -258,7 +259,7 @@ class WaybillHandler(_Base):
         self._schedule(key, load_waybill(data).deadline if data is not None else None)
 
     def _schedule(self, key: bytes, deadline: int | None) -> None:
-        """The key's next tick: its state's deadline, or its earliest input set aside."""
+        """The key's next tick: its state's deadline, or its first input set aside."""
         aside = self.waiting.get(key)
         if aside is not None and (deadline is None or aside < deadline):
             deadline = aside
@@ -268,18 +269,19 @@ class WaybillHandler(_Base):
         """After a restart: rebuild the index of inputs set aside (the wait for an ack
         was in memory only and is gone; the next tick releases what may go)."""
         owner = key[: -len(HELD)]
-        times = []
         for topic, _, raw in orjson.loads(value):
             record = self.parse(topic, owner, raw.encode())
             if not isinstance(record, list):
-                times.append(_time_of(record))
-        if times:
-            self.waiting[owner] = min(times)
-            self.track(owner, self.table.get(owner))
+                self.waiting[owner] = _time_of(record)
+                self.track(owner, self.table.get(owner))
+                return
 
     def marks(self) -> bytes:
         """This side's progress for the manifest topic (see LiveClock.marks): never past
-        an input set aside."""
+        the first input set aside of any parcel. Up to its time F, not F - 1: the inputs
+        before it are done, and replay fires a vehicle deadline at F before an input at
+        F, so the vehicle side may fire it (holding it back deadlocks when that input
+        waits for it)."""
         return self._marks(self.topics.scans, min(self.waiting.values(), default=None))
 
     def _store(self, key: bytes, step: WaybillStep) -> list[Send]:
@@ -353,5 +355,7 @@ class VehicleHandler(_Base):
         return out
 
     def marks(self) -> bytes:
-        """This side's progress for the signals topic (see LiveClock.marks)."""
-        return self._marks(self.topics.gps, self.ticks.horizon())
+        """This side's progress for the signals topic (see LiveClock.marks): before its
+        earliest deadline not yet fired, which replay fires before any input at its time."""
+        horizon = self.ticks.horizon()
+        return self._marks(self.topics.gps, None if horizon is None else horizon - 1)

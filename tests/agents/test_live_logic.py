@@ -3,6 +3,7 @@ against replay, in-process: a live pipeline that keeps up gives the replay's rec
 
 import json
 from collections import Counter
+from datetime import datetime
 
 import pytest
 from conftest import SIM_START as START
@@ -81,3 +82,47 @@ def test_bad_records_become_dead_letters_with_the_key(default_network):
     letter = json.loads(value)
     assert topic == harness.topics.dead_letters and key == b"K1"
     assert letter["key"] == "K1" and letter["error"].startswith("decode") and "line" not in letter
+
+
+ORDER = {"waybill_no": "SF000000000001", "product": "STANDARD",
+         "created_at": "2026-11-20T08:00:00+08:00", "origin_facility_id": "CS-FR",
+         "destination_facility_id": "YC-JF", "insured_value": 0.0,
+         "recipient": {"name": "丁燕", "phone": "13941545078", "locale": "zh-CN",
+                       "timezone": "Asia/Shanghai"}}  # fmt: skip
+PICKUP = {"event_id": "SF000000000001-00", "waybill_no": "SF000000000001",
+          "facility_id": "CS-FR", "event_time": "2026-11-20T11:30:00+08:00",
+          "scan_type": "PICKUP", "courier_id": "C1"}  # fmt: skip
+PING = {"vehicle_id": "V1", "event_time": "2026-11-20T10:00:00+08:00",
+        "lat": 28.230128, "lon": 112.979832}  # fmt: skip
+
+
+def test_marks_stop_at_the_first_input_set_aside_not_the_earliest(default_network):
+    """Inputs set aside go in arrival order, so an order read after its parcel's scan
+    (other partition) changes nothing before the scan's time: the marks say so."""
+    harness = Harness(default_network, idle_s=3600)
+    harness._assign()
+    w = harness.waybills
+    t = harness.topics
+    assert w.handle(t.scans, 0, b"SF000000000001", json.dumps(PICKUP).encode()) == []
+    harness.clock.confirm((t.scans, 0))
+    assert w.handle(t.waybills, 0, b"SF000000000001", json.dumps(ORDER).encode()) == []
+    pickup_us = int(datetime.fromisoformat(PICKUP["event_time"]).timestamp()) * 1_000_000
+    assert w.waiting == {b"SF000000000001": pickup_us}
+    assert json.loads(w.marks())["marks"] == [[0, pickup_us, pickup_us]]
+
+
+def test_a_scan_waiting_for_a_vehicle_deadline_past_the_last_ping_is_released(default_network):
+    """The bench's stall: the truck's silence deadline (10:00 + 60 min) falls after its
+    last ping, a scan at 11:30 waits for it, and the parcel's order is read after the
+    scan. The vehicle side may fire the deadline only once the waybill side's marks pass
+    it; marks held at the order's time (08:00) deadlocked both sides."""
+    harness = Harness(default_network, idle_s=3600)
+    t = harness.topics
+    harness._put(t.gps, b"V1", json.dumps(PING).encode())
+    harness._put(t.scans, b"SF000000000001", json.dumps(PICKUP).encode())
+    harness.run(10**9, 10**9)
+    assert harness.waybills.waiting  # the scan waits for the truck's 11:00
+    harness._put(t.waybills, b"SF000000000001", json.dumps(ORDER, ensure_ascii=False).encode())
+    harness.run_to_end(10**9, 10**9)  # all read: every partition goes idle
+    assert harness.waybills.waiting == {}
+    assert set(harness.waybills.table) == {b"SF000000000001"}  # scan and order applied
