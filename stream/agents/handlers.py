@@ -120,8 +120,8 @@ class WaybillHandler(_Base):
         # key -> event time of its first input set aside (the inputs are in the table).
         # They go in arrival order, each at the key's time, which never goes back: no
         # output of theirs comes before the first one's time, whatever the later ones'.
-        # Taking the earliest instead held the marks back at an order read after its
-        # parcel's scans, and the vehicle side's clock with them: a deadlock.
+        # Taking the earliest instead held the marks back at a late upload, and the
+        # vehicle side's clock with them: a deadlock.
         self.waiting: dict[bytes, int] = {}
         self.ack_timeout_us = ACK_TIMEOUT_US
 
@@ -140,7 +140,13 @@ class WaybillHandler(_Base):
         """Process an order or scan, or set it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
         when = _time_of(record)
-        if not self.clock.event_mode or (key not in self.waiting and self._ready(key, record)):
+        # An order goes even past its parcel's scans set aside: it comes on a topic of
+        # its own, whose order against the scans topic means nothing (the order system
+        # sends it before the parcel is scanned), and it waits for nothing on the
+        # vehicle side. Put behind them, it would be applied after them, and the parcel
+        # would lose its pickup deadline.
+        first = key not in self.waiting or isinstance(record, Waybill)
+        if not self.clock.event_mode or (first and self._ready(key, record)):
             return self._process(topic, partition, key, record)
         # Set aside in the table (changelogged: a restart keeps it), in arrival order.
         # The partition has been read this far: its watermark moves on, and the marks

@@ -19,7 +19,7 @@ from stream.service import ServiceSettings
 
 
 class Harness:
-    def __init__(self, network: Network, idle_s: float = 0.0) -> None:
+    def __init__(self, network: Network, idle_s: float = 0.0, orders_last: bool = False) -> None:
         settings = ServiceSettings(clock="event", partitions=1)
         self.settings = settings
         self.topics = Topics.from_settings(settings)
@@ -39,7 +39,9 @@ class Harness:
         self.waybills = WaybillHandler(ctx, self.topics, self.clock, self.wticks, {})
         self.waybills.ack_timeout_us = 10**15  # the harness is deterministic: acks come
         self.vehicles = VehicleHandler(ctx, self.topics, self.clock, self.vticks, {})
-        self.waybill_inputs = (t.waybills, t.scans, t.signals, t.waybill_ticks)
+        # Faust reads the orders and scans topics of a backlog in no set order.
+        orders = (t.scans, t.waybills) if orders_last else (t.waybills, t.scans)
+        self.waybill_inputs = (*orders, t.signals, t.waybill_ticks)
         self.vehicle_inputs = (t.gps, t.manifest, t.vehicle_ticks)
         names = {t.exceptions: "exceptions", t.tickets: "tickets",
                  t.notifications: "notifications", t.dead_letters: "dead_letters"}  # fmt: skip

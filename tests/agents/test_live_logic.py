@@ -9,6 +9,7 @@ import pytest
 from conftest import SIM_START as START
 from conftest import fast_config
 
+from stream.agents.handlers import HELD
 from stream.replay import replay
 from stream.sim.generator import simulate_to_files
 
@@ -48,16 +49,16 @@ def test_lockstep_live_logic_gives_the_replay_records(small_sim, default_network
 
 
 @pytest.mark.parametrize(
-    ("vehicle_batch", "waybill_batch"),
-    [(10**9, 1), (1, 10**9), (50, 7)],
-    ids=["vehicles-ahead", "waybills-ahead", "interleaved"],
+    ("vehicle_batch", "waybill_batch", "orders_last"),
+    [(10**9, 1, False), (1, 10**9, False), (50, 7, False), (1, 10**9, True)],
+    ids=["vehicles-ahead", "waybills-ahead", "interleaved", "scans-before-orders"],
 )
 def test_a_backlog_read_unevenly_gives_the_replay_records(
-    small_sim, default_network, vehicle_batch, waybill_batch
+    small_sim, default_network, vehicle_batch, waybill_batch, orders_last
 ):
     """The whole file is on the topics before either side starts, and one side reads far
     ahead of the other: marks, held scans and boarding acks keep replay's order."""
-    harness = Harness(default_network, idle_s=3600)
+    harness = Harness(default_network, idle_s=3600, orders_last=orders_last)
     harness.load(small_sim / "ev.jsonl")
     harness.run_to_end(vehicle_batch, waybill_batch)
     expected = [
@@ -92,37 +93,59 @@ ORDER = {"waybill_no": "SF000000000001", "product": "STANDARD",
 PICKUP = {"event_id": "SF000000000001-00", "waybill_no": "SF000000000001",
           "facility_id": "CS-FR", "event_time": "2026-11-20T11:30:00+08:00",
           "scan_type": "PICKUP", "courier_id": "C1"}  # fmt: skip
+LATE = {**PICKUP, "event_id": "SF000000000001-x", "scan_type": "HUB_ARRIVAL",
+        "event_time": "2026-11-20T09:00:00+08:00"}  # uploaded after the pickup  # fmt: skip
 PING = {"vehicle_id": "V1", "event_time": "2026-11-20T10:00:00+08:00",
         "lat": 28.230128, "lon": 112.979832}  # fmt: skip
+KEY = b"SF000000000001"
+
+
+def _raw(record: dict) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def _us(record: dict) -> int:
+    stamp = record.get("event_time") or record["created_at"]
+    return int(datetime.fromisoformat(stamp).timestamp()) * 1_000_000
 
 
 def test_marks_stop_at_the_first_input_set_aside_not_the_earliest(default_network):
-    """Inputs set aside go in arrival order, so an order read after its parcel's scan
-    (other partition) changes nothing before the scan's time: the marks say so."""
+    """Inputs set aside go in arrival order, each at the key's time, so a scan uploaded
+    late changes nothing before the time of the scan set aside before it."""
     harness = Harness(default_network, idle_s=3600)
     harness._assign()
-    w = harness.waybills
-    t = harness.topics
-    assert w.handle(t.scans, 0, b"SF000000000001", json.dumps(PICKUP).encode()) == []
+    w, t = harness.waybills, harness.topics
+    assert w.handle(t.scans, 0, KEY, _raw(PICKUP)) == []  # no vehicle marks yet: aside
+    assert w.handle(t.scans, 0, KEY, _raw(LATE)) == []
     harness.clock.confirm((t.scans, 0))
-    assert w.handle(t.waybills, 0, b"SF000000000001", json.dumps(ORDER).encode()) == []
-    pickup_us = int(datetime.fromisoformat(PICKUP["event_time"]).timestamp()) * 1_000_000
-    assert w.waiting == {b"SF000000000001": pickup_us}
-    assert json.loads(w.marks())["marks"] == [[0, pickup_us, pickup_us]]
+    assert w.waiting == {KEY: _us(PICKUP)}
+    assert json.loads(w.marks())["marks"] == [[0, _us(PICKUP), _us(PICKUP)]]
+
+
+def test_an_order_goes_past_its_parcels_scans_set_aside(default_network):
+    harness = Harness(default_network, idle_s=3600)
+    harness._assign()
+    w, t = harness.waybills, harness.topics
+    assert w.handle(t.scans, 0, KEY, _raw(PICKUP)) == []
+    w.handle(t.waybills, 0, KEY, _raw(ORDER))
+    assert KEY in w.table  # registered now; the pickup still waits for the vehicle side
+    assert len(json.loads(w.table[KEY + HELD])) == 1
+    assert w.waiting == {KEY: _us(PICKUP)}
 
 
 def test_a_scan_waiting_for_a_vehicle_deadline_past_the_last_ping_is_released(default_network):
     """The bench's stall: the truck's silence deadline (10:00 + 60 min) falls after its
-    last ping, a scan at 11:30 waits for it, and the parcel's order is read after the
-    scan. The vehicle side may fire the deadline only once the waybill side's marks pass
-    it; marks held at the order's time (08:00) deadlocked both sides."""
+    last ping, a scan at 11:30 waits for it, and a scan of 09:00 is uploaded after it.
+    The vehicle side may fire the deadline only once the waybill side's marks pass it;
+    marks held at the late scan's time deadlocked both sides."""
     harness = Harness(default_network, idle_s=3600)
     t = harness.topics
-    harness._put(t.gps, b"V1", json.dumps(PING).encode())
-    harness._put(t.scans, b"SF000000000001", json.dumps(PICKUP).encode())
+    harness._put(t.waybills, KEY, _raw(ORDER))
+    harness._put(t.gps, b"V1", _raw(PING))
+    harness._put(t.scans, KEY, _raw(PICKUP))
     harness.run(10**9, 10**9)
-    assert harness.waybills.waiting  # the scan waits for the truck's 11:00
-    harness._put(t.waybills, b"SF000000000001", json.dumps(ORDER, ensure_ascii=False).encode())
+    assert harness.waybills.waiting  # the pickup waits for the truck's 11:00
+    harness._put(t.scans, KEY, _raw(LATE))
     harness.run_to_end(10**9, 10**9)  # all read: every partition goes idle
     assert harness.waybills.waiting == {}
-    assert set(harness.waybills.table) == {b"SF000000000001"}  # scan and order applied
+    assert set(harness.waybills.table) == {KEY}  # both scans applied, nothing aside
