@@ -11,24 +11,28 @@ are co-partitioned, so a key's state and all of its inputs meet in one worker.
 
 from __future__ import annotations
 
-import logging
+import time
+from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import faust
+import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP
 
 from .agents.clock import LiveClock
 from .agents.deadlines import TickSource
-from .agents.handlers import HELD, Send, Topics, VehicleHandler, WaybillHandler
+from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
+from .metrics import Metrics
 from .network import Network
 from .rules.base import RuleContext
+from .schemas.outputs import ExceptionType
 from .service import ServiceSettings
 from .settings import RuleSettings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Pipeline:
     clock: LiveClock
     waybills: WaybillHandler
     vehicles: VehicleHandler
+    metrics: Metrics
 
 
 def _credentials(s: ServiceSettings) -> SASLCredentials | SSLCredentials | None:
@@ -60,6 +65,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         settings.network_file or Path(str(files("stream") / "data" / "network.yaml"))
     )
     ctx = RuleContext.create(network, RuleSettings.load(settings.config_file))
+    metrics = Metrics(facilities=_facilities(settings, network))
     tuning: dict[str, object] = {}
     if embedded or settings.tansu:
         tuning = {
@@ -79,7 +85,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         datadir=settings.data_dir,
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1 if embedded or settings.tansu else 3,
+        topic_replication_factor=settings.replication(embedded),
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
         consumer_auto_offset_reset="earliest",
@@ -136,8 +142,18 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         lambda: clock.now(topics.gps, topics.manifest),
         lambda k, v: outputs[topics.vehicle_ticks].send(key=k, value=v),
     )
-    waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table)
-    vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table)
+    waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table, metrics,
+                              settings.partitions)  # fmt: skip
+    vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table, metrics,
+                              settings.partitions)  # fmt: skip
+    logical = {topics.waybills: "waybills", topics.scans: "scans", topics.gps: "gps"}
+
+    def done(msg: faust.types.Message) -> None:
+        """An input record is done: its processing latency, and how far it is read."""
+        read[(msg.topic, msg.partition)] = msg.offset + 1
+        name = logical.get(msg.topic)
+        if name is not None and msg.timestamp:
+            metrics.processed(name, time.time() - msg.timestamp)
 
     # Orders and scans have an agent of their own, signals and ticks another: a scan set
     # aside for the vehicle side (event clock, stream/agents/clock.py) is released by
@@ -147,25 +163,26 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         async for event in stream.events():
             msg = event.message
             source = (msg.topic, msg.partition)
-            await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
+            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value))
             clock.confirm(source)
-            read[source] = msg.offset + 1
+            done(msg)
 
     @app.agent(topic(topics.signals, topics.waybill_ticks))
     async def waybill_agent(stream):
         async for event in stream.events():
             msg = event.message
-            await send(waybills.handle(msg.topic, msg.partition, event.key, event.value))
+            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value))
             if msg.topic == topics.waybill_ticks:
                 waybill_ticks.done(event.key)
+            done(msg)
 
     @app.agent(topic(topics.gps))
     async def gps_agent(stream):
         async for event in stream.events():
             msg = event.message
-            await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
+            await send(vehicles.handle_safely(msg.topic, msg.partition, event.key, event.value))
             clock.confirm((msg.topic, msg.partition))
-            read[(msg.topic, msg.partition)] = msg.offset + 1
+            done(msg)
 
     # Manifest changes and ticks do not queue behind the GPS stream: a boarding's ack and
     # a due condition change hold the waybill side back until they are out.
@@ -173,25 +190,22 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def vehicle_agent(stream):
         async for event in stream.events():
             msg = event.message
-            await send(vehicles.handle(msg.topic, msg.partition, event.key, event.value))
+            await send(vehicles.handle_safely(msg.topic, msg.partition, event.key, event.value))
             if msg.topic == topics.vehicle_ticks:
                 vehicle_ticks.done(event.key)
+            done(msg)
 
     @waybill_table.on_recover
     async def _rebuild_waybill_index() -> None:
         for key, value in waybill_table.items():
-            if key.endswith(HELD):
-                waybills.recovered(key, value)
-            elif value is not None:
-                waybills.track(key, value)
+            if value is not None:
+                waybills.restored(key, value)
 
     @vehicle_table.on_recover
     async def _rebuild_vehicle_index() -> None:
-        from .core.codec import load_vehicle
-
         for key, value in vehicle_table.items():
             if value is not None:
-                vehicle_ticks.track(key.decode(), load_vehicle(value).deadline)
+                vehicles.restored(key, value)
 
     marked = frozenset({topics.signals, topics.manifest})
     clocked = {topics.scans, topics.gps, *marked}
@@ -199,25 +213,28 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
         clock.forget({(tp.topic, tp.partition) for tp in revoked})
+        waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
+        vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
 
     @app.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
         clock.assign(sources, marked)
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
-        log.info("partitions assigned: %s %s", topics.scans, mine)
+        log.info(f"partitions assigned: {topics.scans} {mine}")
 
     @app.timer(interval=10.0)
     async def status() -> None:
         if clock.event_mode:
             aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
-            log.info("event clock %s; waiting for acks: %d; set aside: %d parcels, earliest %s; "
-                     "waybill ticks queued %d, in flight %d; vehicle horizon %s (%d ticks in "
-                     "flight), vehicle time %s, waybill time %s", clock.describe(),
-                     len(waybills.awaiting), len(waybills.waiting), aside, len(waybill_ticks),
-                     waybill_ticks.in_flight, vehicle_ticks.horizon(), vehicle_ticks.in_flight,
-                     clock.now(topics.gps, topics.manifest),
-                     clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
+            log.info("event clock", clock=clock.describe(), waiting_for_acks=len(waybills.awaiting),
+                     set_aside=len(waybills.waiting), earliest_aside=aside,
+                     waybill_ticks_queued=len(waybill_ticks),
+                     waybill_ticks_in_flight=waybill_ticks.in_flight,
+                     vehicle_horizon=vehicle_ticks.horizon(),
+                     vehicle_ticks_in_flight=vehicle_ticks.in_flight,
+                     vehicle_time=clock.now(topics.gps, topics.manifest),
+                     waybill_time=clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
 
     # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
     # released) never delays the marks or the vehicle side's ticks.
@@ -237,4 +254,83 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def fire_waybill_deadlines() -> None:
         await waybill_ticks.fire(limit=2_000)
 
-    return Pipeline(app, settings, topics, clock, waybills, vehicles)
+    _register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, read)
+    return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
+
+
+def _facilities(settings: ServiceSettings, network: Network) -> list[str]:
+    """The facilities with a label of their own on per-facility metrics."""
+    if settings.metrics_facilities:
+        return [f.strip() for f in settings.metrics_facilities.split(",") if f.strip()]
+    hubs = sorted(f.id for f in network.facilities.values() if f.is_hub)
+    return hubs[: settings.metrics_max_facilities]
+
+
+def _table_keys(table: faust.Table) -> int:
+    """Keys in a table: RocksDB's estimate (counting them would read the whole store at
+    every scrape), or the exact count of an in-memory table."""
+    dbs = getattr(table.data, "_dbs", None)
+    if dbs is not None:
+        return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
+    return len(table.data)
+
+
+def _register_gauges(
+    metrics: Metrics,
+    app: faust.App,
+    waybills: WaybillHandler,
+    vehicles: VehicleHandler,
+    waybill_table: faust.Table,
+    vehicle_table: faust.Table,
+    read: dict[tuple[str, int], int],
+) -> None:
+    """Gauges read at scrape time, from what the handlers and the consumer know."""
+
+    def open_by_type():
+        counts = Counter(t for _, eps in waybills.open.values() for t, _ in eps)
+        return [((kind.value,), counts.get(kind.value, 0)) for kind in ExceptionType]
+
+    def open_by_facility():
+        counts = Counter((metrics.facility(f), t) for _, eps in waybills.open.values()
+                         for t, f in eps)  # fmt: skip
+        return [(k, v) for k, v in sorted(counts.items())]
+
+    def vehicles_by_condition():
+        counts = Counter(c for _, c in vehicles.conditions.values())
+        return [((c,), counts.get(c, 0)) for c in ("OK", "STATIONARY", "SILENT")]
+
+    def lag():
+        # Only partitions assigned now: `read` keeps those revoked (the event clock
+        # needs them), whose high-water marks go stale here.
+        out = []
+        for tp in sorted(app.consumer.assignment()):
+            offset = read.get((tp.topic, tp.partition))
+            high = app.consumer.highwater(tp) if offset is not None else None
+            if high is not None:
+                out.append(((tp.topic, str(tp.partition)), max(high - offset, 0)))
+        return out
+
+    metrics.gauge("parcelwatch_open_exceptions", "Open exception episodes of the parcels "
+                  "this worker owns, by type.", ("type",), open_by_type)  # fmt: skip
+    metrics.gauge("parcelwatch_open_exceptions_by_facility", "Open exception episodes by "
+                  "facility (allow-listed, else 'other') and type.", ("facility", "type"),
+                  open_by_facility)  # fmt: skip
+    metrics.gauge("parcelwatch_vehicles", "Vehicles this worker owns, by GPS condition.",
+                  ("condition",), vehicles_by_condition)  # fmt: skip
+    metrics.gauge("parcelwatch_deadline_backlog", "Deadlines due and not yet processed, "
+                  "by side.", ("side",),
+                  lambda: [(("waybill",), waybills.ticks.backlog()),
+                           (("vehicle",), vehicles.ticks.backlog())])  # fmt: skip
+    metrics.gauge("parcelwatch_deadlines_scheduled", "Keys with a deadline pending, by side.",
+                  ("side",), lambda: [(("waybill",), len(waybills.ticks)),
+                                      (("vehicle",), len(vehicles.ticks))])  # fmt: skip
+    metrics.gauge("parcelwatch_parcels_set_aside", "Parcels with inputs set aside for the "
+                  "vehicle side (event clock).", (),
+                  lambda: [((), len(waybills.waiting))])  # fmt: skip
+    metrics.gauge("parcelwatch_table_keys", "Keys in each state table on this worker "
+                  "(RocksDB: its estimate).", ("table",),
+                  lambda: [(("waybill-state",), _table_keys(waybill_table)),
+                           (("vehicle-state",), _table_keys(vehicle_table))])  # fmt: skip
+    metrics.gauge("parcelwatch_consumer_lag", "Records not yet processed, per topic "
+                  "partition this worker reads (high-water mark minus position).",
+                  ("topic", "partition"), lag)  # fmt: skip

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .broker import EmbeddedBroker, stop_process
-from .live import committed, create_topics, read_replay_file, topic_name
+from .live import app_settings, committed, create_topics, read_replay_file, spawn_worker, topic_name
 from .network import Network
 from .replay import replay
 from .service import ServiceSettings
@@ -154,30 +154,19 @@ class _Outputs(threading.Thread):
 
 
 def _worker(bootstrap: str, app_id: str, out: Path, network: Path) -> subprocess.Popen:
-    settings = _settings(bootstrap, app_id)
-    env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": bootstrap, "PARCELWATCH_APP_ID": app_id,
-           "PARCELWATCH_TICK_INTERVAL_S": "0.2",
-           "PARCELWATCH_COMMIT_INTERVAL_S": str(COMMIT_INTERVAL_S),
-           # A fresh broker: no table is ever restored, so batches may hold many records
-           # (as on Apache Kafka; see ServiceSettings.tansu_single_record_batches).
-           "PARCELWATCH_TANSU_SINGLE_RECORD_BATCHES": "false"}  # fmt: skip
-    env.update({f"PARCELWATCH_TOPIC_{t.upper()}": topic_name(settings, t) for t in _LOGICAL})
-    log = (out / f"{app_id}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", "memory://",
-         "--tansu", "--data-dir", str(out / app_id), "--loglevel", "info",
-         "--network", str(network)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+    settings = app_settings(
+        bootstrap, app_id, partitions=PARTITIONS, clock="event", store="memory://",
+        tansu=True, data_dir=str(out / app_id), network_file=str(network),
+        tick_interval_s=0.2, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0,
+        # A fresh broker: no table is ever restored, so batches may hold many records
+        # (as on Apache Kafka; see ServiceSettings.tansu_single_record_batches).
+        tansu_single_record_batches=False,
     )  # fmt: skip
-
-
-_LOGICAL = ("waybills", "scans", "gps", "exceptions", "tickets", "notifications", "dead_letters")
+    return spawn_worker(settings, out / f"{app_id}.log")
 
 
 def _settings(bootstrap: str, app_id: str) -> ServiceSettings:
-    names = {f"topic_{t}": f"{app_id}.{t}" for t in _LOGICAL}
-    return ServiceSettings(bootstrap_servers=bootstrap, app_id=app_id, partitions=PARTITIONS,
-                           **names)  # fmt: skip
+    return app_settings(bootstrap, app_id, partitions=PARTITIONS)
 
 
 def _producer(bootstrap: str) -> Any:
@@ -250,7 +239,7 @@ def _pipeline(broker: EmbeddedBroker, events: Path, network: Path, expected: set
               out: Path) -> dict[str, Any]:  # fmt: skip
     app_id = "bench-pipeline"
     settings = _settings(broker.bootstrap, app_id)
-    create_topics(settings, broker.bootstrap)
+    create_topics(settings, broker.bootstrap, embedded=True)
     producer = _producer(broker.bootstrap)
     records = list(read_replay_file(events))
     total = 0
@@ -286,7 +275,7 @@ def _latency(broker: EmbeddedBroker, events: Path, network: Path, rate: float,
 
     app_id = "bench-latency"
     settings = _settings(broker.bootstrap, app_id)
-    create_topics(settings, broker.bootstrap)
+    create_topics(settings, broker.bootstrap, embedded=True)
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
     proc = _worker(broker.bootstrap, app_id, out, network)

@@ -34,6 +34,24 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_asyncapi(args: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    from .schemas.asyncapi import build, render
+
+    text = render(build(version=version("parcelwatch")))
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"parcelwatch asyncapi: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(args.out)
+    return 0
+
+
 def _default_network() -> Path:
     from importlib.resources import files
 
@@ -100,7 +118,7 @@ def _service(args: argparse.Namespace):
 
     overrides = {}
     for name in ("bootstrap_servers", "clock", "partitions", "store", "network_file",
-                 "config_file", "data_dir", "web_port", "tansu"):  # fmt: skip
+                 "config_file", "data_dir", "web_port", "metrics_port", "tansu"):  # fmt: skip
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -129,7 +147,7 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     install_stop_handlers()
     settings = _service(args)
     with EmbeddedBroker(port=args.port) as broker:
-        create_topics(settings, broker.bootstrap)
+        create_topics(settings, broker.bootstrap, embedded=True)
         print(f"embedded broker on {broker.bootstrap} (Ctrl-C to stop)", file=sys.stderr)
         try:
             while True:
@@ -226,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the .schema.json files")
     p.set_defaults(func=_cmd_schemas)
 
+    p = sub.add_parser("asyncapi", help="write the AsyncAPI 3 description of every topic")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=_cmd_asyncapi)
+
     p = sub.add_parser("simulate", help="generate a network stream with faults and truth")
     p.add_argument("--parcels", type=int, default=2000)
     p.add_argument("--start", default="2026-11-11T00:00:00+08:00", help="ISO time with offset")
@@ -255,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", dest="network_file")
     p.add_argument("--config", dest="config_file")
     p.add_argument("--web-port", type=int)
-    p.add_argument("--loglevel", default="warning")
+    p.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: any free)")
+    p.add_argument(
+        "--loglevel", default=None, help="log level (default: PARCELWATCH_LOG_LEVEL, else info)"
+    )
     p.add_argument(
         "--tansu",
         action="store_true",

@@ -10,9 +10,6 @@ Everything is left in the output folder.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -26,7 +23,7 @@ from rich.table import Table
 
 from .broker import EmbeddedBroker, stop_process
 from .evaluate import evaluate, render_table
-from .live import OUTPUT_TOPICS, create_topics, produce, topic_name
+from .live import OUTPUT_TOPICS, create_topics, produce, spawn_worker, topic_name
 from .network import Network
 from .replay import replay
 from .service import ServiceSettings
@@ -153,24 +150,20 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
     )
     with EmbeddedBroker(log=out / "broker.log") as broker:
         settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event")
-        create_topics(settings, broker.bootstrap)
+        create_topics(settings, broker.bootstrap, embedded=True)
         console.print(f"embedded broker on {broker.bootstrap}; starting the worker…")
-        env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
-               "PARCELWATCH_TICK_INTERVAL_S": "0.2",
-               # A fresh broker: no table is ever restored, so batches may hold many
-               # records (see ServiceSettings.tansu_single_record_batches).
-               "PARCELWATCH_TANSU_SINGLE_RECORD_BATCHES": "false"}  # fmt: skip
-        with (out / "worker.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store",
-                 "memory://", "--tansu", "--data-dir", str(out / "worker-data"),
-                 "--loglevel", "info"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            try:
-                _run(settings, broker.bootstrap, events, sim.records, speed, console)
-            finally:
-                stop_process(worker, 30)
+        worker_settings = settings.model_copy(update={
+            "store": "memory://", "tansu": True, "data_dir": str(out / "worker-data"),
+            "tick_interval_s": 0.2, "metrics_port": 0,
+            # A fresh broker: no table is ever restored, so batches may hold many
+            # records (see ServiceSettings.tansu_single_record_batches).
+            "tansu_single_record_batches": False,
+        })  # fmt: skip
+        worker = spawn_worker(worker_settings, out / "worker.log")
+        try:
+            _run(settings, broker.bootstrap, events, sim.records, speed, console)
+        finally:
+            stop_process(worker, 30)
     return _summary(network_path, truth, out, console)
 
 

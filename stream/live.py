@@ -4,13 +4,17 @@ configured), topic creation, `produce` and `tail`."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import SecretStr
 
 from .broker import EmbeddedBroker
 from .service import ServiceSettings
@@ -22,6 +26,38 @@ OUTPUT_TOPICS = ("exceptions", "tickets", "notifications", "dead_letters")
 def topic_name(settings: ServiceSettings, logical: str) -> str:
     """The Kafka topic of a logical name (CONTRACT §1); other names pass through."""
     return getattr(settings, f"topic_{logical}", logical)
+
+
+def app_settings(bootstrap: str, app_id: str, **fields: Any) -> ServiceSettings:
+    """Settings of an app whose contract topics carry its id as a prefix: the tests and
+    the bench run several apps on one broker, and one app's events must not move
+    another's event clock."""
+    names = {f"topic_{t}": f"{app_id}.{t}" for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)}
+    return ServiceSettings(bootstrap_servers=bootstrap, app_id=app_id, **{**names, **fields})
+
+
+def settings_env(settings: ServiceSettings) -> dict[str, str]:
+    """The environment that configures a worker as `settings` (what differs from the
+    defaults)."""
+    env = {}
+    for name, value in settings.model_dump(exclude_defaults=True).items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        env[f"PARCELWATCH_{name.upper()}"] = str(value)
+    return env
+
+
+def spawn_worker(settings: ServiceSettings, log: Path, loglevel: str = "info") -> subprocess.Popen:
+    """`parcelwatch worker` in a child process, configured by `settings` through its
+    environment, its output appended to `log` (the demo, the bench, the tests)."""
+    env = {**os.environ, **settings_env(settings)}
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "stream", "worker", "--loglevel", loglevel],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def _client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
@@ -39,7 +75,7 @@ def _client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
     return config
 
 
-def create_topics(settings: ServiceSettings, bootstrap: str, replication: int = 1) -> None:
+def create_topics(settings: ServiceSettings, bootstrap: str, embedded: bool = False) -> None:
     """Create the contract's topics and the internal ones (co-partitioned), if missing."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -51,7 +87,9 @@ def create_topics(settings: ServiceSettings, bootstrap: str, replication: int = 
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(n, settings.partitions, replication) for n in names if n not in existing
+            NewTopic(n, settings.partitions, settings.replication(embedded))
+            for n in names
+            if n not in existing
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -82,16 +120,25 @@ def bootstrap_servers(
 
 
 def run_worker(
-    settings: ServiceSettings, bootstrap: str, embedded: bool, loglevel: str = "warning"
+    settings: ServiceSettings, bootstrap: str, embedded: bool, loglevel: str | None = None
 ) -> int:
     from faust import Worker
 
+    from . import logs
     from .app import create_app
 
-    create_topics(settings, bootstrap)
+    level = loglevel or settings.log_level
+    config = logs.configure(level, settings.log_format)
+    create_topics(settings, bootstrap, embedded)
     pipeline = create_app(settings, bootstrap, embedded)
-    worker = Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    if settings.metrics:
+        pipeline.metrics.serve(settings.metrics_port, settings.metrics_host)
+    worker = Worker(pipeline.app, loglevel=level, quiet=True, redirect_stdouts=False,
+                    logging_config=config)  # fmt: skip
+    try:
+        worker.execute_from_commandline()
+    finally:
+        pipeline.metrics.close()
     return 0
 
 

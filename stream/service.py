@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     """wall: deadlines fire on the wall clock; event: on the latest event time seen
     (backfills, tests, the time-compressed demo)."""
     partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int | None = Field(default=None, ge=1, le=10)
+    """Replicas of every topic parcelwatch creates (its own, the changelogs); default:
+    1 on the embedded broker or Tansu, 3 on a Kafka cluster."""
     store: str = "rocksdb://"
     """Table store: rocksdb:// (production: a restart reads its tables from local disk
     and only the changelog's tail) or memory:// (restores everything from the
@@ -46,7 +49,21 @@ class ServiceSettings(BaseSettings):
     """How often consumed offsets are committed (Faust's default); after a crash the
     records since the last commit are read again (outputs are idempotent)."""
     web_port: int | None = None
-    """Faust's web server (and /metrics later); None: disabled."""
+    """Faust's web server; None: disabled."""
+
+    # Operations.
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    """Prometheus /metrics on this port (0: any free port, logged); see `metrics`."""
+    metrics: bool = True
+    metrics_host: str = "0.0.0.0"
+    metrics_facilities: str | None = None
+    """Comma-separated facility ids that get a label of their own on per-facility
+    metrics; default: every hub of the network (at most `metrics_max_facilities`).
+    Everything else is counted as "other", so label cardinality stays bounded."""
+    metrics_max_facilities: int = Field(default=100, ge=0, le=1000)
+    log_level: str = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """auto: readable on a terminal, JSON lines otherwise (production)."""
 
     # Topic names (CONTRACT §1).
     topic_waybills: str = "parcel.waybills"
@@ -65,6 +82,11 @@ class ServiceSettings(BaseSettings):
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+    def replication(self, embedded: bool = False) -> int:
+        if self.replication_factor is not None:
+            return self.replication_factor
+        return 1 if embedded or self.tansu or not self.bootstrap_servers else 3
 
     def internal(self, name: str) -> str:
         """Name of an internal topic (repartitioning between the two sides, ticks)."""

@@ -255,3 +255,37 @@ def fast_config(**faults) -> Any:
     from stream.sim.config import SimConfig
 
     return SimConfig.model_validate({"ping_seconds": (300, 600), "faults": faults})
+
+
+@pytest.fixture(scope="session")
+def small_sim(tmp_path_factory, default_network, default_network_path) -> Path:
+    """60 simulated parcels with many faults (ev.jsonl), and replay's outputs (replay/)."""
+    from stream.sim.generator import simulate_to_files
+
+    out = tmp_path_factory.mktemp("live")
+    config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
+    config.noise.late_upload = 0.0
+    simulate_to_files(
+        default_network, 60, SIM_START, 0.2, 21, out / "ev.jsonl", out / "t.jsonl", config
+    )
+    replay(default_network_path, out / "ev.jsonl", out / "replay")
+    return out
+
+
+DEBIAN_TOOLS = {"promtool": "prometheus", "prometheus": "prometheus",
+                "docker-compose": "docker-compose"}  # fmt: skip
+
+
+def tool(name: str) -> str:
+    """The path of a command from a Debian package. Missing: a failure in CI (.ci/run
+    installs it), a skip elsewhere, naming the package to install."""
+    import os
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {DEBIAN_TOOLS.get(name, name)})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

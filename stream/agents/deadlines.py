@@ -91,3 +91,9 @@ class TickSource:
 
     def __len__(self) -> int:
         return len(self.queue)
+
+    def backlog(self) -> int:
+        """Deadlines due and not yet processed: in flight, or due and not sent yet."""
+        now = self.now()
+        due = self.queue.count_due(now) if now is not None else 0
+        return due + len(self._in_flight)

@@ -4,18 +4,21 @@ The Faust agents (stream/app.py) are thin loops around these."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
+import structlog
+from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
 from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
 from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
 from ..intake import InvalidRecord, dead_letter, decode
+from ..logs import bind, mask
+from ..metrics import Metrics
 from ..rules.base import RuleContext
 from ..schemas import GpsPing, Scan, Waybill, to_json
 from ..service import ServiceSettings
@@ -32,7 +35,7 @@ from .messages import (
     encode_signal,
 )
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 HELD = b"\x00held"
 """Table key suffix of a parcel's scans set aside while its boarding is acknowledged."""
@@ -68,21 +71,60 @@ class Topics:
         )  # fmt: skip
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key` (as our producers and the
+    input producers use), for state restored from a table without its partition."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class _Base:
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
-                 table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
+                 table: MutableMapping[bytes, bytes], metrics: Metrics | None = None,
+                 partitions: int = 1) -> None:  # fmt: skip
         self.ctx = ctx
         self.topics = topics
         self.clock = clock
         self.ticks = ticks
         self.table = table
+        self.metrics = metrics or Metrics()
+        self.partitions = partitions
         self._output_topics = {
             "exceptions": topics.exceptions,
             "tickets": topics.tickets,
             "notifications": topics.notifications,
         }
+        self._logical = {topics.waybills: "waybills", topics.scans: "scans", topics.gps: "gps"}
+        self._bad: dict[tuple[str, str], int] = {}
+
+    key_name = "key"
+    """What the key is, in log lines (waybill_no, vehicle_id)."""
+
+    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
+        raise NotImplementedError
+
+    def handle_safely(
+        self, topic: str, partition: int, key: bytes | None, raw: bytes
+    ) -> list[Send]:
+        """`handle`, but a failure (a bug, not bad data: that is a dead letter already)
+        never stops the stream: the record goes to dead letters with the error, and the
+        log has the traceback with the key."""
+        try:
+            return self.handle(topic, partition, key, raw)
+        except Exception as exc:
+            ident = key.decode("utf-8", "replace")[:200] if key else None
+            with bind(**{self.key_name: ident}):
+                log.exception("processing failed; the record goes to dead letters", topic=topic)
+            error = InvalidRecord("internal_error", f"{type(exc).__name__}: {exc}")
+            return [self._dead_letter(topic, key, raw, error)]
 
     def _dead_letter(self, topic: str, key: bytes | None, raw: bytes, exc: InvalidRecord) -> Send:
+        logical = self._logical.get(topic, topic)
+        self.metrics.dead_letter(logical, exc.reason)
+        seen = self._bad[(logical, exc.reason)] = self._bad.get((logical, exc.reason), 0) + 1
+        if seen & (seen - 1) == 0 or seen % 10_000 == 0:  # 1, 2, 4, …: a flood logs little
+            log.warning("dead letter", topic=logical, reason=exc.reason, count=seen,
+                        key=mask(key.decode("utf-8", "replace")[:200]) if key else None,
+                        error=mask(str(exc)[:300]))  # fmt: skip
         letter = dead_letter(
             topic,
             raw,
@@ -96,11 +138,15 @@ class _Base:
         """This side's progress on `topic`, never past `cap` (see LiveClock.marks)."""
         return encode_marks(self.clock.marks(topic, cap), wall_us())
 
-    def _outputs(self, step: WaybillStep, out: list[Send]) -> None:
+    def _outputs(self, step: WaybillStep, out: list[Send], due: int | None) -> None:
+        """Queue the step's records; `due`: when what this step detects became due (for
+        the detection delay, on the wall clock only)."""
         key = step.state.waybill_no.encode()
         names = self._output_topics
+        now = None if self.clock.event_mode else wall_us()
         for logical, record in step.outputs:
             out.append((names[logical], key, to_json(record)))
+            self.metrics.output(record, due, now)
 
 
 class WaybillHandler(_Base):
@@ -111,10 +157,16 @@ class WaybillHandler(_Base):
     to its time, and a later tick or ack releases it. Signals, marks, acks and ticks go
     through `handle`."""
 
+    key_name = "waybill_no"
+
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
-                 table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
-        super().__init__(ctx, topics, clock, ticks, table)
+                 table: MutableMapping[bytes, bytes], metrics: Metrics | None = None,
+                 partitions: int = 1) -> None:  # fmt: skip
+        super().__init__(ctx, topics, clock, ticks, table, metrics, partitions)
         self.side = WaybillProcessor(ctx)
+        # key -> (partition, ((type, facility), ...)) of its open episodes: the open
+        # exceptions gauges, without reading the table.
+        self.open: dict[bytes, tuple[int, tuple[tuple[str, str | None], ...]]] = {}
         # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
         self.awaiting: dict[bytes, tuple[str, int]] = {}
         # key -> event time of its first input set aside (the inputs are in the table).
@@ -179,7 +231,7 @@ class WaybillHandler(_Base):
         else:
             now = self.clock.observe((topic, partition), to_us(record.event_time))
             step = self.side.scan(w, record, now)
-        return self._store(key, step)
+        return self._store(key, step, partition, _time_of(record))
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
@@ -199,7 +251,8 @@ class WaybillHandler(_Base):
             if data is None:
                 return out
             step = self.side.tick(load_waybill(data), due)
-            return out + self._store(key, step)  # type: ignore[arg-type]
+            deadline = decode_tick(raw)
+            return out + self._store(key, step, partition, deadline)  # type: ignore[arg-type]
         elif topic == t.signals:
             control = decode_control(raw)
             if control is not None:
@@ -211,12 +264,13 @@ class WaybillHandler(_Base):
             step = self.side.vehicle_signal(w, signal, now)
             if step is None:
                 return []
-        else:
-            record = self.parse(topic, key, raw)
-            if isinstance(record, list):
-                return record
-            return self.apply(topic, partition, record, raw)
-        return self._store(key, step)  # type: ignore[arg-type]
+            return self._store(key, step, partition, signal.at)  # type: ignore[arg-type]
+        record = self.parse(topic, key, raw)
+        if isinstance(record, list):
+            return record
+        scan_type = record.scan_type.value if isinstance(record, Scan) else ""
+        self.metrics.input(self._logical.get(topic, topic), scan_type)
+        return self.apply(topic, partition, record, raw)
 
     def _control(self, topic: str, partition: int, key: bytes | None, control: dict) -> list[Send]:
         if "marks" in control:
@@ -232,7 +286,9 @@ class WaybillHandler(_Base):
         vehicle, since = self.awaiting[key]
         if wall_us() - since < self.ack_timeout_us:
             return False
-        log.warning("no ack from vehicle %s for %s; going on", vehicle, key.decode())
+        log.warning(
+            "no ack from the vehicle side; going on", vehicle_id=vehicle, waybill_no=key.decode()
+        )
         return True
 
     def _release(self, key: bytes) -> list[Send]:
@@ -290,10 +346,31 @@ class WaybillHandler(_Base):
         waits for it)."""
         return self._marks(self.topics.scans, min(self.waiting.values(), default=None))
 
-    def _store(self, key: bytes, step: WaybillStep) -> list[Send]:
+    def restored(self, key: bytes, value: bytes) -> None:
+        """After recovery or a rebalance: a key's state read back from the table."""
+        if key.endswith(HELD):
+            self.recovered(key, value)
+            return
+        state = load_waybill(value)
+        self._schedule(key, state.deadline)
+        self._index(key, partition_of(key, self.partitions), state.episodes)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions revoked: their keys' open episodes are another worker's now."""
+        gone = set(partitions)
+        self.open = {k: v for k, v in self.open.items() if v[0] not in gone}
+
+    def _index(self, key: bytes, partition: int, episodes: dict | None) -> None:
+        if episodes:
+            self.open[key] = (partition, tuple((e.type, e.facility) for e in episodes.values()))
+        else:
+            self.open.pop(key, None)
+
+    def _store(self, key: bytes, step: WaybillStep, partition: int, due: int | None) -> list[Send]:
         out: list[Send] = []
         self.table[key] = dump_waybill(step.state)
-        self._outputs(step, out)
+        self._outputs(step, out, due)
+        self._index(key, partition, step.state.episodes)
         for change in step.manifest:
             out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
             if change.on and self.clock.event_mode:
@@ -309,10 +386,15 @@ def _time_of(record: Waybill | Scan) -> int:
 class VehicleHandler(_Base):
     """GPS pings, manifest changes and ticks, keyed by vehicle_id."""
 
+    key_name = "vehicle_id"
+
     def __init__(self, ctx: RuleContext, topics: Topics, clock: LiveClock, ticks: TickSource,
-                 table: MutableMapping[bytes, bytes]) -> None:  # fmt: skip
-        super().__init__(ctx, topics, clock, ticks, table)
+                 table: MutableMapping[bytes, bytes], metrics: Metrics | None = None,
+                 partitions: int = 1) -> None:  # fmt: skip
+        super().__init__(ctx, topics, clock, ticks, table, metrics, partitions)
         self.side = VehicleProcessor(ctx)
+        # vehicle_id -> (partition, condition): the vehicles-by-condition gauge.
+        self.conditions: dict[str, tuple[int, str]] = {}
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
@@ -349,16 +431,28 @@ class VehicleHandler(_Base):
             own_key = ping.vehicle_id.encode()
             if key != own_key:
                 return [(topic, own_key, raw)]
+            self.metrics.input("gps")
             data = self.table.get(key)
             v = load_vehicle(data) if data is not None else None
             now = self.clock.observe((topic, partition), to_us(ping.event_time))
             step = self.side.ping(v, ping, now)
         self.table[key] = dump_vehicle(step.state)
         self.ticks.track(step.state.vehicle_id, step.state.deadline)
+        self.conditions[step.state.vehicle_id] = (partition, step.state.status)
         out = [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
         if ack is not None:
             out.append(ack)  # after the signals: the waybill has them when it reads the ack
         return out
+
+    def restored(self, key: bytes, value: bytes) -> None:
+        """After recovery or a rebalance: a vehicle's state read back from the table."""
+        state = load_vehicle(value)
+        self.ticks.track(state.vehicle_id, state.deadline)
+        self.conditions[state.vehicle_id] = (partition_of(key, self.partitions), state.status)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        self.conditions = {k: v for k, v in self.conditions.items() if v[0] not in gone}
 
     def marks(self) -> bytes:
         """This side's progress for the signals topic (see LiveClock.marks): before its

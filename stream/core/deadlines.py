@@ -67,3 +67,22 @@ class DeadlineQueue:
             if actual is not None and actual > when:
                 heapq.heappush(heap, (actual, key))
         return None
+
+    def count_due(self, now: int) -> int:
+        """How many keys have a live deadline at or before `now` (a metric). Visits only
+        heap entries at or before `now`: a due key's entries all are (each is at or
+        before its live deadline), and nothing below a later entry is due."""
+        heap = self._heap
+        live = self._live
+        due = set()
+        stack = [0] if heap else []
+        while stack:
+            i = stack.pop()
+            when, key = heap[i]
+            if when > now:
+                continue
+            actual = live.get(key)
+            if actual is not None and actual <= now:
+                due.add(key)
+            stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+        return len(due)

@@ -36,3 +36,20 @@ def test_a_tick_done_is_not_sent_again(monkeypatch):
     monkeypatch.setattr(deadlines, "IN_FLIGHT_US", -1)
     assert asyncio.run(ticks.fire()) == 0
     assert ticks.horizon() is None
+
+
+def test_the_backlog_counts_ticks_due_and_in_flight():
+    async def send(key: bytes, value: bytes) -> None:
+        pass
+
+    now = [100]
+    ticks = TickSource(lambda: now[0], send)
+    for i, when in enumerate((50, 80, 150)):
+        ticks.track(f"W{i}", when)
+    assert ticks.backlog() == 2  # due, not sent yet
+    asyncio.run(ticks.fire(limit=1))
+    assert ticks.backlog() == 2  # one in flight, one still queued
+    ticks.done(b"W0")
+    assert ticks.backlog() == 1
+    now[0] = 200
+    assert ticks.backlog() == 2

@@ -6,26 +6,10 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from conftest import SIM_START as START
-from conftest import fast_config
 
 from stream.agents.handlers import HELD
-from stream.replay import replay
-from stream.sim.generator import simulate_to_files
 
 from .harness import Harness
-
-
-@pytest.fixture(scope="module")
-def small_sim(tmp_path_factory, default_network, default_network_path):
-    out = tmp_path_factory.mktemp("live")
-    config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
-    config.noise.late_upload = 0.0
-    simulate_to_files(
-        default_network, 60, START, 0.2, 21, out / "ev.jsonl", out / "t.jsonl", config
-    )
-    replay(default_network_path, out / "ev.jsonl", out / "replay")
-    return out
 
 
 def _keys(records):

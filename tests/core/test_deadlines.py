@@ -70,3 +70,14 @@ def test_bring_forward_only_moves_a_deadline_earlier():
     q.bring_forward("b", 30)  # earlier: moved
     assert q.peek() == 30
     assert [q.pop_due(1000), q.pop_due(1000), q.pop_due(1000)] == [(30, "b"), (50, "a"), None]
+
+
+def test_count_due_counts_live_deadlines_only():
+    q = DeadlineQueue()
+    for i in range(10):
+        q.schedule(f"k{i}", 100 + i)
+    q.schedule("k0", 500)  # moved later: its old entry is dead
+    q.schedule("k1", None)  # cancelled
+    assert q.count_due(104) == 3  # k2, k3, k4
+    assert q.count_due(99) == 0
+    assert q.count_due(10**9) == 9

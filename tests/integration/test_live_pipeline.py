@@ -2,68 +2,17 @@
 input file produced onto the topics, the outputs read back from the topics."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import Events
 
-from stream.broker import EmbeddedBroker
-from stream.live import committed, create_topics, produce, tail
+from stream.live import committed, create_topics, produce
 from stream.replay import replay
-from stream.service import ServiceSettings
 
-
-@pytest.fixture(scope="session")
-def broker():
-    with EmbeddedBroker() as running:
-        yield running
-
-
-TOPICS = ("waybills", "scans", "gps", "exceptions", "tickets", "notifications", "dead_letters")
-
-
-def _settings(broker, app_id: str) -> ServiceSettings:
-    """Each test has topics of its own: the broker is shared by the session, and one
-    test's events would move another's event clock."""
-    names = {f"topic_{t}": f"{app_id}.{t}" for t in TOPICS}
-    return ServiceSettings(bootstrap_servers=broker.bootstrap, partitions=4, app_id=app_id, **names)
-
-
-def _worker(
-    broker,
-    tmp_path: Path,
-    network_file: Path,
-    app_id: str = "parcelwatch",
-    log: str = "worker.log",
-    store: str = "memory://",
-    data: str = "data",
-) -> subprocess.Popen:
-    env = {**os.environ, "PARCELWATCH_BOOTSTRAP_SERVERS": broker.bootstrap,
-           "PARCELWATCH_APP_ID": app_id}  # fmt: skip
-    env.update({f"PARCELWATCH_TOPIC_{t.upper()}": f"{app_id}.{t}" for t in TOPICS})
-    data = tmp_path / data  # a restarted worker finds its RocksDB tables here
-    log = open(tmp_path / log, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "stream", "worker", "--clock", "event", "--store", store,
-         "--tansu", "--data-dir", str(data), "--loglevel", "info", "--network", str(network_file)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def _collect(settings, bootstrap, logical, want, timeout=120):
-    deadline = time.monotonic() + timeout
-    records = []
-    while time.monotonic() < deadline:
-        records = list(tail(settings, bootstrap, logical, True, None, 3))
-        if len(records) >= want:
-            return records
-        time.sleep(2)
-    return records
+from .conftest import await_replay, collect, settings_for, start_worker
 
 
 def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file):
@@ -86,16 +35,16 @@ def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file)
         json.loads(x) for x in (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
     ]
 
-    settings = _settings(broker, "parcelwatch")
-    create_topics(settings, broker.bootstrap)
-    worker = _worker(broker, tmp_path, network_file)
+    settings = settings_for(broker, "parcelwatch")
+    create_topics(settings, broker.bootstrap, embedded=True)
+    worker = start_worker(broker, tmp_path, network_file)
     try:
         produce(settings, broker.bootstrap, orders, None)
-        _collect(settings, broker.bootstrap, "exceptions", 1, timeout=60)  # the orders are in
+        collect(settings, broker.bootstrap, "exceptions", 1, timeout=60)  # the orders are in
         produce(settings, broker.bootstrap, scans, None)
-        got = _collect(settings, broker.bootstrap, "exceptions", len(expected))
-        letters = _collect(settings, broker.bootstrap, "dead_letters", 1)
-        tickets = _collect(settings, broker.bootstrap, "tickets", 1)
+        got = collect(settings, broker.bootstrap, "exceptions", len(expected))
+        letters = collect(settings, broker.bootstrap, "dead_letters", 1)
+        tickets = collect(settings, broker.bootstrap, "tickets", 1)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -119,7 +68,7 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
     changelog into memory, or from its RocksDB files and the changelog's tail) and goes
     on: no episode re-opened or missed, the same ids."""
     app_id = f"pw-restart-{store[:4]}"
-    settings = _settings(broker, app_id)
+    settings = settings_for(broker, app_id)
     orders, one, two = Events(), Events(), Events()
     for i in range(6):
         orders.waybill(f"R{i}", promised=12 + i)
@@ -136,11 +85,11 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
     expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
 
     def exceptions():  # this test's parcels only: the broker is shared by the session
-        records = _collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
+        records = collect(settings, broker.bootstrap, "exceptions", 0, timeout=5)
         return [r for r in records if r["waybill_no"].startswith("R")]
 
-    create_topics(settings, broker.bootstrap)
-    worker = _worker(broker, tmp_path, network_file, app_id, "w1.log", store)
+    create_topics(settings, broker.bootstrap, embedded=True)
+    worker = start_worker(broker, tmp_path, network_file, app_id, "w1.log", store)
     try:
 
         def wait_for(exc_type: str, count: int) -> None:
@@ -154,7 +103,7 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
         wait_for("DAMAGED", 6)
         worker.kill()  # kill -9: no clean shutdown, no final commit
         worker.wait(30)
-        worker = _worker(broker, tmp_path, network_file, app_id, "w2.log", store)
+        worker = start_worker(broker, tmp_path, network_file, app_id, "w2.log", store)
         produce(settings, broker.bootstrap, files[2], None)
         deadline = time.monotonic() + 120
         while True:
@@ -168,57 +117,23 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
     assert got == expected, log  # nothing lost, nothing re-opened, the same ids
 
 
-def _await_replay(settings, bootstrap: str, expected: set, timeout=240) -> tuple[set, list]:
-    """The exception events on the topic, as (id, type, status) and as records, once they
-    include `expected` (and a little longer: anything extra would come then) or at the
-    timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        records = _collect(settings, bootstrap, "exceptions", 0, timeout=5)
-        got = {(r["exception_id"], r["type"], r["status"]) for r in records}
-        if got >= expected:
-            time.sleep(5)
-            records = _collect(settings, bootstrap, "exceptions", 0, timeout=5)
-            return {(r["exception_id"], r["type"], r["status"]) for r in records}, records
-        if time.monotonic() > deadline:
-            return got, records
-        time.sleep(3)
-
-
 def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
-    broker, tmp_path, default_network, default_network_path
+    broker, tmp_path, small_sim, default_network_path
 ):
     """The differential test: a simulated stream, all of it on the topics before the
     worker has read much, gives replay's exception ids, types and statuses. The two
-    sides read it at their own speeds; marks and acks keep replay's order."""
-    from conftest import SIM_START, fast_config
-
-    from stream.sim.generator import simulate_to_files
-
-    config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
-    config.noise.late_upload = 0.0
-    source = tmp_path / "events.jsonl"
-    simulate_to_files(default_network, 60, SIM_START, 0.2, 21, source, tmp_path / "t.jsonl", config)
-    replay(default_network_path, source, tmp_path / "replay")
-    lines = (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
+    sides, and the orders and scans topics, are read at their own speeds; marks and
+    acks keep replay's order."""
+    lines = (small_sim / "replay" / "exceptions.jsonl").read_text().splitlines()
     expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
     assert len(expected) > 50
-    orders, rest = tmp_path / "orders.jsonl", tmp_path / "rest.jsonl"
-    all_lines = source.read_text().splitlines()
-    orders.write_text("\n".join(x for x in all_lines if x.startswith('{"topic":"waybills"')) + "\n")
-    rest.write_text(
-        "\n".join(x for x in all_lines if not x.startswith('{"topic":"waybills"')) + "\n"
-    )
-
     app_id = "pw-backlog"
-    settings = _settings(broker, app_id)
-    create_topics(settings, broker.bootstrap)
-    worker = _worker(broker, tmp_path, default_network_path, app_id)
+    settings = settings_for(broker, app_id)
+    create_topics(settings, broker.bootstrap, embedded=True)
+    produce(settings, broker.bootstrap, small_sim / "ev.jsonl", None)
+    worker = start_worker(broker, tmp_path, default_network_path, app_id)
     try:
-        produce(settings, broker.bootstrap, orders, None)
-        _collect(settings, broker.bootstrap, "exceptions", 1, timeout=60)  # orders are in
-        produce(settings, broker.bootstrap, rest, None)
-        got, _ = _await_replay(settings, broker.bootstrap, expected)
+        got, _ = await_replay(settings, broker.bootstrap, expected)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -277,11 +192,11 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
         files[-1].write_text("\n".join(part) + "\n")
 
     app_id = "pw-failover"
-    settings = _settings(broker, app_id)
-    create_topics(settings, broker.bootstrap)
+    settings = settings_for(broker, app_id)
+    create_topics(settings, broker.bootstrap, embedded=True)
     scans = settings.topic_scans
-    a = _worker(broker, tmp_path, default_network_path, app_id, "a.log", "rocksdb://", "a")
-    b = _worker(broker, tmp_path, default_network_path, app_id, "b.log", "rocksdb://", "b")
+    a = start_worker(broker, tmp_path, default_network_path, app_id, "a.log", "rocksdb://", "a")
+    b = start_worker(broker, tmp_path, default_network_path, app_id, "b.log", "rocksdb://", "b")
     try:
         deadline = time.monotonic() + 90
         while not (_assignments(tmp_path / "a.log", scans)[-1:]
@@ -301,7 +216,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
         a.kill()  # kill -9 mid-stream: no clean shutdown, no final commit
         a.wait(30)
         produce(settings, broker.bootstrap, files[2], None)
-        got, records = _await_replay(settings, broker.bootstrap, expected)
+        got, records = await_replay(settings, broker.bootstrap, expected)
         (tmp_path / "exceptions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     finally:
         for worker in (a, b):

@@ -1,0 +1,139 @@
+"""Logging: structlog for parcelwatch's own lines, and the standard library's records
+(Faust, aiokafka, mode) through the same processors, so every line of a worker comes
+out in one format — JSON (one object per line, for a log shipper) or a readable console
+rendering on a terminal — and with phone numbers masked, whatever logged them.
+
+Context: `waybill_no`, `event_id` and `vehicle_id` are passed as keys where a line is
+about one of them, and `bind` puts them on every line logged within a block.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import structlog
+
+# A mainland mobile number (11 digits from 13x–19x) on its own, and any number written
+# with a leading + (international), with spaces or dashes inside: what a recipient's
+# phone may look like (CONTRACT §2), and nothing else that is long and numeric
+# (timestamps, offsets, ids), which logs need intact.
+_MOBILE = re.compile(r"(?<![\d])(1[3-9]\d)(\d{4})(\d{4})(?![\d])")
+_INTERNATIONAL = re.compile(r"\+\d[\d -]{5,20}\d")
+_FIELD = re.compile(r"""(["']?phone["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^,}\s]+)""", re.IGNORECASE)
+
+
+def _keep_tail(text: str) -> str:
+    digits = sum(c.isdigit() for c in text)
+    out, seen = [], 0
+    for c in text:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > digits - 4 else "*")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mask(text: str) -> str:
+    """`text` with every phone number masked, keeping the last 4 digits (enough for an
+    operator to match a complaint, not enough to call)."""
+    text = _FIELD.sub(lambda m: m[1] + _keep_tail(m[2]), text)
+    text = _MOBILE.sub(lambda m: f"{m[1]}****{m[3]}", text)
+    return _INTERNATIONAL.sub(lambda m: _keep_tail(m[0]), text)
+
+
+def _mask_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _keep_tail(str(v)) if k == "phone" else _mask_values(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list | tuple):
+        return [_mask_values(v) for v in value]
+    return value
+
+
+def mask_phones(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask phone numbers in every value (and the message)."""
+    for key, value in event_dict.items():
+        if key == "phone" and value is not None:
+            event_dict[key] = _keep_tail(str(value))
+        elif isinstance(value, str | dict | list | tuple):
+            event_dict[key] = _mask_values(value)
+    return event_dict
+
+
+Format = Literal["auto", "json", "console"]
+
+
+def _shared() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.format_exc_info,
+    ]
+
+
+def formatter(fmt: Format = "auto", stream: Any = None) -> logging.Formatter:
+    """A standard-library formatter that renders any record as structlog does."""
+    if fmt == "auto":
+        fmt = "console" if (stream or sys.stderr).isatty() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            mask_phones,
+            renderer,
+        ],
+    )
+
+
+def configure(level: str = "info", fmt: Format = "auto") -> dict[str, Any]:
+    """Set up structlog and the root logger; returns the `logging.config` dict, which
+    a Faust worker is given too (it sets up logging again when it starts)."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared(),  # masking and rendering happen once, in the formatter
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"parcelwatch": {"()": lambda: formatter(fmt)}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "parcelwatch",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }
+    logging.config.dictConfig(config)
+    return config
+
+
+@contextmanager
+def bind(**context: Any) -> Iterator[None]:
+    """Put `waybill_no=`, `event_id=`, `vehicle_id=`… on every line logged in the block."""
+    with structlog.contextvars.bound_contextvars(**context):
+        yield

@@ -1,0 +1,72 @@
+"""The integration tests' broker (one embedded Tansu per session) and helpers to run a
+worker process on it and read its output topics."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from stream.broker import EmbeddedBroker
+from stream.live import app_settings, spawn_worker, tail
+from stream.service import ServiceSettings
+
+
+@pytest.fixture(scope="session")
+def broker():
+    with EmbeddedBroker() as running:
+        yield running
+
+
+def settings_for(broker, app_id: str) -> ServiceSettings:
+    """Each test has topics of its own: the broker is shared by the session."""
+    return app_settings(broker.bootstrap, app_id, partitions=4)
+
+
+def start_worker(
+    broker,
+    tmp_path: Path,
+    network_file: Path,
+    app_id: str = "parcelwatch",
+    log: str = "worker.log",
+    store: str = "memory://",
+    data: str = "data",
+    **fields,
+) -> subprocess.Popen:
+    """A worker on the event clock for `app_id`'s topics (metrics on any free port unless
+    `metrics_port` is given)."""
+    settings = app_settings(
+        broker.bootstrap, app_id, partitions=4, clock="event", store=store, tansu=True,
+        data_dir=str(tmp_path / data),  # a restarted worker finds its RocksDB tables here
+        network_file=str(network_file), **{"metrics_port": 0, **fields},
+    )  # fmt: skip
+    return spawn_worker(settings, tmp_path / log)
+
+
+def collect(settings, bootstrap, logical, want, timeout=120):
+    """The records of an output topic, once there are `want` of them (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    records = []
+    while time.monotonic() < deadline:
+        records = list(tail(settings, bootstrap, logical, True, None, 3))
+        if len(records) >= want:
+            return records
+        time.sleep(2)
+    return records
+
+
+def await_replay(settings, bootstrap: str, expected: set, timeout=240) -> tuple[set, list]:
+    """The exception events on the topic, as (id, type, status) and as records, once they
+    include `expected` (and a little longer: anything extra would come then) or at the
+    timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = collect(settings, bootstrap, "exceptions", 0, timeout=5)
+        got = {(r["exception_id"], r["type"], r["status"]) for r in records}
+        if got >= expected:
+            time.sleep(5)
+            records = collect(settings, bootstrap, "exceptions", 0, timeout=5)
+            return {(r["exception_id"], r["type"], r["status"]) for r in records}, records
+        if time.monotonic() > deadline:
+            return got, records
+        time.sleep(3)

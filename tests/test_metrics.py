@@ -1,0 +1,150 @@
+"""Metrics: what the live handlers count equals what they publish (the replay's records),
+labels stay bounded, and /metrics serves it all over HTTP."""
+
+import contextlib
+import json
+import urllib.request
+from collections import Counter
+
+from agents.harness import Harness
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.metrics import OTHER, Metrics
+
+
+def _lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def _samples(metrics: Metrics, name: str) -> dict[tuple, float]:
+    """{sorted label items: value} of one sample name."""
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name:
+                out[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def _by(samples: dict[tuple, float], *labels: str) -> Counter:
+    counts: Counter = Counter()
+    for items, value in samples.items():
+        d = dict(items)
+        if value:
+            counts[tuple(d[label] for label in labels)] += value
+    return counts
+
+
+def test_counters_match_the_published_records(small_sim, default_network):
+    harness = Harness(default_network)
+    harness.run_lockstep(small_sim / "ev.jsonl")
+    metrics = harness.waybills.metrics  # the harness's handlers share nothing: two registries
+    exceptions = _lines(small_sim / "replay" / "exceptions.jsonl")
+    assert len(exceptions) > 20
+    got = _by(_samples(metrics, "parcelwatch_exceptions_total"), "type", "status")
+    assert got == Counter((r["type"], r["status"]) for r in exceptions)
+    tickets = _lines(small_sim / "replay" / "tickets.jsonl")
+    got = _by(_samples(metrics, "parcelwatch_tickets_total"), "department", "priority", "status")
+    assert got == Counter((t["department"], t["priority"], t["status"]) for t in tickets)
+    notes = _lines(small_sim / "replay" / "notifications.jsonl")
+    got = _by(_samples(metrics, "parcelwatch_notifications_total"), "channel", "locale")
+    assert got == Counter((n["channel"], n["locale"]) for n in notes)
+    held = sum(_samples(metrics, "parcelwatch_notifications_held_total").values())
+    assert held == sum(n["send_after"] > n["created_at"] for n in notes)
+    # Inputs: every valid order and scan, by scan type, on the waybill side.
+    events = []
+    for line in (small_sim / "ev.jsonl").read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            events.append(json.loads(line))
+    inputs = _by(_samples(metrics, "parcelwatch_input_records_total"), "topic", "scan_type")
+    letters = _lines(small_sim / "replay" / "dead_letters.jsonl")
+    scans = Counter(e["value"].get("scan_type") for e in events
+                    if isinstance(e.get("value"), dict) and e["topic"] == "scans")  # fmt: skip
+    assert inputs[("scans", "HUB_ARRIVAL")] == scans["HUB_ARRIVAL"] - sum(
+        '"HUB_ARRIVAL"' in d["raw"] for d in letters
+    )
+    assert inputs[("waybills", "")] > 50
+    gps = _samples(harness.vehicles.metrics, "parcelwatch_input_records_total")
+    assert sum(gps.values()) > 1000
+
+
+def test_dead_letters_are_counted_by_topic_and_reason(default_network):
+    harness = Harness(default_network)
+    t = harness.topics
+    harness.waybills.handle(t.scans, 0, b"K1", b"{not json")
+    harness.waybills.handle(t.scans, 0, b"K1", b'{"event_id": "x"}')
+    harness.vehicles.handle(t.gps, 0, b"V1", b"[]")
+    letters = _samples(harness.waybills.metrics, "parcelwatch_dead_letters_total")
+    assert _by(letters, "topic", "reason") == Counter({("scans", "decode"): 1,
+                                                      ("scans", "schema"): 1})  # fmt: skip
+    assert sum(_samples(harness.vehicles.metrics, "parcelwatch_dead_letters_total").values()) == 1
+
+
+def test_open_episodes_are_indexed_and_forgotten_with_their_partition(small_sim, default_network):
+    harness = Harness(default_network)
+    harness.run_lockstep(small_sim / "ev.jsonl")
+    exceptions = _lines(small_sim / "replay" / "exceptions.jsonl")
+    last = {}
+    for r in exceptions:
+        last[r["exception_id"]] = r
+    still_open = Counter(r["type"] for r in last.values() if r["status"] != "RESOLVED")
+    index = harness.waybills.open
+    assert Counter(t for _, eps in index.values() for t, _ in eps) == still_open
+    harness.waybills.forget([1])  # the harness's one partition is 0
+    assert Counter(t for _, eps in harness.waybills.open.values() for t, _ in eps) == still_open
+    harness.waybills.forget([0])
+    assert harness.waybills.open == {}
+    conditions = harness.vehicles.conditions
+    assert conditions and set(c for _, c in conditions.values()) <= {"OK", "STATIONARY", "SILENT"}
+
+
+def test_facility_labels_are_bounded_to_the_allow_list():
+    metrics = Metrics(facilities=["SZ-HUB"])
+    assert metrics.facility("SZ-HUB") == "SZ-HUB"
+    assert metrics.facility("anything-else") == OTHER
+    assert metrics.facility(None) == OTHER
+
+
+def test_a_failing_gauge_source_spoils_neither_the_scrape_nor_the_other_gauges():
+    metrics = Metrics()
+    metrics.gauge("parcelwatch_broken", "Fails.", (), lambda: 1 / 0)
+    metrics.gauge("parcelwatch_fine", "Works.", ("side",), lambda: [(("a",), 3)])
+    assert _samples(metrics, "parcelwatch_fine") == {(("side", "a"),): 3}
+    assert _samples(metrics, "parcelwatch_broken") == {}
+
+
+def test_metrics_are_served_over_http():
+    metrics = Metrics()
+    metrics.input("scans", "PICKUP")
+    port = metrics.serve(0, "127.0.0.1")
+    try:
+        assert port
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert b'parcelwatch_input_records_total{scan_type="PICKUP",topic="scans"} 1.0' in body
+        assert metrics.serve(port, "127.0.0.1") is None  # taken: the worker runs on without
+    finally:
+        metrics.close()
+
+
+def test_a_failure_in_processing_becomes_a_counted_dead_letter(default_network, monkeypatch):
+    harness = Harness(default_network)
+    t = harness.topics
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(harness.vehicles.side, "ping", broken)
+    ping = (
+        b'{"vehicle_id": "V1", "event_time": "2026-11-20T10:00:00+08:00", "lat": 28.2, "lon": 113}'
+    )
+    ((topic, key, value),) = harness.vehicles.handle_safely(t.gps, 0, b"V1", ping)
+    letter = json.loads(value)
+    assert topic == t.dead_letters and key == b"V1"
+    assert (
+        letter["error"] == "internal_error: RuntimeError: a bug" and letter["raw"] == ping.decode()
+    )
+    letters = _samples(harness.vehicles.metrics, "parcelwatch_dead_letters_total")
+    assert _by(letters, "topic", "reason") == Counter({("gps", "internal_error"): 1})
