@@ -148,3 +148,36 @@ def test_a_failure_in_processing_becomes_a_counted_dead_letter(default_network, 
     )
     letters = _samples(harness.vehicles.metrics, "parcelwatch_dead_letters_total")
     assert _by(letters, "topic", "reason") == Counter({("gps", "internal_error"): 1})
+
+
+def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default_network):
+    from datetime import UTC, datetime, timedelta
+
+    from stream.agents.clock import LiveClock
+    from stream.agents.deadlines import TickSource
+    from stream.agents.handlers import Topics, WaybillHandler
+    from stream.rules.base import RuleContext
+    from stream.service import ServiceSettings
+
+    async def send(key: bytes, value: bytes) -> None:
+        pass
+
+    clock = LiveClock("wall")
+    handler = WaybillHandler(RuleContext.create(default_network), Topics.from_settings(
+        ServiceSettings()), clock, TickSource(lambda: None, send), {})  # fmt: skip
+    t = handler.topics
+    now = datetime.now(UTC)
+    order = {"waybill_no": "SF1", "product": "STANDARD",
+             "created_at": (now - timedelta(hours=2)).isoformat(), "origin_facility_id": "CS-FR",
+             "destination_facility_id": "YC-JF", "insured_value": 0.0,
+             "recipient": {"name": "丁燕", "phone": "13941545078"}}  # fmt: skip
+    damage = {"event_id": "SF1-1", "waybill_no": "SF1", "facility_id": "CS-FR",
+              "event_time": (now - timedelta(minutes=10)).isoformat(),
+              "scan_type": "DAMAGE_REPORTED", "reason": "MAJOR"}  # fmt: skip
+    handler.handle(t.waybills, 0, b"SF1", json.dumps(order, ensure_ascii=False).encode())
+    out = handler.handle(t.scans, 0, b"SF1", json.dumps(damage).encode())
+    assert any(topic == t.exceptions for topic, _, _ in out)
+    count = _samples(handler.metrics, "parcelwatch_detection_delay_seconds_count")
+    total = _samples(handler.metrics, "parcelwatch_detection_delay_seconds_sum")
+    assert count[(("type", "DAMAGED"),)] == 1
+    assert 590 < total[(("type", "DAMAGED"),)] < 700  # ten minutes late, as uploaded
