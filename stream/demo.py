@@ -23,7 +23,15 @@ from rich.table import Table
 
 from .broker import EmbeddedBroker, stop_process
 from .evaluate import evaluate, render_table
-from .live import OUTPUT_TOPICS, create_topics, produce, spawn_worker, topic_name
+from .live import (
+    INPUT_TOPICS,
+    OUTPUT_TOPICS,
+    committed,
+    create_topics,
+    produce,
+    spawn_worker,
+    topic_name,
+)
 from .network import Network
 from .replay import replay
 from .service import ServiceSettings
@@ -39,7 +47,8 @@ PING_SECONDS = (180.0, 300.0)
 """Trucks report every 3–5 minutes here (the simulator's default is 30–60 s): a common
 tracker setting, and it keeps the stream small enough for two cores and three minutes."""
 QUIET_S = 8.0
-"""The stream is over and nothing new came out for this long: the service is done."""
+"""The worker has read the whole stream and nothing new came out for this long: the
+service is done (deadlines that fall due at the stream's end come out within it)."""
 
 
 class Board:
@@ -180,9 +189,14 @@ def _run(settings: ServiceSettings, bootstrap: str, events: Path, records: int, 
         if event_time is not None:
             board.event_time = event_time
 
-    producer = threading.Thread(
-        target=produce, args=(settings, bootstrap, events, speed), kwargs={"progress": progress}
-    )
+    def play() -> None:
+        board.sent = produce(settings, bootstrap, events, speed, progress=progress)
+
+    producer = threading.Thread(target=play)
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    inputs = {topic_name(settings, t) for t in INPUT_TOPICS}
     started = time.monotonic()
     producer.start()
     try:
@@ -191,13 +205,17 @@ def _run(settings: ServiceSettings, bootstrap: str, events: Path, records: int, 
                 elapsed = time.monotonic() - started
                 live.update(board.render(elapsed, records))
                 quiet = time.monotonic() - board.last_output
-                if not producer.is_alive() and quiet > QUIET_S:
+                # Quiet is not enough: at the stream's end the waybill side may still be
+                # catching up with the vehicle side, with nothing to say for a while.
+                if (not producer.is_alive() and quiet > QUIET_S
+                        and committed(admin, settings.app_id, inputs) >= board.sent):  # fmt: skip
                     break
                 if elapsed > LIMIT_S:
                     console.print("[yellow]time limit reached; stopping with what is out")
                     break
                 time.sleep(0.25)
     finally:
+        admin.close()
         stop.set()
         consumer.join()
         board.close()
