@@ -284,19 +284,21 @@ def _register_gauges(
     vehicle_table: faust.Table,
     read: dict[tuple[str, int], int],
 ) -> None:
-    """Gauges read at scrape time, from what the handlers and the consumer know."""
+    """Gauges read at scrape time, from what the handlers and the consumer know. The
+    scrape runs in the metrics server's thread while the event loop changes these
+    dicts: each is copied first (`list()` of a dict view runs under the GIL at once)."""
 
     def open_by_type():
-        counts = Counter(t for _, eps in waybills.open.values() for t, _ in eps)
+        counts = Counter(t for _, eps in list(waybills.open.values()) for t, _ in eps)
         return [((kind.value,), counts.get(kind.value, 0)) for kind in ExceptionType]
 
     def open_by_facility():
-        counts = Counter((metrics.facility(f), t) for _, eps in waybills.open.values()
+        counts = Counter((metrics.facility(f), t) for _, eps in list(waybills.open.values())
                          for t, f in eps)  # fmt: skip
         return [(k, v) for k, v in sorted(counts.items())]
 
     def vehicles_by_condition():
-        counts = Counter(c for _, c in vehicles.conditions.values())
+        counts = Counter(c for _, c in list(vehicles.conditions.values()))
         return [((c,), counts.get(c, 0)) for c in ("OK", "STATIONARY", "SILENT")]
 
     def lag():

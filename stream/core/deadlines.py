@@ -72,7 +72,7 @@ class DeadlineQueue:
         """How many keys have a live deadline at or before `now` (a metric). Visits only
         heap entries at or before `now`: a due key's entries all are (each is at or
         before its live deadline), and nothing below a later entry is due."""
-        heap = self._heap
+        heap = list(self._heap)  # a copy: metrics are read from another thread
         live = self._live
         due = set()
         stack = [0] if heap else []
