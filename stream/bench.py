@@ -157,7 +157,7 @@ def _worker(bootstrap: str, app_id: str, out: Path, network: Path) -> subprocess
     settings = app_settings(
         bootstrap, app_id, partitions=PARTITIONS, clock="event", store="memory://",
         tansu=True, data_dir=str(out / app_id), network_file=str(network),
-        tick_interval_s=0.2, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0,
+        tick_interval_s=0.05, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0,
         # A fresh broker: no table is ever restored, so batches may hold many records
         # (as on Apache Kafka; see ServiceSettings.tansu_single_record_batches).
         tansu_single_record_batches=False,
