@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -108,14 +109,23 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         **tuning,
     )
     topics = Topics.from_settings(settings)
-    read: dict[tuple[str, int], int] = {}  # next offset to read, per partition
+    read: dict[tuple[str, int], int] = {}  # next offset to process, per partition
+
+    def position(source: tuple[str, int]) -> int | None:
+        """The next offset this worker processes on `source`: past what it processed,
+        else where the group's last commit left it. After a restart or a fail-over a
+        partition may have nothing left to read, and must not wait for a record that
+        never comes (faust keeps the committed offsets it sought to, privately)."""
+        if source in read:
+            return read[source]
+        return getattr(app.consumer, "_committed_offset", {}).get(TP(*source))
 
     def caught_up(source: tuple[str, int]) -> bool:
         try:
             high = app.consumer.highwater(TP(*source))
         except Exception:  # not assigned (any more): nothing of it to wait for
             return True
-        return high is None or read.get(source, 0) >= high
+        return high is None or (position(source) or 0) >= high
 
     clock = LiveClock(settings.clock, partitions=settings.partitions, caught_up=caught_up)
 
@@ -219,6 +229,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         clock.forget({(tp.topic, tp.partition) for tp in revoked})
         waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
         vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
+        for tp in revoked:  # if it comes back, the group's commit says where it stands
+            read.pop((tp.topic, tp.partition), None)
 
     @app.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
@@ -271,7 +283,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def fire_waybill_deadlines() -> None:
         await waybill_ticks.fire(limit=2_000)
 
-    _register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, read)
+    _register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
     return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
 
 
@@ -299,7 +311,7 @@ def _register_gauges(
     vehicles: VehicleHandler,
     waybill_table: faust.Table,
     vehicle_table: faust.Table,
-    read: dict[tuple[str, int], int],
+    position: Callable[[tuple[str, int]], int | None],
 ) -> None:
     """Gauges read at scrape time, from what the handlers and the consumer know. The
     scrape runs in the metrics server's thread while the event loop changes these
@@ -319,11 +331,9 @@ def _register_gauges(
         return [((c,), counts.get(c, 0)) for c in ("OK", "STATIONARY", "SILENT")]
 
     def lag():
-        # Only partitions assigned now: `read` keeps those revoked (the event clock
-        # needs them), whose high-water marks go stale here.
-        out = []
+        out = []  # only partitions assigned now: revoked ones' high-water marks go stale
         for tp in sorted(app.consumer.assignment()):
-            offset = read.get((tp.topic, tp.partition))
+            offset = position((tp.topic, tp.partition))
             high = app.consumer.highwater(tp) if offset is not None else None
             if high is not None:
                 out.append(((tp.topic, str(tp.partition)), max(high - offset, 0)))

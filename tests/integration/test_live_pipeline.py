@@ -117,6 +117,56 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(
     assert got == expected, log  # nothing lost, nothing re-opened, the same ids
 
 
+def test_a_restarted_worker_goes_on_with_partitions_it_has_nothing_left_to_read(
+    broker, tmp_path, network_file
+):
+    """Everything is processed and committed, the worker is killed and restarted, and
+    new input comes for one parcel only: the partitions with nothing left to read must
+    not hold the event clock (they are caught up as of the group's last commit)."""
+    from kafka.admin import KafkaAdminClient
+
+    from stream.live import committed
+
+    app_id = "pw-caught-up"
+    settings = settings_for(broker, app_id)
+    before, after = Events(), Events()
+    for i in range(6):
+        before.waybill(f"C{i}", promised=30 + i)
+        before.scan("PICKUP", "A-OUT", 1, no=f"C{i}", event_id=f"C{i}-1")
+        before.scan("HUB_ARRIVAL", "A-HUB", 2, no=f"C{i}", event_id=f"C{i}-2")
+    after.scan("HUB_DEPARTURE", "A-HUB", 20, no="C0", event_id="C0-3")  # one partition
+    files = [e.write(tmp_path / f"{n}.jsonl") for n, e in (("1", before), ("2", after))]
+    everything = tmp_path / "all.jsonl"
+    everything.write_text("".join(f.read_text() for f in files))
+    replay(network_file, everything, tmp_path / "replay")
+    lines = (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
+    expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
+    assert {t for _, t, _ in expected} >= {"STALLED_AT_FACILITY"}  # fires only as time moves
+    inputs = {settings.topic_waybills, settings.topic_scans, settings.topic_gps}
+    total = len(files[0].read_text().splitlines())
+
+    create_topics(settings, broker.bootstrap, embedded=True)
+    worker = start_worker(broker, tmp_path, network_file, app_id, "w1.log")
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        produce(settings, broker.bootstrap, files[0], None)
+        deadline = time.monotonic() + 90
+        while committed(admin, app_id, inputs) < total:  # all of it processed and committed
+            assert time.monotonic() < deadline, "part one never committed"
+            time.sleep(1)
+        worker.kill()
+        worker.wait(30)
+        worker = start_worker(broker, tmp_path, network_file, app_id, "w2.log")
+        produce(settings, broker.bootstrap, files[1], None)
+        got, _ = await_replay(settings, broker.bootstrap, expected, timeout=120)
+    finally:
+        admin.close()
+        worker.kill()
+        worker.wait(30)
+    log = (tmp_path / "w2.log").read_text(errors="replace")[-3000:]
+    assert got == expected, (sorted(expected - got)[:5], log)
+
+
 def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     broker, tmp_path, small_sim, default_network_path
 ):
