@@ -19,14 +19,14 @@ from importlib.resources import files
 from pathlib import Path
 
 import faust
-import orjson
 import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP
 
-from .agents.clock import LiveClock
+from .agents.clock import LiveClock, wall_us
 from .agents.deadlines import TickSource
 from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
+from .agents.messages import encode_marks
 from .metrics import Metrics
 from .network import Network
 from .rules.base import RuleContext
@@ -160,12 +160,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                               settings.partitions)  # fmt: skip
     vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, vehicle_table, metrics,
                               settings.partitions)  # fmt: skip
-    logical = {topics.waybills: "waybills", topics.scans: "scans", topics.gps: "gps"}
 
     def done(msg: faust.types.Message) -> None:
         """An input record is done: its processing latency, and how far it is read."""
         read[(msg.topic, msg.partition)] = msg.offset + 1
-        name = logical.get(msg.topic)
+        name = topics.inputs.get(msg.topic)
         if name is not None and msg.timestamp:
             metrics.processed(name, time.time() - msg.timestamp)
 
@@ -271,13 +270,13 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         now = time.monotonic()
         for name, marks in ((topics.signals, vehicles.marks()),
                             (topics.manifest, waybills.marks())):  # fmt: skip
-            body = orjson.loads(marks)["marks"]
             last = said.get(name)
-            if last is not None and last[0] == body and now - last[1] < MARKS_REPEAT_S:
+            if last is not None and last[0] == marks and now - last[1] < MARKS_REPEAT_S:
                 continue
-            said[name] = (body, now)
+            said[name] = (marks, now)
+            value = encode_marks(marks, wall_us())
             for partition in range(settings.partitions):
-                await outputs[name].send(key=b"", value=marks, partition=partition)
+                await outputs[name].send(key=b"", value=value, partition=partition)
 
     @app.timer(interval=settings.tick_interval_s)
     async def fire_waybill_deadlines() -> None:

@@ -49,7 +49,7 @@ class LiveClock:
         self.idle_us = int(idle_s * 1_000_000)
         self.stale_us = int(stale_s * 1_000_000)
         """Age at which an "idle" mark no longer holds (see `_safe`): marks are sent
-        every tick interval, so this is many missed marks."""
+        at least every second (stream/app.py), so this is several missed marks."""
         self.partitions = partitions
         self._latest: dict[Source, int] = {}
         self._heard: dict[Source, int] = {}  # wall time of the last message
@@ -163,7 +163,7 @@ class LiveClock:
 
     def _safe(self, safe: int | None, latest: int | None, at: int | None, wall: int) -> int | None:
         """What a mark still guarantees. "Idle" (NEVER) is a promise about the future that
-        only a live sender keeps, by saying it again every tick: once it is older than
+        only a live sender keeps, by saying it again (every second at least): once older than
         `stale_s` (the sender died, or lost the partition in a rebalance) it covers only
         what the sender had read, its `latest`, until the partition's new owner reports."""
         if safe == NEVER and at is not None and wall - at > self.stale_us:

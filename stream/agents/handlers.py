@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import orjson
 import structlog
@@ -31,7 +32,6 @@ from .messages import (
     decode_tick,
     encode_ack,
     encode_manifest,
-    encode_marks,
     encode_signal,
 )
 
@@ -61,6 +61,11 @@ class Topics:
     signals: str
     waybill_ticks: str
     vehicle_ticks: str
+
+    @cached_property
+    def inputs(self) -> dict[str, str]:
+        """Input topic -> its logical name (metric labels)."""
+        return {self.waybills: "waybills", self.scans: "scans", self.gps: "gps"}
 
     @classmethod
     def from_settings(cls, s: ServiceSettings) -> Topics:
@@ -93,7 +98,6 @@ class _Base:
             "tickets": topics.tickets,
             "notifications": topics.notifications,
         }
-        self._logical = {topics.waybills: "waybills", topics.scans: "scans", topics.gps: "gps"}
         self._bad: dict[tuple[str, str], int] = {}
 
     key_name = "key"
@@ -118,7 +122,7 @@ class _Base:
             return [self._dead_letter(topic, key, raw, error)]
 
     def _dead_letter(self, topic: str, key: bytes | None, raw: bytes, exc: InvalidRecord) -> Send:
-        logical = self._logical.get(topic, topic)
+        logical = self.topics.inputs.get(topic, topic)
         self.metrics.dead_letter(logical, exc.reason)
         seen = self._bad[(logical, exc.reason)] = self._bad.get((logical, exc.reason), 0) + 1
         if seen & (seen - 1) == 0 or seen % 10_000 == 0:  # 1, 2, 4, …: a flood logs little
@@ -134,9 +138,9 @@ class _Base:
         )
         return (self.topics.dead_letters, key or b"", to_json(letter))
 
-    def _marks(self, topic: str, cap: int | None) -> bytes:
+    def _marks(self, topic: str, cap: int | None) -> list[list[object]]:
         """This side's progress on `topic`, never past `cap` (see LiveClock.marks)."""
-        return encode_marks(self.clock.marks(topic, cap), wall_us())
+        return self.clock.marks(topic, cap)
 
     def _outputs(self, step: WaybillStep, out: list[Send], due: int | None) -> None:
         """Queue the step's records; `due`: when what this step detects became due (for
@@ -237,7 +241,8 @@ class WaybillHandler(_Base):
         t = self.topics
         if topic == t.waybill_ticks:
             out = self._release(key) if key in self.waiting else []  # type: ignore[arg-type]
-            due = self.clock.for_tick(decode_tick(raw))
+            deadline = decode_tick(raw)
+            due = self.clock.for_tick(deadline)
             if (key in self.awaiting and not self._ack_overdue(key)) or (  # type: ignore[arg-type]
                 due > self.waiting.get(key, due)  # type: ignore[arg-type]
             ):
@@ -251,7 +256,6 @@ class WaybillHandler(_Base):
             if data is None:
                 return out
             step = self.side.tick(load_waybill(data), due)
-            deadline = decode_tick(raw)
             return out + self._store(key, step, partition, deadline)  # type: ignore[arg-type]
         elif topic == t.signals:
             control = decode_control(raw)
@@ -269,7 +273,7 @@ class WaybillHandler(_Base):
         if isinstance(record, list):
             return record
         scan_type = record.scan_type.value if isinstance(record, Scan) else ""
-        self.metrics.input(self._logical.get(topic, topic), scan_type)
+        self.metrics.input(self.topics.inputs.get(topic, topic), scan_type)
         return self.apply(topic, partition, record, raw)
 
     def _control(self, topic: str, partition: int, key: bytes | None, control: dict) -> list[Send]:
@@ -338,7 +342,7 @@ class WaybillHandler(_Base):
                 self.track(owner, self.table.get(owner))
                 return
 
-    def marks(self) -> bytes:
+    def marks(self) -> list[list[object]]:
         """This side's progress for the manifest topic (see LiveClock.marks): never past
         the first input set aside of any parcel. Up to its time F, not F - 1: the inputs
         before it are done, and replay fires a vehicle deadline at F before an input at
@@ -357,8 +361,7 @@ class WaybillHandler(_Base):
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their keys' open episodes are another worker's now."""
-        gone = set(partitions)
-        self.open = {k: v for k, v in self.open.items() if v[0] not in gone}
+        self.open = _without(self.open, partitions)
 
     def _index(self, key: bytes, partition: int, episodes: dict | None) -> None:
         if episodes:
@@ -377,6 +380,12 @@ class WaybillHandler(_Base):
                 self.awaiting[key] = (change.vehicle_id, wall_us())
         self._schedule(key, step.state.deadline)
         return out
+
+
+def _without(index: dict, partitions: Iterable[int]) -> dict:
+    """`index` (key -> (partition, …)) without the keys of `partitions`."""
+    gone = set(partitions)
+    return {k: v for k, v in index.items() if v[0] not in gone}
 
 
 def _time_of(record: Waybill | Scan) -> int:
@@ -451,10 +460,10 @@ class VehicleHandler(_Base):
         self.conditions[state.vehicle_id] = (partition_of(key, self.partitions), state.status)
 
     def forget(self, partitions: Iterable[int]) -> None:
-        gone = set(partitions)
-        self.conditions = {k: v for k, v in self.conditions.items() if v[0] not in gone}
+        """Partitions revoked: their vehicles are another worker's now."""
+        self.conditions = _without(self.conditions, partitions)
 
-    def marks(self) -> bytes:
+    def marks(self) -> list[list[object]]:
         """This side's progress for the signals topic (see LiveClock.marks): before its
         earliest deadline not yet fired, which replay fires before any input at its time."""
         horizon = self.ticks.horizon()

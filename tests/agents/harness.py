@@ -9,9 +9,10 @@ import json
 from collections import deque
 from pathlib import Path
 
-from stream.agents.clock import LiveClock
+from stream.agents.clock import LiveClock, wall_us
 from stream.agents.deadlines import TickSource
 from stream.agents.handlers import Topics, VehicleHandler, WaybillHandler
+from stream.agents.messages import encode_marks
 from stream.live import read_replay_file, topic_name
 from stream.network import Network
 from stream.rules.base import RuleContext
@@ -127,9 +128,8 @@ class Harness:
             (t.signals, self.vehicles.marks()),
             (t.manifest, self.waybills.marks()),
         ):
-            said = json.loads(marks)["marks"]  # without the time they were sent at
-            if said != self._marks.get(topic):  # the timer's marks, when they say something new
-                self._marks[topic] = said
-                self._put(topic, b"", marks)
+            if marks != self._marks.get(topic):  # the timer's marks, when they say something new
+                self._marks[topic] = marks
+                self._put(topic, b"", encode_marks(marks, wall_us()))
                 fired += 1
         return fired + await self.wticks.fire()

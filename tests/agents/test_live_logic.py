@@ -103,7 +103,7 @@ def test_marks_stop_at_the_first_input_set_aside_not_the_earliest(default_networ
     assert w.handle(t.scans, 0, KEY, _raw(LATE)) == []
     harness.clock.confirm((t.scans, 0))
     assert w.waiting == {KEY: _us(PICKUP)}
-    assert json.loads(w.marks())["marks"] == [[0, _us(PICKUP), _us(PICKUP)]]
+    assert w.marks() == [[0, _us(PICKUP), _us(PICKUP)]]
 
 
 def test_an_order_goes_past_its_parcels_scans_set_aside(default_network):
