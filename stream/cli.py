@@ -165,6 +165,7 @@ def _need_bootstrap(settings, command: str) -> str | None:
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
+    from .intake import MAX_RECORD_BYTES
     from .live import produce
 
     settings = _service(args)
@@ -180,7 +181,11 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         def progress(n: int, _when: float | None) -> None:
             print(f"\r{n:,} records sent", end="", file=sys.stderr)
 
-        sent = produce(settings, bootstrap, path, args.speed, progress=progress)
+        def skipped(line: int, size: int) -> None:
+            print(f"\nparcelwatch produce: {path}:{line}: skipped, {size:,} bytes is over "
+                  f"the {MAX_RECORD_BYTES:,}-byte record limit", file=sys.stderr)  # fmt: skip
+
+        sent = produce(settings, bootstrap, path, args.speed, progress=progress, skipped=skipped)
     except KeyboardInterrupt:
         return 0
     print(f"\r{sent:,} records sent", file=sys.stderr)

@@ -5,11 +5,13 @@ Shared by the live agents and `parcelwatch replay`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import orjson
 from pydantic import ValidationError
 
+from .core.errors import InvalidRecord
 from .network import Network
 from .schemas import INPUT_MODELS, DeadLetter, GpsPing, Scan, Waybill
 
@@ -18,16 +20,40 @@ MAX_RECORD_BYTES = 64 * 1024
 RAW_LIMIT = 10 * 1024
 """Dead letters keep at most this much of the raw text (CONTRACT §7)."""
 
+BOM = b"\xef\xbb\xbf"
+
 InputRecord = Waybill | Scan | GpsPing
 
 
-class InvalidRecord(ValueError):
-    """An input that cannot be decoded or validated. `reason` is a short, bounded label
-    (for metrics); the message says exactly what is wrong."""
+class Oversized(bytes):
+    """The first RAW_LIMIT bytes of a line longer than MAX_RECORD_BYTES; `size` is the
+    line's full length. The rest of the line was skipped, never held in memory."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    size: int
+
+
+def read_lines(handle: IO[bytes], limit: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of each non-blank line of a replay-format file, without its
+    line break; a line of more than `limit` bytes comes as `Oversized` after reading at
+    most `limit` + 2 bytes of it into memory. A UTF-8 byte-order mark at the very start
+    of the file is not part of the first line."""
+    number = 0
+    while chunk := handle.readline(limit + 2):
+        number += 1
+        if number == 1 and chunk.startswith(BOM):
+            chunk = chunk[len(BOM) :]
+        ended = chunk.endswith(b"\n")
+        line = chunk.rstrip(b"\r\n")
+        if len(line) > limit or (not ended and len(chunk) == limit + 2):
+            size = len(chunk)
+            while not ended and (more := handle.readline(limit)):
+                size += len(more)
+                ended = more.endswith(b"\n")
+            big = Oversized(line[:RAW_LIMIT])
+            big.size = size
+            yield number, big
+        elif line.strip():
+            yield number, line
 
 
 def describe(exc: ValidationError) -> str:
@@ -55,10 +81,14 @@ def validate(topic: str, value: Any, network: Network) -> InputRecord:
     return record
 
 
+def too_large(size: int) -> InvalidRecord:
+    return InvalidRecord("too_large", f"record of {size} bytes exceeds {MAX_RECORD_BYTES}")
+
+
 def decode(topic: str, raw: bytes | str, network: Network) -> InputRecord:
     """Decode and validate one record value as it arrives from Kafka."""
     if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidRecord("too_large", f"record of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+        raise too_large(len(raw))
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,15 +142,22 @@ def run_worker(
     return 0
 
 
-def read_replay_file(path: Path) -> Iterator[tuple[str, bytes | None, bytes, float | None]]:
+def read_replay_file(
+    path: Path, skipped: Callable[[int, int], None] | None = None
+) -> Iterator[tuple[str, bytes | None, bytes, float | None]]:
     """(logical topic, key, value bytes, event time in s) of each usable line; lines
     that are not even an envelope are passed through to the scans topic as they are, so
-    the service's dead-letter path sees them."""
+    the service's dead-letter path sees them. A line over the record limit is not read
+    whole nor sent (a broker refuses it): `skipped(line number, size)` is told instead."""
+    from .intake import Oversized, read_lines
+
     with path.open("rb") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
+        for number, line in read_lines(fh):
+            if isinstance(line, Oversized):
+                if skipped is not None:
+                    skipped(number, line.size)
                 continue
+            line = line.strip()
             try:
                 envelope = orjson.loads(line)
                 topic = envelope["topic"]
@@ -174,10 +181,12 @@ def read_replay_file(path: Path) -> Iterator[tuple[str, bytes | None, bytes, flo
 
 
 def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float | None,
-            progress: Any = None) -> int:  # fmt: skip
+            progress: Any = None, skipped: Callable[[int, int], None] | None = None,
+            ) -> int:  # fmt: skip
     """Send a replay-format file to the input topics; `speed` = event seconds per wall
     second (None: as fast as possible). `progress(sent, event time)` is called every
-    thousand records. Returns the number of records sent."""
+    thousand records, `skipped(line, size)` for a line too large to send. Returns the
+    number of records sent."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(**_client_config(settings, bootstrap), linger_ms=20,
@@ -185,7 +194,7 @@ def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float 
     sent = 0
     first_event = first_wall = None
     try:
-        for topic, key, value, when in read_replay_file(path):
+        for topic, key, value, when in read_replay_file(path, skipped):
             if speed and when is not None:
                 if first_event is None:
                     first_event, first_wall = when, time.monotonic()

@@ -7,19 +7,28 @@ exceptions, tickets, notifications and dead letters as JSON lines in emission or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from .core.clock import to_datetime, to_us
 from .core.detector import Detector
-from .intake import MAX_RECORD_BYTES, InputRecord, InvalidRecord, dead_letter, validate
+from .intake import (
+    MAX_RECORD_BYTES,
+    InputRecord,
+    InvalidRecord,
+    Oversized,
+    dead_letter,
+    read_lines,
+    too_large,
+    validate,
+)
 from .network import Network, NetworkError
 from .schemas import to_json
+from .schemas.common import EARLIEST, LATEST
 from .settings import RuleSettings, SettingsError
 
 OUTPUT_FILES = {
@@ -43,8 +52,10 @@ class ReplaySummary:
 
 def parse_line(raw: bytes, network: Network) -> InputRecord:
     """The validated record of one replay line, or InvalidRecord saying why not."""
+    if isinstance(raw, Oversized):
+        raise too_large(raw.size)
     if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidRecord("too_large", f"line of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+        raise too_large(len(raw))
     try:
         envelope = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -57,13 +68,6 @@ def parse_line(raw: bytes, network: Network) -> InputRecord:
     if "value" not in envelope:
         raise InvalidRecord("envelope", "missing 'value'")
     return validate(topic, envelope["value"], network)
-
-
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(handle, start=1):
-        line = line.rstrip(b"\r\n")
-        if line.strip():
-            yield number, line
 
 
 def replay(
@@ -87,6 +91,8 @@ def replay(
             raise ReplayError(f"--until: not an ISO-8601 timestamp: {until!r}") from None
         if moment.tzinfo is None:
             raise ReplayError(f"--until: timestamp needs a UTC offset: {until!r}")
+        if not EARLIEST <= moment < LATEST:
+            raise ReplayError(f"--until: must lie from 2000-01-01 up to 2100-01-01: {until!r}")
         until_us = to_us(moment)
     try:
         source = open(input_path, "rb")  # noqa: SIM115 - closed below
@@ -108,26 +114,33 @@ def replay(
         summary.counts[topic] += 1
 
     detector = Detector(network, settings, sink)
+
+    def refuse(number: int, raw: bytes, exc: InvalidRecord) -> None:
+        received = detector.clock.now
+        letter = dead_letter(
+            _topic_of(raw),
+            raw,
+            f"{exc.reason}: {exc}",
+            to_datetime(received) if received is not None else datetime.now(UTC),
+            line=number,
+        )
+        files["dead_letters"].write(to_json(letter) + b"\n")
+        summary.counts["dead_letters"] += 1
+
     try:
         with source:
-            for number, raw in _lines(source):
+            for number, raw in read_lines(source):
                 summary.lines += 1
                 try:
-                    record = parse_line(raw, network)
+                    detector.feed(parse_line(raw, network))
                 except InvalidRecord as exc:
-                    received = detector.clock.now
-                    letter = dead_letter(
-                        _topic_of(raw),
-                        raw,
-                        f"{exc.reason}: {exc}",
-                        to_datetime(received) if received is not None else datetime.now(UTC),
-                        line=number,
-                    )
-                    files["dead_letters"].write(to_json(letter) + b"\n")
-                    summary.counts["dead_letters"] += 1
+                    refuse(number, raw, exc)
                     continue
                 summary.records += 1
-                detector.feed(record)
+                if detector.refused:  # applied, but its vehicle was full: also a letter
+                    for _, exc in detector.refused:
+                        refuse(number, raw, exc)
+                    detector.refused.clear()
             if until_us is not None:
                 detector.advance(until_us)
     except OSError as exc:

@@ -84,9 +84,21 @@ class RuleSettings(BaseSettings):
     quiet_hours_end: Annotated[int, Field(ge=0, le=23)] = 8
     notifications_per_day: Annotated[int, Field(ge=0, le=100)] = 3
 
-    # Bounded state
-    dedup_event_ids: Annotated[int, Field(ge=1, le=10_000)] = 64
-    """Event ids remembered per waybill for redelivery de-duplication."""
+    # Hostile input (CONTRACT §7)
+    max_clock_jump_hours: Hours = 48.0
+    """A record dated further ahead of the event clock is refused (`clock_jump`)."""
+    max_future_minutes: Minutes = 15.0
+    """On the wall clock, a record dated further ahead of it is refused (`future`)."""
+
+    # Caps on per-parcel and per-vehicle state (README: "Caps"); beyond: `over_limit`.
+    max_scans_per_waybill: Annotated[int, Field(ge=10, le=10_000)] = 200
+    """Distinct scans kept per waybill; every event id is remembered, so a redelivery is
+    recognised however late. Real parcels have tens of scans."""
+    max_episodes_per_waybill: Annotated[int, Field(ge=10, le=10_000)] = 100
+    """Exception episodes one waybill may open in its life."""
+    max_parcels_per_vehicle: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000
+    """Parcels on one vehicle's manifest at a time (a large line-haul truck carries a few
+    thousand)."""
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> RuleSettings:

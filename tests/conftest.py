@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from stream.core.detector import Detector
+from stream.core.errors import InvalidRecord
 from stream.network import Network
 from stream.replay import replay
 from stream.rules.base import RuleContext
@@ -31,6 +33,18 @@ lanes:
   - {from: C-HUB, to: C-OUT, hours: 1}
   - {from: B-HUB, to: X-HUB, hours: 3}
 """
+
+
+def feed(detector: Detector, record: Any) -> str | None:
+    """Feed one record as replay does: a refused one (CONTRACT §7) is a dead letter, not a
+    failure. Returns the refusal's reason, or None when the record was applied."""
+    try:
+        detector.feed(record)
+    except InvalidRecord as exc:
+        return exc.reason
+    return None
+
+
 ROUTE = ["A-OUT", "A-HUB", "B-HUB", "C-HUB", "C-OUT"]
 COORDS = {
     "A-OUT": (22.50, 113.90),

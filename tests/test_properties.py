@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import BASE, COORDS, ROUTE
+from conftest import BASE, COORDS, ROUTE, feed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +95,7 @@ streams = st.lists(st.one_of(waybills(), scans(), scans(), pings()), max_size=60
 def _run(network, stream, until_days=12):
     detector = Detector(network)
     for record in stream:
-        detector.feed(record)
+        feed(detector, record)
     clock = detector.clock.now or 0
     detector.advance(clock + until_days * 86_400_000_000)
     return [(topic, record.model_dump(mode="json")) for topic, record in detector.outputs]

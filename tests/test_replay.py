@@ -97,7 +97,7 @@ BAD_LINES = [
     (
         '{"topic": "scans", "value": {"event_id": "x", "waybill_no": "W", "facility_id": "A-OUT",'
         ' "event_time": "2026-11-20T09:00:00", "scan_type": "PICKUP"}}',
-        "timezone",
+        "UTC offset",
     ),
     (
         '{"topic": "waybills", "value": {"waybill_no": "W", "product": "STANDARD",'

@@ -57,6 +57,10 @@ class LiveClock:
         # (marks topic, partition) -> input partition -> (safe, latest, sent at), as read
         self._marks: dict[Source, dict[int, tuple[int | None, int | None, int | None]]] = {}
         self._mark_topics: set[str] = set()
+        self.reference: int | None = None
+        """The latest event time of any input this worker has applied: what the clock
+        guard measures a new input against on the event clock (see the handlers'
+        `_admit_time`). A refused input never reaches `observe`: it moves nothing."""
 
     # -- partitions ------------------------------------------------------------------
     def assign(self, sources: set[Source], mark_topics: frozenset[str] = frozenset()) -> None:
@@ -83,6 +87,8 @@ class LiveClock:
         partition) feeds the watermark (None for inputs that do not)."""
         if not self.event_mode:
             return wall_us()
+        if self.reference is None or event_time > self.reference:
+            self.reference = event_time
         if source is not None:
             previous = self._latest.get(source)
             if previous is None or event_time > previous:

@@ -15,6 +15,7 @@ from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
 from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
+from ..core.guard import ClockGuard, record_time
 from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
 from ..intake import InvalidRecord, dead_letter, decode
@@ -99,6 +100,15 @@ class _Base:
             "notifications": topics.notifications,
         }
         self._bad: dict[tuple[str, str], int] = {}
+        self.guard = ClockGuard(ctx.settings)
+
+    def _admit_time(self, when: int) -> None:
+        """Raise InvalidRecord for an input dated too far ahead (CONTRACT §7): of this
+        worker's event clock (`clock_jump`), or of the wall clock (`future`)."""
+        if self.clock.event_mode:
+            self.guard.on_event_clock(when, self.clock.reference)
+        else:
+            self.guard.on_wall_clock(when, wall_us())
 
     key_name = "key"
     """What the key is, in log lines (waybill_no, vehicle_id)."""
@@ -107,11 +117,13 @@ class _Base:
         raise NotImplementedError
 
     def handle_safely(
-        self, topic: str, partition: int, key: bytes | None, raw: bytes
+        self, topic: str, partition: int, key: bytes | None, raw: bytes | None
     ) -> list[Send]:
         """`handle`, but a failure (a bug, not bad data: that is a dead letter already)
         never stops the stream: the record goes to dead letters with the error, and the
         log has the traceback with the key."""
+        if raw is None:  # a tombstone: nothing to process, but not nothing to report
+            return [self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))]
         try:
             return self.handle(topic, partition, key, raw)
         except Exception as exc:
@@ -195,7 +207,7 @@ class WaybillHandler(_Base):
     def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes) -> list[Send]:
         """Process an order or scan, or set it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
-        when = _time_of(record)
+        when = record_time(record)
         # An order goes even past its parcel's scans set aside: it comes on a topic of
         # its own, whose order against the scans topic means nothing (the order system
         # sends it before the parcel is scanned), and it waits for nothing on the
@@ -203,7 +215,7 @@ class WaybillHandler(_Base):
         # would lose its pickup deadline.
         first = key not in self.waiting or isinstance(record, Waybill)
         if not self.clock.event_mode or (first and self._ready(key, record)):
-            return self._process(topic, partition, key, record)
+            return self._process(topic, partition, key, record, raw)
         # Set aside in the table (changelogged: a restart keeps it), in arrival order.
         # The partition has been read this far: its watermark moves on, and the marks
         # and this key's ticks stop before its first input set aside.
@@ -226,16 +238,22 @@ class WaybillHandler(_Base):
         return self.clock.upstream_reached(self.topics.signals, to_us(record.event_time))
 
     def _process(
-        self, topic: str, partition: int, key: bytes, record: Waybill | Scan
+        self, topic: str, partition: int, key: bytes, record: Waybill | Scan, raw: bytes
     ) -> list[Send]:
         data = self.table.get(key)
         w = load_waybill(data) if data is not None else None
         if isinstance(record, Waybill):
             step = self.side.register(w, record, self.clock.observe(None, to_us(record.created_at)))
-        else:
-            now = self.clock.observe((topic, partition), to_us(record.event_time))
-            step = self.side.scan(w, record, now)
-        return self._store(key, step, partition, _time_of(record))
+            return self._store(key, step, partition, record_time(record))
+        try:
+            admitted = self.side.admit(w, record)  # before it moves any clock
+        except InvalidRecord as exc:
+            return [self._dead_letter(topic, key, raw, exc)]
+        now = self.clock.observe((topic, partition), to_us(record.event_time))
+        if admitted is None:
+            return []  # a redelivery changes nothing
+        step = self.side.scan(w, record, now, admitted)
+        return self._store(key, step, partition, record_time(record))
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
@@ -272,6 +290,10 @@ class WaybillHandler(_Base):
         record = self.parse(topic, key, raw)
         if isinstance(record, list):
             return record
+        try:
+            self._admit_time(record_time(record))
+        except InvalidRecord as exc:
+            return [self._dead_letter(topic, key, raw, exc)]
         scan_type = record.scan_type.value if isinstance(record, Scan) else ""
         self.metrics.input(self.topics.inputs.get(topic, topic), scan_type)
         return self.apply(topic, partition, record, raw)
@@ -307,10 +329,10 @@ class WaybillHandler(_Base):
             if isinstance(record, list):
                 continue  # cannot happen: it was parsed before it was set aside
             if not rest and self._ready(key, record):
-                out += self._process(topic, partition, key, record)
+                out += self._process(topic, partition, key, record, raw.encode())
             else:
                 if not rest:
-                    self.waiting[key] = _time_of(record)
+                    self.waiting[key] = record_time(record)
                 rest.append(item)
         if rest:
             self.table[key + HELD] = orjson.dumps(rest)
@@ -338,7 +360,7 @@ class WaybillHandler(_Base):
         for topic, _, raw in orjson.loads(value):
             record = self.parse(topic, owner, raw.encode())
             if not isinstance(record, list):
-                self.waiting[owner] = _time_of(record)
+                self.waiting[owner] = record_time(record)
                 self.track(owner, self.table.get(owner))
                 return
 
@@ -388,10 +410,6 @@ def _without(index: dict, partitions: Iterable[int]) -> dict:
     return {k: v for k, v in index.items() if v[0] not in gone}
 
 
-def _time_of(record: Waybill | Scan) -> int:
-    return to_us(record.created_at if isinstance(record, Waybill) else record.event_time)
-
-
 class VehicleHandler(_Base):
     """GPS pings, manifest changes and ticks, keyed by vehicle_id."""
 
@@ -434,9 +452,11 @@ class VehicleHandler(_Base):
         else:
             try:
                 ping = decode("gps", raw, self.ctx.network)
+                assert isinstance(ping, GpsPing)
+                if key == ping.vehicle_id.encode():
+                    self._admit_time(to_us(ping.event_time))
             except InvalidRecord as exc:
                 return [self._dead_letter(topic, key, raw, exc)]
-            assert isinstance(ping, GpsPing)
             own_key = ping.vehicle_id.encode()
             if key != own_key:
                 return [(topic, own_key, raw)]
@@ -449,6 +469,8 @@ class VehicleHandler(_Base):
         self.ticks.track(step.state.vehicle_id, step.state.deadline)
         self.conditions[step.state.vehicle_id] = (partition, step.state.status)
         out = [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
+        for change, exc in step.refused:  # boardings past the vehicle's cap
+            out.append(self._dead_letter(t.manifest, key, encode_manifest(change), exc))
         if ack is not None:
             out.append(ack)  # after the signals: the waybill has them when it reads the ack
         return out

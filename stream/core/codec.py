@@ -7,12 +7,18 @@ names are ignored, missing ones keep their defaults).
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
 
 import orjson
 
-from .state import Episode, ManifestChange, VehicleSignal, VehicleState, WaybillState
+from .state import (
+    UNKNOWN_CONTENT,
+    Episode,
+    ManifestChange,
+    VehicleSignal,
+    VehicleState,
+    WaybillState,
+)
 
 _TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
 _EPISODE_FIELDS = Episode.__slots__
@@ -24,9 +30,9 @@ def dump_waybill(w: WaybillState) -> bytes:
     out: dict[str, Any] = {}
     for name, default in _W_DEFAULTS.items():
         value = getattr(w, name)
-        if name == "seen":
+        if name == "events":
             if value:
-                out[name] = value.tolist()
+                out[name] = [x for pair in value.items() for x in pair]
         elif name == "episodes":
             if value:
                 out[name] = {
@@ -44,10 +50,13 @@ def load_waybill(data: bytes) -> WaybillState:
     raw = orjson.loads(data)
     w = WaybillState(raw["waybill_no"])
     for name, value in raw.items():
+        if name == "seen":  # before event ids were kept whole: content unknown (0)
+            w.events.update(dict.fromkeys(value, UNKNOWN_CONTENT))
+            continue
         if name not in _W_DEFAULTS:
             continue
-        if name == "seen":
-            value = array("Q", value)
+        if name == "events":
+            value = dict(zip(value[::2], value[1::2], strict=True))
         elif name == "episodes":
             value = {t: _episode(fields) for t, fields in value.items()}
         elif name == "pending" and value is not None:

@@ -17,6 +17,8 @@ from ..schemas import GpsPing, Scan, Waybill
 from ..settings import RuleSettings
 from .clock import EventClock, to_us
 from .deadlines import DeadlineQueue
+from .errors import InvalidRecord
+from .guard import ClockGuard, record_time
 from .state import ManifestChange, VehicleSignal, VehicleState, WaybillState
 from .vehicles import VehicleProcessor, VehicleStep
 from .waybills import Output, WaybillProcessor, WaybillStep
@@ -38,6 +40,10 @@ class Detector:
         self.vehicles: dict[str, VehicleState] = {}
         self.deadlines = DeadlineQueue()
         self.clock = EventClock()
+        self.guard = ClockGuard(self.ctx.settings)
+        self.refused: list[tuple[ManifestChange, InvalidRecord]] = []
+        """Boardings the vehicle side refused (over its cap) since the caller last
+        emptied this: dead letters, with the input that caused them."""
         self.outputs: list[Output] = []
         self.sink: Sink = sink or self.outputs.append
         self._feeders = {
@@ -47,7 +53,11 @@ class Detector:
         }
 
     def feed(self, record: Waybill | Scan | GpsPing) -> None:
-        """Move the clock to the record's time (firing what is due), then apply it."""
+        """Move the clock to the record's time (firing what is due), then apply it.
+
+        Raises InvalidRecord, before the clock moves, for a record the core refuses:
+        dated too far ahead of the clock, an event id conflict, past a cap."""
+        self.guard.on_event_clock(record_time(record), self.clock.now)
         self._feeders[record.__class__](record)
 
     def _feed_ping(self, ping: GpsPing) -> None:
@@ -56,9 +66,12 @@ class Detector:
         self._after_vehicle(self.vehicle_side.ping(v, ping, now), now)
 
     def _feed_scan(self, scan: Scan) -> None:
+        side = self.waybill_side
+        admitted = side.admit(self.waybills.get(scan.waybill_no), scan)  # raises first
         now = self._tick_to(to_us(scan.event_time))
-        w = self.waybills.get(scan.waybill_no)
-        self._after_waybill(self.waybill_side.scan(w, scan, now), now)
+        if admitted is not None:  # else a redelivery: it changes nothing
+            w = self.waybills.get(scan.waybill_no)
+            self._after_waybill(side.scan(w, scan, now, admitted), now)
 
     def _feed_waybill(self, waybill: Waybill) -> None:
         now = self._tick_to(to_us(waybill.created_at))
@@ -122,6 +135,8 @@ class Detector:
         pending.extend(step.signals)
 
     def _store_vehicle(self, step: VehicleStep) -> None:
+        if step.refused:
+            self.refused.extend(step.refused)
         v = step.state
         self.vehicles[v.vehicle_id] = v
         self.deadlines.schedule((_VEHICLE, v.vehicle_id), v.deadline)

@@ -8,7 +8,6 @@ waybill well under 2 KB.
 
 from __future__ import annotations
 
-from array import array
 from typing import NamedTuple
 
 # Scan types, as plain strings for speed in the hot path.
@@ -29,6 +28,10 @@ DEPARTING = frozenset({HUB_DEPARTURE, LOAD})
 LEAVING = frozenset({HUB_DEPARTURE, LOAD, OUT_FOR_DELIVERY, DELIVERED, RETURNED_TO_SENDER})
 """Scans after which the parcel no longer dwells at the facility."""
 MANIFEST_OFF = frozenset({UNLOAD, HUB_ARRIVAL, OUT_FOR_DELIVERY, DELIVERED, RETURNED_TO_SENDER})
+
+UNKNOWN_CONTENT = 0
+"""The content digest of a scan known only by its event id (the state of an older
+version kept ids alone): any scan with that id counts as its redelivery."""
 
 # Vehicle conditions.
 VEHICLE_OK = "OK"
@@ -92,6 +95,7 @@ class WaybillState:
         "deadline",
         "destination",
         "episodes",
+        "events",
         "failure_facility",
         "failure_first_at",
         "failure_reason",
@@ -117,7 +121,6 @@ class WaybillState:
         "recipient",
         "registered",
         "route",
-        "seen",
         "sig_at",
         "sig_lat",
         "sig_lon",
@@ -179,7 +182,9 @@ class WaybillState:
         self.arr_facility: str | None = None
         self.arr_at: int | None = None
         # Bookkeeping.
-        self.seen = array("Q")
+        # event id digest -> scan content digest, for every scan applied (at most
+        # max_scans_per_waybill): redeliveries and event id conflicts are exact.
+        self.events: dict[int, int] = {}
         self.episodes: dict[str, Episode] | None = None
         self.opened: dict[str, int] | None = None
         self.notif_day = 0

@@ -16,6 +16,7 @@ from ..network import local_distance_m
 from ..rules.base import RuleContext
 from ..schemas import GpsPing
 from .clock import to_us
+from .errors import InvalidRecord
 from .state import (
     VEHICLE_OK,
     VEHICLE_SILENT,
@@ -30,11 +31,14 @@ _HISTORY = 16
 
 
 class VehicleStep:
-    __slots__ = ("signals", "state")
+    __slots__ = ("refused", "signals", "state")
 
     def __init__(self, state: VehicleState) -> None:
         self.state = state
         self.signals: list[VehicleSignal] = []
+        # Boardings past max_parcels_per_vehicle: dead letters (`over_limit`) for the
+        # caller to publish; the parcel stays off this vehicle's manifest.
+        self.refused: list[tuple[ManifestChange, InvalidRecord]] = []
 
     @property
     def deadline(self) -> int | None:
@@ -52,6 +56,7 @@ class VehicleProcessor:
         self._offsite_m = t.offsite_radius_m
         self._arrival_m = t.arrival_radius_m
         self._lookup_m = max(t.offsite_radius_m, t.arrival_radius_m)
+        self._max_parcels = ctx.settings.max_parcels_per_vehicle
 
     def ping(self, v: VehicleState | None, ping: GpsPing, now: int) -> VehicleStep:
         v = v or VehicleState(ping.vehicle_id)
@@ -90,6 +95,9 @@ class VehicleProcessor:
         step, now = self._begin(v or VehicleState(change.vehicle_id), now)
         v = step.state
         if change.at > now:
+            if change.on and self._full(step, change, len(v.pending or ())):
+                self._refresh(step, now, False)
+                return step
             pending = sorted([*(v.pending or ()), change], key=lambda c: c.at)
             v.pending = pending
             self._refresh(step, now, False)
@@ -103,11 +111,29 @@ class VehicleProcessor:
         if change.on:
             if change.waybill_no in v.manifest:
                 return  # redelivered (at least once): the waybill has heard all since
+            if self._full(step, change, len(v.manifest)):
+                return
             v.manifest[change.waybill_no] = None
             if v.last_ping_at is not None:
                 step.signals.extend(self._since(v, change.waybill_no, change.at, now))
         else:
             v.manifest.pop(change.waybill_no, None)
+
+    def _full(self, step: VehicleStep, change: ManifestChange, size: int) -> bool:
+        """Whether a boarding would pass the vehicle's cap; if so it is refused (its
+        state, and every condition's fan-out, stay bounded whatever arrives)."""
+        if size < self._max_parcels:
+            return False
+        step.refused.append(
+            (
+                change,
+                InvalidRecord(
+                    "over_limit",
+                    f"vehicle already carries {size} parcels (max_parcels_per_vehicle)",
+                ),
+            )
+        )
+        return True
 
     def _since(self, v: VehicleState, waybill_no: str, at: int, now: int) -> list[VehicleSignal]:
         """What a waybill that boarded at `at` should know: the condition then, and every

@@ -25,12 +25,14 @@ from ..schemas import (
 )
 from . import ids
 from .clock import HOUR, to_datetime, to_us
+from .errors import InvalidRecord
 from .state import (
     DAMAGE_REPORTED,
     DELIVERY_FAILED,
     DEPARTING,
     MANIFEST_OFF,
     TERMINAL,
+    UNKNOWN_CONTENT,
     VEHICLE_OK,
     Episode,
     ManifestChange,
@@ -118,17 +120,48 @@ class WaybillProcessor:
         self._reconcile(step, now)
         return step
 
-    def scan(self, w: WaybillState | None, scan: Scan, now: int) -> WaybillStep:
-        """Apply a Scan. Its facility ids must be known to the network."""
-        w = w or WaybillState(scan.waybill_no)
+    def admit(self, w: WaybillState | None, scan: Scan) -> tuple[int, int] | None:
+        """Whether a scan may be applied, asked before it moves any clock: (event id
+        digest, content digest) if so, None for a redelivery (it changes nothing).
+        Raises InvalidRecord for a scan that reuses an event id with other content or
+        would pass a cap (CONTRACT §7)."""
         digest = ids.event_digest(scan.event_id)
-        seen = w.seen
-        if digest in seen:
-            return WaybillStep(w)  # a redelivery changes nothing
+        content = ids.scan_digest(scan)
+        if w is None:
+            return digest, content
+        known = w.events.get(digest)
+        if known is not None:
+            if known in (content, UNKNOWN_CONTENT):
+                return None
+            raise InvalidRecord(
+                "event_id_conflict", "event_id already used by a different scan of this waybill"
+            )
+        settings = self.ctx.settings
+        if len(w.events) >= settings.max_scans_per_waybill:
+            raise InvalidRecord(
+                "over_limit", f"waybill already has {len(w.events)} scans (max_scans_per_waybill)"
+            )
+        if w.opened and sum(w.opened.values()) >= settings.max_episodes_per_waybill:
+            raise InvalidRecord(
+                "over_limit",
+                f"waybill already opened {sum(w.opened.values())} exception episodes "
+                "(max_episodes_per_waybill)",
+            )
+        return digest, content
+
+    def scan(
+        self, w: WaybillState | None, scan: Scan, now: int, admitted: tuple[int, int] | None = None
+    ) -> WaybillStep:
+        """Apply a Scan. Its facility ids must be known to the network. `admitted`: what
+        `admit` said of it, if the caller asked already; else this asks, and raises the
+        same InvalidRecord before changing anything."""
+        w = w or WaybillState(scan.waybill_no)
+        if admitted is None:
+            admitted = self.admit(w, scan)
+            if admitted is None:
+                return WaybillStep(w)  # a redelivery changes nothing
         step, now = self._begin(w, now)
-        seen.append(digest)
-        if len(seen) > self.ctx.settings.dedup_event_ids:
-            del seen[0]
+        w.events[admitted[0]] = admitted[1]
 
         fac = self.network.facilities
         here = fac[scan.facility_id].id
@@ -277,9 +310,13 @@ class WaybillProcessor:
 
     def _open(
         self, step: WaybillStep, exc_type: str, c: Candidate, now: int, track: bool = True
-    ) -> Episode:
+    ) -> Episode | None:
+        """Open an episode; None once the waybill has opened max_episodes_per_waybill (its
+        scans are refused from then on, and no deadline opens another)."""
         w = step.state
         opened = w.opened if w.opened is not None else {}
+        if sum(opened.values()) >= self.ctx.settings.max_episodes_per_waybill:
+            return None
         ordinal = opened.get(exc_type, 0)
         opened[exc_type] = ordinal + 1
         w.opened = opened
@@ -355,6 +392,8 @@ class WaybillProcessor:
             ep = self._open(
                 step, "MISSED_SCAN", Candidate(at, "LOW", evidence, facility), now, track=False
             )
+            if ep is None:
+                return
             self._resolve(step, rule, ep, now, "CHECKPOINT_SKIPPED")
 
     # -- records -----------------------------------------------------------------

@@ -6,21 +6,61 @@ shapes, so those are enforced here once and reused by every model.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+)
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Timestamps lie in [EARLIEST, LATEST) (CONTRACT §7): anything else is a device's
+broken clock, and keeping it out means no deadline arithmetic can leave datetime's range."""
+
+_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)", re.ASCII)
 
 
 def _require_iso_text(value: Any) -> Any:
-    # pydantic would happily turn a number into a datetime; the contract wants ISO text only.
+    # pydantic would happily turn a number, or a numeric string, into a datetime (as Unix
+    # time); the contract wants ISO text with a UTC offset only.
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
         raise ValueError("timestamp must be an ISO-8601 string with a UTC offset")
-    if len(value) > 40:
-        raise ValueError("timestamp text too long")
+    if len(value) > 40 or not _ISO.fullmatch(value):
+        raise ValueError("timestamp must be ISO-8601 text with a UTC offset")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("timestamp must lie from 2000-01-01 up to 2100-01-01")
+    return value
+
+
+@cache
+def known_timezones() -> frozenset[str]:
+    """The IANA zone names this machine's tz database has. Checking membership first
+    keeps ZoneInfo from ever being handed a path (`Asia` is a folder of the database)."""
+    return frozenset(available_timezones())
+
+
+def _known_timezone(value: str) -> str:
+    if value not in known_timezones():
+        raise ValueError("unknown IANA time zone")
+    ZoneInfo(value)  # loaded once here, so later conversions cannot fail
     return value
 
 
@@ -31,6 +71,7 @@ def _iso_utc(value: datetime) -> str:
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_require_iso_text),
+    AfterValidator(_in_range),
     PlainSerializer(_iso_utc, return_type=str, when_used="json"),
 ]
 """A timezone-aware instant. Serialised to JSON in UTC with an explicit `+00:00` offset."""
@@ -42,6 +83,16 @@ VehicleId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,22}$")]
 PersonName = Annotated[str, Field(min_length=1, max_length=64)]
+TimeZoneName = Annotated[
+    str, Strict(), Field(min_length=1, max_length=64), AfterValidator(_known_timezone)
+]
+"""An IANA time zone this machine knows (`Asia/Shanghai`)."""
+
+
+def number(ge: float, le: float) -> Any:
+    """A JSON number (an integer or a float) within [ge, le]: strict, so a number sent as
+    a string (`"22.6"`) or a boolean is refused rather than converted (CONTRACT §7)."""
+    return Annotated[float, Strict(), Field(ge=ge, le=le, allow_inf_nan=False)]
 
 
 class Record(BaseModel):

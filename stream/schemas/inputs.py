@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from .common import (
     EventId,
@@ -15,9 +14,16 @@ from .common import (
     Phone,
     Record,
     Timestamp,
+    TimeZoneName,
     VehicleId,
     WaybillNo,
+    number,
 )
+
+Money = number(ge=0, le=1e9)
+Latitude = number(ge=-90, le=90)
+Longitude = number(ge=-180, le=180)
+Speed = number(ge=0, le=400)
 
 
 class Product(StrEnum):
@@ -62,16 +68,7 @@ class Recipient(Record):
     name: PersonName
     phone: Phone
     locale: Locale = Locale.ZH_CN
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+    timezone: TimeZoneName = "Asia/Shanghai"
 
 
 class Sender(Record):
@@ -89,7 +86,7 @@ class Waybill(Record):
     origin_facility_id: FacilityId
     destination_facility_id: FacilityId
     planned_route: Annotated[list[FacilityId], Field(min_length=1, max_length=32)] | None = None
-    insured_value: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+    insured_value: Money = 0.0
     recipient: Recipient
     sender: Sender | None = None
 
@@ -142,6 +139,6 @@ _REASONS: dict[ScanType, type[StrEnum]] = {
 class GpsPing(Record):
     vehicle_id: VehicleId
     event_time: Timestamp
-    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-    speed_kmh: Annotated[float, Field(ge=0, le=400, allow_inf_nan=False)] | None = None
+    lat: Latitude
+    lon: Longitude
+    speed_kmh: Speed | None = None

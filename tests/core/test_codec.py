@@ -1,5 +1,6 @@
 """State survives the changelog: encode, decode, and carry on exactly as before."""
 
+from conftest import feed
 from hypothesis import HealthCheck, given, settings
 from test_properties import streams
 
@@ -11,12 +12,12 @@ def _half_and_half(network, stream, reload):
     detector = Detector(network)
     half = len(stream) // 2
     for record in stream[:half]:
-        detector.feed(record)
+        feed(detector, record)
     if reload:
         detector.waybills = {k: load_waybill(dump_waybill(w)) for k, w in detector.waybills.items()}
         detector.vehicles = {k: load_vehicle(dump_vehicle(v)) for k, v in detector.vehicles.items()}
     for record in stream[half:]:
-        detector.feed(record)
+        feed(detector, record)
     detector.advance((detector.clock.now or 0) + 10 * 86_400_000_000)
     return [(t, r.model_dump(mode="json")) for t, r in detector.outputs], detector
 

@@ -10,7 +10,9 @@ def _silent(events, insured=0):
 
 
 def test_opens_after_72h_without_scan_and_resolves_on_a_scan(events, run):
-    _silent(events).scan("HUB_DEPARTURE", "A-HUB", 80, vehicle_id="T1")
+    # Another vehicle's ping moves the clock meanwhile: a record 48 h ahead of the clock
+    # would be refused (clock_jump), as in a real stream where other parcels move on.
+    _silent(events).gps("T9", 40, 24.0, 116.0).scan("HUB_DEPARTURE", "A-HUB", 80, vehicle_id="T1")
     out = run(events)
     records = out.of("LOST_SUSPECTED")
     assert [r["status"] for r in records] == ["OPEN", "RESOLVED"]

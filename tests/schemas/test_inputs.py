@@ -41,7 +41,7 @@ def test_minimal_records_validate_with_defaults():
         ({"waybill_no": "X" * 41}, "waybill_no"),
         ({"waybill_no": ""}, "waybill_no"),
         ({"product": "OVERNIGHT"}, "product"),
-        ({"created_at": "2026-11-20T09:00:00"}, "timezone"),
+        ({"created_at": "2026-11-20T09:00:00"}, "UTC offset"),
         ({"created_at": 1763600000}, "ISO-8601"),
         ({"created_at": "yesterday"}, "created_at"),
         ({"promised_at": "2026-11-19T09:00:00+08:00"}, "before created_at"),
@@ -66,7 +66,7 @@ def test_bad_waybills_are_refused(patch, message):
     ("patch", "message"),
     [
         ({"scan_type": "TELEPORTED"}, "scan_type"),
-        ({"event_time": "2026-11-20 09:00"}, "timezone"),
+        ({"event_time": "2026-11-20 09:00"}, "UTC offset"),
         ({"event_id": ""}, "event_id"),
         ({"scan_type": "LOAD"}, "vehicle_id is required on LOAD"),
         ({"scan_type": "UNLOAD"}, "vehicle_id is required on UNLOAD"),
