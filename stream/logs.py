@@ -19,16 +19,33 @@ from typing import Any, Literal
 
 import structlog
 
-# A mainland mobile number (11 digits from 13x–19x) on its own, and any number written
-# with a leading + (international), with spaces or dashes inside: what a recipient's
-# phone may look like (CONTRACT §2), and nothing else that is long and numeric
-# (timestamps, offsets, ids), which logs need intact.
-_MOBILE = re.compile(r"(?<![\d])(1[3-9]\d)(\d{4})(\d{4})(?![\d])")
-_INTERNATIONAL = re.compile(r"\+\d[\d -]{5,20}\d")
+# Phone numbers as people write them (CONTRACT §7): mainland mobiles bare or grouped
+# 3-4-4 with spaces or dashes, with or without the 86 country code (`+86`, `0086`, `86`);
+# landlines with their area code (`0755-12345678`); any number written with a leading +;
+# and all of these in full-width digits. The patterns run on an ASCII shadow of the text
+# (full-width digits, dashes and spaces mapped one to one, so positions agree) and only
+# digits are replaced: timestamps, offsets and ids, which logs need intact, do not match
+# (a landline needs its separator, a mobile exactly 11 digits between non-digits).
+_SHADOW = str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)},
+                         "\uff0b": "+", "\uff0d": "-", "\u3000": " ", "\u2010": "-",
+                         "\u2011": "-", "\u2012": "-", "\u2013": "-"})  # fmt: skip
+# Not after a digit, unless that digit ends an escape (`\xe4\xb8\x89` is 三 in a bytes repr).
+_START = r"(?:(?<!\d)|(?<=\\x[0-9a-fA-F]{2})|(?<=\\u[0-9a-fA-F]{4}))"
+_MOBILE = re.compile(_START + r"((?:(?:\+|00)?86[ -]?)?1[3-9]\d)([ -]?\d{4}[ -]?\d{4})(?!\d)")
+_LANDLINE = re.compile(_START + r"(0[1-9]\d{1,2}[ -])(\d{7,8})(?!\d)")
+_INTERNATIONAL = re.compile(r"()(\+\d[\d -]{5,20}\d)")
 _FIELD = re.compile(r"""(["']?phone["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^,}\s]+)""", re.IGNORECASE)
+# A full-width digit escaped, as in a bytes repr (`\xef\xbc\x91`) or JSON (`\uff11`):
+# turned back into its digit first, so an escaped number is masked too.
+_ESCAPED = re.compile(r"\\xef\\xbc\\x(9[0-9])|\\u[fF][fF]1([0-9])")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    return str(int(m[1], 16) - 0x90) if m[1] else m[2]
 
 
 def _keep_tail(text: str) -> str:
+    """`text` with every digit but the last 4 starred."""
     digits = sum(c.isdigit() for c in text)
     out, seen = [], 0
     for c in text:
@@ -41,11 +58,25 @@ def _keep_tail(text: str) -> str:
 
 
 def mask(text: str) -> str:
-    """`text` with every phone number masked, keeping the last 4 digits (enough for an
-    operator to match a complaint, not enough to call)."""
-    text = _FIELD.sub(lambda m: m[1] + _keep_tail(m[2]), text)
-    text = _MOBILE.sub(lambda m: f"{m[1]}****{m[3]}", text)
-    return _INTERNATIONAL.sub(lambda m: _keep_tail(m[0]), text)
+    """`text` with every phone number masked: its digits starred but the last 4 (and a
+    mobile's first 3, the carrier prefix) — enough for an operator to match a complaint,
+    not enough to call. Applied to every log line; never to dead letters' raw input."""
+    if "\\" in text:
+        text = _ESCAPED.sub(_unescape, text)
+    shadow = text.translate(_SHADOW)
+    starred: list[tuple[int, int]] = []
+    for pattern in (_FIELD, _MOBILE, _LANDLINE, _INTERNATIONAL):
+        for m in pattern.finditer(shadow):
+            starred.append((m.start(2), m.end(2)))
+    if not starred:
+        return text
+    chars = list(text)
+    for start, end in starred:
+        kept = _keep_tail(shadow[start:end])
+        for offset, c in enumerate(kept):
+            if c == "*":
+                chars[start + offset] = "*"
+    return "".join(chars)
 
 
 def _mask_values(value: Any) -> Any:

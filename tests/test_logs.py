@@ -5,6 +5,7 @@ import io
 import json
 import logging
 
+import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,3 +66,59 @@ def test_any_mobile_number_in_any_text_is_masked(before, second, rest, after):
     masked = logs.mask(text)
     assert number not in masked
     assert number[-4:] in masked
+
+
+PHONES = [
+    "13912345678",
+    "139-1234-5678",
+    "139 1234 5678",
+    "+86 139 1234 5678",
+    "+8613912345678",
+    "8613912345678",
+    "0086 13912345678",
+    "0755-12345678",
+    "010 87654321",
+    "１３９１２３４５６７８",
+    "１３９－１２３４－５６７８",
+]
+
+
+def _digits(text: str) -> str:
+    """The digits of `text` in ASCII (full-width ones too), in order."""
+    return "".join(str(int(c)) for c in text if c.isdigit())
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_every_phone_format_is_masked(phone):
+    masked = logs.mask(f"recipient {phone}, call back")
+    assert _digits(phone)[-8:] not in _digits(masked)
+    assert _digits(masked).endswith(_digits(phone)[-4:])
+    assert masked.startswith("recipient ") and masked.endswith(", call back")
+
+
+@pytest.mark.parametrize("phone", PHONES)
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_no_phone_in_any_line_at_any_level_whoever_logs_it(phone, level):
+    """Our lines, a library's (as aiokafka logs a record it sends, bytes and all), an
+    error text and a traceback: the number never shows, in any format."""
+    buffer = io.StringIO()
+    logs.configure("debug", "json")
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logs.formatter("json"))
+    logging.getLogger().handlers = [handler]
+    value = ('{"recipient": {"name": "张三' + phone + '", "phone": "' + phone + '"}}').encode()
+    getattr(structlog.get_logger("stream.test"), level)(
+        "dead letter", error=f"unknown facility '{phone}'"
+    )
+    getattr(logging.getLogger("aiokafka.producer"), level)(
+        "Sending (key=%s value=%s)", b"W1", value
+    )
+    try:
+        raise ValueError(f"bad value {phone}")
+    except ValueError:
+        structlog.get_logger("stream.test").exception("processing failed")
+    text = buffer.getvalue()
+    assert text.count("\n") == 3
+    for line in text.splitlines():
+        assert phone not in line
+        assert _digits(phone)[-8:] not in _digits(line)  # nor escaped, nor full-width

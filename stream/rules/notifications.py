@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..core.clock import HOUR, to_datetime, to_us
+from .customer_text import greeting_name, sanitise
 
 NOTIFY = frozenset(
     {
@@ -96,73 +97,73 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "zh-CN": {
         "DELAY_PREDICTED": (
             "您的快递预计稍晚送达",
-            "{name},您好!您的快递(运单号 {waybill})目前比原计划慢了一些,预计{eta}前送达。"
+            "{greeting}您的快递(运单号 {waybill})目前比原计划慢了一些,预计{eta}前送达。"
             "我们已安排专人跟进,优先为您运输和派送,有新进展会第一时间告诉您。感谢您的耐心等待!",
         ),
         "DELAYED": (
             "您的快递未能按时送达",
-            "{name},您好!您的快递(运单号 {waybill})没能在承诺的{promised}前送到,耽误了您的时间,"
+            "{greeting}您的快递(运单号 {waybill})没能在承诺的{promised}前送到,耽误了您的时间,"
             "很抱歉。我们已安排专人优先处理,预计{eta}前送达,{next_update}前会再告诉您最新进展。"
             "感谢您的理解与支持!",
         ),
         "DAMAGED": (
             "您的快递在运输中出现破损",
-            "{name},您好!您的快递(运单号 {waybill})在运输中发现{damage}。我们已拍照登记,"
+            "{greeting}您的快递(运单号 {waybill})在运输中发现{damage}。我们已拍照登记,"
             "并为您启动了理赔{insured},理赔专员会在{next_update}前与您联系,商定处理方案。"
             "感谢您的理解与支持!",
         ),
         "DELIVERY_FAILED": (
             "今天没能把快递送到您手上",
-            "{name},您好!您的快递(运单号 {waybill}){reason}。我们会在{next_update}前与您联系,"
+            "{greeting}您的快递(运单号 {waybill}){reason}。我们会在{next_update}前与您联系,"
             "确认方便的派送时间{address};您也可以直接回复本消息告诉我们。感谢您的支持!",
         ),
         "LOST_SUSPECTED": (
             "我们正在为您查找快递",
-            "{name},您好!您的快递(运单号 {waybill})已有一段时间没有更新物流信息。"
+            "{greeting}您的快递(运单号 {waybill})已有一段时间没有更新物流信息。"
             "我们已启动专项查找,专员会在{next_update}前告诉您查找结果;如果未能找回,"
             "我们会为您提供赔付方案。感谢您的耐心等待!",
         ),
         "PICKUP_OVERDUE": (
             "寄给您的快递还在等待取件",
-            "{name},您好!寄给您的快递(运单号 {waybill})还没有被取件。我们已通知快递员尽快上门,"
+            "{greeting}寄给您的快递(运单号 {waybill})还没有被取件。我们已通知快递员尽快上门,"
             "{next_update}前会告诉您取件情况和预计送达时间。感谢您的耐心等待!",
         ),
     },
     "en": {
         "DELAY_PREDICTED": (
             "Your parcel is running a little late",
-            "Hello {name}, your parcel {waybill} is moving more slowly than planned and is now "
+            "{greeting} your parcel {waybill} is moving more slowly than planned and is now "
             "expected by {eta}. Our team is giving it priority and we will tell you as soon as "
             "anything changes. Thank you for your patience.",
         ),
         "DELAYED": (
             "Your parcel is late",
-            "Hello {name}, your parcel {waybill} did not reach you by {promised} as promised, "
+            "{greeting} your parcel {waybill} did not reach you by {promised} as promised, "
             "and we are sorry for the wait. Our team is giving it priority and now expects to "
             "deliver it by {eta}. We will update you again by {next_update}. Thank you for your "
             "understanding.",
         ),
         "DAMAGED": (
             "Your parcel was damaged in transit",
-            "Hello {name}, we found {damage} on your parcel {waybill}. We have photographed and "
+            "{greeting} we found {damage} on your parcel {waybill}. We have photographed and "
             "recorded it and opened a claim for you{insured}. A claims specialist will contact "
             "you by {next_update} to agree on the next steps. Thank you for your understanding.",
         ),
         "DELIVERY_FAILED": (
             "We could not deliver your parcel today",
-            "Hello {name}, we could not deliver your parcel {waybill}: {reason}. We will contact "
+            "{greeting} we could not deliver your parcel {waybill}: {reason}. We will contact "
             "you by {next_update} to arrange a time that suits you{address}, or you can reply to "
             "this message with a convenient time. Thank you for your help.",
         ),
         "LOST_SUSPECTED": (
             "We are looking for your parcel",
-            "Hello {name}, your parcel {waybill} has had no tracking update for a while. We have "
+            "{greeting} your parcel {waybill} has had no tracking update for a while. We have "
             "started a dedicated search and will tell you the result by {next_update}; if it "
             "cannot be found, we will offer you compensation. Thank you for your patience.",
         ),
         "PICKUP_OVERDUE": (
             "The parcel for you is waiting to be collected",
-            "Hello {name}, the parcel {waybill} being sent to you has not been collected yet. We "
+            "{greeting} the parcel {waybill} being sent to you has not been collected yet. We "
             "have asked a courier to collect it as soon as possible and will tell you how it is "
             "going, with the expected delivery time, by {next_update}. Thank you for your "
             "patience.",
@@ -206,9 +207,14 @@ def render(
     if quiet is not None:  # and never promise to call in the middle of the night
         update = send_after(update, tz, *quiet)
     zh = locale == "zh-CN"
+    shown_name = greeting_name(name)
+    if zh:
+        greeting = f"{shown_name},您好!" if shown_name else "您好!"
+    else:
+        greeting = f"Hello {shown_name}," if shown_name else "Hello,"
     values = {
-        "name": name,
-        "waybill": waybill_no,
+        "greeting": greeting,
+        "waybill": sanitise(waybill_no),
         "eta": _fmt(shown_eta, tz, locale) if shown_eta is not None else "",
         "promised": _fmt(promised, tz, locale) if promised is not None else "",
         "next_update": _fmt(update, tz, locale),
