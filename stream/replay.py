@@ -47,6 +47,9 @@ class ReplayError(Exception):
 class ReplaySummary:
     lines: int = 0
     records: int = 0
+    letters_for_applied: int = 0
+    """Dead letters for lines that were applied too: a boarding refused by a full vehicle
+    (the scan itself counts for its parcel)."""
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTPUT_FILES, 0))
 
 
@@ -140,6 +143,7 @@ def replay(
                 if detector.refused:  # applied, but its vehicle was full: also a letter
                     for _, exc in detector.refused:
                         refuse(number, raw, exc)
+                    summary.letters_for_applied += len(detector.refused)
                     detector.refused.clear()
             if until_us is not None:
                 detector.advance(until_us)
