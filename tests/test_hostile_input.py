@@ -219,3 +219,11 @@ def test_replay_of_a_file_of_bad_lines_never_fails(tmp_path, network_file):
     assert "Traceback" not in result.stderr
     letters = read_outputs(tmp_path / "o").dead_letters
     assert [x["error"].split(":")[0] for x in letters] == ["schema", "schema", "decode"]
+
+
+def test_unicode_line_breaks_in_a_dead_letter_keep_it_one_line(run, tmp_path):
+    events = Events().raw('{"topic": "scans", "value": {"event_id": "a\u2028b\x85c\u2029"}}')
+    out = run(events.waybill())
+    text = (tmp_path / "out-0" / "dead_letters.jsonl").read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 1 == len(out.dead_letters)
+    assert json.loads(text)["raw"].endswith('"a\u2028b\x85c\u2029"}}')

@@ -15,8 +15,23 @@ from .inputs import Locale
 def to_json(record: OutputRecord) -> bytes:
     """A record exactly as it goes on a topic or into a replay file: optional fields that
     do not apply (resolved_at before resolution, facility or vehicle where unknown, key
-    or line of a dead letter) are left out rather than written as null."""
-    return record.model_dump_json(exclude_none=True).encode()
+    or line of a dead letter) are left out rather than written as null, and Unicode line
+    breaks are escaped (see `_LINE_BREAKS`)."""
+    data = record.model_dump_json(exclude_none=True).encode()
+    for raw, escaped in _LINE_BREAKS:
+        if raw in data:  # only inside strings: outside them JSON allows no such character
+            data = data.replace(raw, escaped)
+    return data
+
+
+_LINE_BREAKS = (
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+)
+"""NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR are line breaks to many readers (Python's
+`str.splitlines`, JavaScript before ES2019): written escaped, a record is one line to
+every reader of a JSON-lines file, whatever text a dead letter's raw input carries."""
 
 
 class ExceptionType(StrEnum):
