@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools
 	$(BIN)/ruff format --check stream tests benchmarks tools
 	$(BIN)/pytest
+	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools
@@ -27,6 +28,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format stream tests benchmarks tools
 	$(BIN)/ruff check --fix stream tests benchmarks tools
+
+fuzz: $(STAMP)
+	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core_throughput.py
