@@ -245,14 +245,15 @@ class WaybillHandler(_Base):
         if isinstance(record, Waybill):
             step = self.side.register(w, record, self.clock.observe(None, to_us(record.created_at)))
             return self._store(key, step, partition, record_time(record))
+        at = to_us(record.event_time)
         try:
-            admitted = self.side.admit(w, record)  # before it moves any clock
+            admitted = self.side.admit(w, record, at)  # before it moves any clock
         except InvalidRecord as exc:
             return [self._dead_letter(topic, key, raw, exc)]
-        now = self.clock.observe((topic, partition), to_us(record.event_time))
+        now = self.clock.observe((topic, partition), at)
         if admitted is None:
             return []  # a redelivery changes nothing
-        step = self.side.scan(w, record, now, admitted)
+        step = self.side.scan(w, record, now, admitted, at)
         return self._store(key, step, partition, record_time(record))
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
@@ -453,8 +454,9 @@ class VehicleHandler(_Base):
             try:
                 ping = decode("gps", raw, self.ctx.network)
                 assert isinstance(ping, GpsPing)
+                at = to_us(ping.event_time)
                 if key == ping.vehicle_id.encode():
-                    self._admit_time(to_us(ping.event_time))
+                    self._admit_time(at)
             except InvalidRecord as exc:
                 return [self._dead_letter(topic, key, raw, exc)]
             own_key = ping.vehicle_id.encode()
@@ -463,8 +465,8 @@ class VehicleHandler(_Base):
             self.metrics.input("gps")
             data = self.table.get(key)
             v = load_vehicle(data) if data is not None else None
-            now = self.clock.observe((topic, partition), to_us(ping.event_time))
-            step = self.side.ping(v, ping, now)
+            now = self.clock.observe((topic, partition), at)
+            step = self.side.ping(v, ping, now, at)
         self.table[key] = dump_vehicle(step.state)
         self.ticks.track(step.state.vehicle_id, step.state.deadline)
         self.conditions[step.state.vehicle_id] = (partition, step.state.status)

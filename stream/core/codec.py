@@ -7,6 +7,7 @@ names are ignored, missing ones keep their defaults).
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from .state import (
     WaybillState,
 )
 
+_ARRAYS = frozenset({"event_ids", "event_contents"})
 _TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
 _EPISODE_FIELDS = Episode.__slots__
 _W_DEFAULTS = {name: getattr(WaybillState("x"), name) for name in WaybillState.__slots__}
@@ -30,9 +32,9 @@ def dump_waybill(w: WaybillState) -> bytes:
     out: dict[str, Any] = {}
     for name, default in _W_DEFAULTS.items():
         value = getattr(w, name)
-        if name == "events":
+        if name in _ARRAYS:
             if value:
-                out[name] = [x for pair in value.items() for x in pair]
+                out[name] = value.tolist()
         elif name == "episodes":
             if value:
                 out[name] = {
@@ -50,13 +52,14 @@ def load_waybill(data: bytes) -> WaybillState:
     raw = orjson.loads(data)
     w = WaybillState(raw["waybill_no"])
     for name, value in raw.items():
-        if name == "seen":  # before event ids were kept whole: content unknown (0)
-            w.events.update(dict.fromkeys(value, UNKNOWN_CONTENT))
+        if name == "seen":  # the state of an older version: ids alone, content unknown
+            w.event_ids = array("Q", value)
+            w.event_contents = array("Q", [UNKNOWN_CONTENT] * len(value))
             continue
         if name not in _W_DEFAULTS:
             continue
-        if name == "events":
-            value = dict(zip(value[::2], value[1::2], strict=True))
+        if name in _ARRAYS:
+            value = array("Q", value)
         elif name == "episodes":
             value = {t: _episode(fields) for t, fields in value.items()}
         elif name == "pending" and value is not None:

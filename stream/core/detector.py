@@ -18,7 +18,7 @@ from ..settings import RuleSettings
 from .clock import EventClock, to_us
 from .deadlines import DeadlineQueue
 from .errors import InvalidRecord
-from .guard import ClockGuard, record_time
+from .guard import ClockGuard
 from .state import ManifestChange, VehicleSignal, VehicleState, WaybillState
 from .vehicles import VehicleProcessor, VehicleStep
 from .waybills import Output, WaybillProcessor, WaybillStep
@@ -57,24 +57,29 @@ class Detector:
 
         Raises InvalidRecord, before the clock moves, for a record the core refuses:
         dated too far ahead of the clock, an event id conflict, past a cap."""
-        self.guard.on_event_clock(record_time(record), self.clock.now)
-        self._feeders[record.__class__](record)
+        cls = record.__class__
+        stamp = record.created_at if cls is Waybill else record.event_time  # type: ignore[union-attr]
+        when = to_us(stamp)
+        clock = self.clock.now
+        if clock is not None and when - clock > self.guard.jump:  # inline: the hot path
+            self.guard.on_event_clock(when, clock)  # raises, saying why
+        self._feeders[cls](record, when)
 
-    def _feed_ping(self, ping: GpsPing) -> None:
-        now = self._tick_to(to_us(ping.event_time))
+    def _feed_ping(self, ping: GpsPing, when: int) -> None:
+        now = self._tick_to(when)
         v = self.vehicles.get(ping.vehicle_id)
-        self._after_vehicle(self.vehicle_side.ping(v, ping, now), now)
+        self._after_vehicle(self.vehicle_side.ping(v, ping, now, when), now)
 
-    def _feed_scan(self, scan: Scan) -> None:
+    def _feed_scan(self, scan: Scan, when: int) -> None:
         side = self.waybill_side
-        admitted = side.admit(self.waybills.get(scan.waybill_no), scan)  # raises first
-        now = self._tick_to(to_us(scan.event_time))
+        admitted = side.admit(self.waybills.get(scan.waybill_no), scan, when)  # raises first
+        now = self._tick_to(when)
         if admitted is not None:  # else a redelivery: it changes nothing
             w = self.waybills.get(scan.waybill_no)
-            self._after_waybill(side.scan(w, scan, now, admitted), now)
+            self._after_waybill(side.scan(w, scan, now, admitted, when), now)
 
-    def _feed_waybill(self, waybill: Waybill) -> None:
-        now = self._tick_to(to_us(waybill.created_at))
+    def _feed_waybill(self, waybill: Waybill, when: int) -> None:
+        now = self._tick_to(when)
         w = self.waybills.get(waybill.waybill_no)
         self._after_waybill(self.waybill_side.register(w, waybill, now), now)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from hashlib import blake2b
+from zlib import crc32
 
 from ..schemas import Scan
-from .clock import to_us
 
 _NAMESPACE = uuid.UUID("6f1d2a4e-8c1b-5d3e-9a57-70617263656c")  # fixed forever
 
@@ -33,21 +33,16 @@ def event_digest(event_id: str) -> int:
     return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
-def scan_digest(scan: Scan) -> int:
-    """A stable 64-bit digest of what a scan says: a redelivery has the same one, a
-    different scan that reuses the event id (CONTRACT §7 `event_id_conflict`) another.
-    The event time counts as an instant, so `+08:00` and `Z` spellings agree."""
-    text = "\x1f".join(
-        (
-            scan.facility_id,
-            str(to_us(scan.event_time)),
-            scan.scan_type.value,
-            scan.vehicle_id or "",
-            scan.next_facility_id or "",
-            scan.reason or "",
-            scan.courier_id or "",
-            scan.description or "",
-            "\x1e".join(scan.photos or ()),
-        )
+def scan_digest(scan: Scan, at: int) -> int:
+    """A stable digest of what a scan says: a redelivery has the same one, a different
+    scan that reuses the event id (CONTRACT §7 `event_id_conflict`) almost surely another.
+    It is only ever compared among scans of one waybill with one event id, so 32 bits
+    (CRC-32, several times cheaper than a cryptographic hash on the hot path) are plenty.
+    The event time counts as an instant (`at`, in µs): `+08:00` and `Z` spellings agree."""
+    photos = scan.photos
+    text = (
+        f"{scan.facility_id}\x1f{at}\x1f{scan.scan_type.value}\x1f{scan.vehicle_id}\x1f"
+        f"{scan.next_facility_id}\x1f{scan.reason}\x1f{scan.courier_id}\x1f"
+        f"{scan.description}\x1f{photos and chr(30).join(photos)}"
     )
-    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little")
+    return crc32(text.encode()) + 1  # never 0: that is UNKNOWN_CONTENT

@@ -8,6 +8,7 @@ waybill well under 2 KB.
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 # Scan types, as plain strings for speed in the hot path.
@@ -95,7 +96,8 @@ class WaybillState:
         "deadline",
         "destination",
         "episodes",
-        "events",
+        "event_contents",
+        "event_ids",
         "failure_facility",
         "failure_first_at",
         "failure_reason",
@@ -182,9 +184,11 @@ class WaybillState:
         self.arr_facility: str | None = None
         self.arr_at: int | None = None
         # Bookkeeping.
-        # event id digest -> scan content digest, for every scan applied (at most
-        # max_scans_per_waybill): redeliveries and event id conflicts are exact.
-        self.events: dict[int, int] = {}
+        # Every scan applied (at most max_scans_per_waybill): its event id's digest, and
+        # at the same index its content's, so redeliveries and conflicts are exact.
+        # Arrays, not a dict: 16 bytes a scan, and a C-speed search over a few dozen.
+        self.event_ids = array("Q")
+        self.event_contents = array("Q")  # CRC-32 + 1 each, see ids.scan_digest
         self.episodes: dict[str, Episode] | None = None
         self.opened: dict[str, int] | None = None
         self.notif_day = 0

@@ -38,7 +38,7 @@ class VehicleStep:
         self.signals: list[VehicleSignal] = []
         # Boardings past max_parcels_per_vehicle: dead letters (`over_limit`) for the
         # caller to publish; the parcel stays off this vehicle's manifest.
-        self.refused: list[tuple[ManifestChange, InvalidRecord]] = []
+        self.refused: tuple[tuple[ManifestChange, InvalidRecord], ...] = ()
 
     @property
     def deadline(self) -> int | None:
@@ -58,9 +58,12 @@ class VehicleProcessor:
         self._lookup_m = max(t.offsite_radius_m, t.arrival_radius_m)
         self._max_parcels = ctx.settings.max_parcels_per_vehicle
 
-    def ping(self, v: VehicleState | None, ping: GpsPing, now: int) -> VehicleStep:
+    def ping(
+        self, v: VehicleState | None, ping: GpsPing, now: int, at: int | None = None
+    ) -> VehicleStep:
+        """Apply a ping; `at`: its event time in µs, if the caller has it."""
         v = v or VehicleState(ping.vehicle_id)
-        t = to_us(ping.event_time)
+        t = at if at is not None else to_us(ping.event_time)
         if v.last_ping_at is not None and t <= v.last_ping_at:
             return VehicleStep(v)  # late or redelivered: the position it describes is past
         step, now = self._begin(v, now)
@@ -124,15 +127,10 @@ class VehicleProcessor:
         state, and every condition's fan-out, stay bounded whatever arrives)."""
         if size < self._max_parcels:
             return False
-        step.refused.append(
-            (
-                change,
-                InvalidRecord(
-                    "over_limit",
-                    f"vehicle already carries {size} parcels (max_parcels_per_vehicle)",
-                ),
-            )
+        refusal = InvalidRecord(
+            "over_limit", f"vehicle already carries {size} parcels (max_parcels_per_vehicle)"
         )
+        step.refused = (*step.refused, (change, refusal))
         return True
 
     def _since(self, v: VehicleState, waybill_no: str, at: int, now: int) -> list[VehicleSignal]:

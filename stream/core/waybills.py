@@ -120,26 +120,26 @@ class WaybillProcessor:
         self._reconcile(step, now)
         return step
 
-    def admit(self, w: WaybillState | None, scan: Scan) -> tuple[int, int] | None:
+    def admit(self, w: WaybillState | None, scan: Scan, at: int) -> tuple[int, int] | None:
         """Whether a scan may be applied, asked before it moves any clock: (event id
         digest, content digest) if so, None for a redelivery (it changes nothing).
         Raises InvalidRecord for a scan that reuses an event id with other content or
-        would pass a cap (CONTRACT §7)."""
+        would pass a cap (CONTRACT §7). `at`: the scan's event time in µs."""
         digest = ids.event_digest(scan.event_id)
-        content = ids.scan_digest(scan)
+        content = ids.scan_digest(scan, at)
         if w is None:
             return digest, content
-        known = w.events.get(digest)
-        if known is not None:
-            if known in (content, UNKNOWN_CONTENT):
+        known = w.event_ids
+        if digest in known:
+            if w.event_contents[known.index(digest)] in (content, UNKNOWN_CONTENT):
                 return None
             raise InvalidRecord(
                 "event_id_conflict", "event_id already used by a different scan of this waybill"
             )
         settings = self.ctx.settings
-        if len(w.events) >= settings.max_scans_per_waybill:
+        if len(known) >= settings.max_scans_per_waybill:
             raise InvalidRecord(
-                "over_limit", f"waybill already has {len(w.events)} scans (max_scans_per_waybill)"
+                "over_limit", f"waybill already has {len(known)} scans (max_scans_per_waybill)"
             )
         if w.opened and sum(w.opened.values()) >= settings.max_episodes_per_waybill:
             raise InvalidRecord(
@@ -150,22 +150,29 @@ class WaybillProcessor:
         return digest, content
 
     def scan(
-        self, w: WaybillState | None, scan: Scan, now: int, admitted: tuple[int, int] | None = None
+        self,
+        w: WaybillState | None,
+        scan: Scan,
+        now: int,
+        admitted: tuple[int, int] | None = None,
+        at: int | None = None,
     ) -> WaybillStep:
         """Apply a Scan. Its facility ids must be known to the network. `admitted`: what
         `admit` said of it, if the caller asked already; else this asks, and raises the
-        same InvalidRecord before changing anything."""
+        same InvalidRecord before changing anything. `at`: its event time in µs, if the
+        caller has it."""
         w = w or WaybillState(scan.waybill_no)
+        t = at if at is not None else to_us(scan.event_time)
         if admitted is None:
-            admitted = self.admit(w, scan)
+            admitted = self.admit(w, scan, t)
             if admitted is None:
                 return WaybillStep(w)  # a redelivery changes nothing
         step, now = self._begin(w, now)
-        w.events[admitted[0]] = admitted[1]
+        w.event_ids.append(admitted[0])
+        w.event_contents.append(admitted[1])
 
         fac = self.network.facilities
         here = fac[scan.facility_id].id
-        t = to_us(scan.event_time)
         kind = scan.scan_type.value
         gaps = missed_scan.skipped(w, here)
 
