@@ -21,7 +21,7 @@ from .state import (
     WaybillState,
 )
 
-_ARRAYS = frozenset({"event_ids", "event_contents"})
+_ARRAYS = frozenset({"events"})
 _TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
 _EPISODE_FIELDS = Episode.__slots__
 _W_DEFAULTS = {name: getattr(WaybillState("x"), name) for name in WaybillState.__slots__}
@@ -53,8 +53,7 @@ def load_waybill(data: bytes) -> WaybillState:
     w = WaybillState(raw["waybill_no"])
     for name, value in raw.items():
         if name == "seen":  # the state of an older version: ids alone, content unknown
-            w.event_ids = array("Q", value)
-            w.event_contents = array("Q", [UNKNOWN_CONTENT] * len(value))
+            w.events = array("Q", [x for digest in value for x in (digest, UNKNOWN_CONTENT)])
             continue
         if name not in _W_DEFAULTS:
             continue

@@ -45,4 +45,4 @@ def scan_digest(scan: Scan, at: int) -> int:
         f"{scan.next_facility_id}\x1f{scan.reason}\x1f{scan.courier_id}\x1f"
         f"{scan.description}\x1f{photos and chr(30).join(photos)}"
     )
-    return crc32(text.encode()) + 1  # never 0: that is UNKNOWN_CONTENT
+    return crc32(text.encode()) | 1  # never 0: that is UNKNOWN_CONTENT

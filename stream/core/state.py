@@ -96,8 +96,7 @@ class WaybillState:
         "deadline",
         "destination",
         "episodes",
-        "event_contents",
-        "event_ids",
+        "events",
         "failure_facility",
         "failure_first_at",
         "failure_reason",
@@ -184,11 +183,10 @@ class WaybillState:
         self.arr_facility: str | None = None
         self.arr_at: int | None = None
         # Bookkeeping.
-        # Every scan applied (at most max_scans_per_waybill): its event id's digest, and
-        # at the same index its content's, so redeliveries and conflicts are exact.
-        # Arrays, not a dict: 16 bytes a scan, and a C-speed search over a few dozen.
-        self.event_ids = array("Q")
-        self.event_contents = array("Q")  # CRC-32 + 1 each, see ids.scan_digest
+        # Every scan applied (at most max_scans_per_waybill), as its event id's digest
+        # followed by its content's (see `find_event`), so redeliveries and conflicts
+        # are exact. One array, not a dict: 16 bytes a scan, a C-speed search.
+        self.events = array("Q")
         self.episodes: dict[str, Episode] | None = None
         self.opened: dict[str, int] | None = None
         self.notif_day = 0
@@ -196,6 +194,19 @@ class WaybillState:
         self.deadline: int | None = None
         self.clock: int | None = None  # the latest `now` applied: time never goes back
         self.pending: list[VehicleSignal] | None = None  # signals from this waybill's future
+
+
+def find_event(events: array, digest: int) -> int:
+    """The position of an event id's digest in `WaybillState.events` (ids sit at even
+    positions, their content digests after them), or -1."""
+    i = -1
+    try:
+        while True:
+            i = events.index(digest, i + 1)
+            if not i & 1:
+                return i
+    except ValueError:
+        return -1
 
 
 class VehicleState:

@@ -38,6 +38,7 @@ from .state import (
     ManifestChange,
     VehicleSignal,
     WaybillState,
+    find_event,
 )
 
 _STICKY_TYPES = frozenset(r.type for r in RULES if r.sticky)
@@ -129,17 +130,19 @@ class WaybillProcessor:
         content = ids.scan_digest(scan, at)
         if w is None:
             return digest, content
-        known = w.event_ids
-        if digest in known:
-            if w.event_contents[known.index(digest)] in (content, UNKNOWN_CONTENT):
+        events = w.events
+        found = find_event(events, digest) if digest in events else -1
+        if found >= 0:
+            if events[found + 1] in (content, UNKNOWN_CONTENT):
                 return None
             raise InvalidRecord(
                 "event_id_conflict", "event_id already used by a different scan of this waybill"
             )
         settings = self.ctx.settings
-        if len(known) >= settings.max_scans_per_waybill:
+        scans = len(events) // 2
+        if scans >= settings.max_scans_per_waybill:
             raise InvalidRecord(
-                "over_limit", f"waybill already has {len(known)} scans (max_scans_per_waybill)"
+                "over_limit", f"waybill already has {scans} scans (max_scans_per_waybill)"
             )
         if w.opened and sum(w.opened.values()) >= settings.max_episodes_per_waybill:
             raise InvalidRecord(
@@ -168,8 +171,7 @@ class WaybillProcessor:
             if admitted is None:
                 return WaybillStep(w)  # a redelivery changes nothing
         step, now = self._begin(w, now)
-        w.event_ids.append(admitted[0])
-        w.event_contents.append(admitted[1])
+        w.events.extend(admitted)
 
         fac = self.network.facilities
         here = fac[scan.facility_id].id
