@@ -128,15 +128,15 @@ def seed_stream(network: Network, parcels: int, seed: int) -> list[tuple[str, di
     return out
 
 
-def _shift(stamp: Any, days: int) -> Any:
-    if not isinstance(stamp, str) or days == 0:
+def _shift(stamp: Any, seconds: float) -> Any:
+    if not isinstance(stamp, str) or seconds == 0:
         return stamp
-    return (datetime.fromisoformat(stamp) + timedelta(days=days)).isoformat()
+    return (datetime.fromisoformat(stamp) + timedelta(seconds=seconds)).isoformat()
 
 
-def _renamed(topic: str, value: dict[str, Any], rnd: int, days: int) -> dict[str, Any]:
+def _renamed(topic: str, value: dict[str, Any], rnd: int, later: float) -> dict[str, Any]:
     """The seed record as round `rnd` sends it: its own parcels, vehicles and event ids,
-    `days` later."""
+    `later` seconds later."""
     if rnd == 0:
         return dict(value)
     v = dict(value)
@@ -146,7 +146,7 @@ def _renamed(topic: str, value: dict[str, Any], rnd: int, days: int) -> dict[str
             v[name] = f"{v[name]}{tag}" if name != "waybill_no" else f"{v[name]}-{tag}"
     for name in ("created_at", "promised_at", "event_time"):
         if name in v:
-            v[name] = _shift(v[name], days)
+            v[name] = _shift(v[name], later)
     return v
 
 
@@ -173,24 +173,17 @@ class Fuzzer:
     def lines(self, count: int, mutate_share: float, report: FuzzReport) -> Any:
         """`count` lines (bytes, no line break inside), the seed stream repeated."""
         rng = self.rng
-        days = (
-            2
-            + int(
-                max(
-                    (_time(v) for _, v in self.seed_records if _time(v) is not None),
-                    default=SIM_START,
-                ).timestamp()
-                - SIM_START.timestamp()
-            )
-            // 86_400
-        )
+        # Each round starts an hour after the previous one's latest record: one stream,
+        # as a network runs on, never a jump the clock guard would refuse.
+        times = [t.timestamp() for _, v in self.seed_records if (t := _time(v)) is not None]
+        span = max(times) - min(times) + 3600
         produced = 0
         rnd = 0
         while produced < count:
             for topic, value in self.seed_records:
                 if produced >= count:
                     return
-                v = _renamed(topic, value, rnd, rnd * days)
+                v = _renamed(topic, value, rnd, rnd * span)
                 if topic == "scans":
                     self.recent_scans.append(v)
                     if len(self.recent_scans) > 256:
@@ -217,7 +210,7 @@ class Fuzzer:
         elif kind == "future":  # a device clock years or days ahead
             ahead = rng.choice([3, 30, 365 * 70])
             name = "created_at" if topic == "waybills" else "event_time"
-            v[name] = _shift(v.get(name), ahead)
+            v[name] = _shift(v.get(name), ahead * 86_400)
         elif kind == "conflict" and self.recent_scans:
             other = self.recent_scans[rng.randrange(len(self.recent_scans))]
             if topic == "scans":
