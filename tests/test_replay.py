@@ -41,6 +41,7 @@ def test_cli_writes_the_four_files_and_exits_zero(tmp_path, network_file):
         (["--input", "missing.jsonl"], "cannot read"),
         (["--until", "tomorrow"], "--until"),
         (["--until", "2026-11-20T10:00:00"], "UTC offset"),
+        (["--until", "2150-01-01T00:00:00+00:00"], "2100-01-01"),
         (["--config", "missing.yaml"], "cannot read"),
     ],
 )
