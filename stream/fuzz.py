@@ -67,6 +67,7 @@ FIELDS = {
 MUTATIONS = (
     "value", "value", "value", "drop", "extra", "future", "conflict", "redeliver",
     "truncate", "flip", "utf8", "envelope", "topic", "too_large", "nested_bom", "huge_string",
+    "batch",
 )  # fmt: skip
 
 
@@ -222,6 +223,11 @@ class Fuzzer:
                                            "reason": "DESTROYED"})  # fmt: skip
         elif kind == "redeliver" and self.recent_scans:
             return _envelope("scans", self.recent_scans[rng.randrange(len(self.recent_scans))])
+        elif kind == "batch" and topic == "gps":  # as a terminal uploads its buffer
+            ping = {k: x for k, x in v.items() if k != "vehicle_id"}
+            wrong = dict(ping, **{rng.choice(FIELDS["gps"][1:]): rng.choice(HOSTILE_VALUES)})
+            pings = [ping] * rng.randrange(1, 4) + ([wrong] if rng.random() < 0.5 else [])
+            return _envelope("gps", {"vehicle_id": v.get("vehicle_id"), "pings": pings})
         elif kind == "huge_string":
             _set(v, rng.choice(FIELDS[topic]), "字" * rng.choice([33, 501, 20_000]))
         line = _envelope(topic, v)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from .core.errors import InvalidRecord
 from .network import Network
-from .schemas import INPUT_MODELS, DeadLetter, GpsPing, Scan, Waybill
+from .schemas import INPUT_MODELS, DeadLetter, GpsBatch, GpsPing, Scan, Waybill
 
 MAX_RECORD_BYTES = 64 * 1024
 """Largest input record accepted; a legitimate scan is well under 4 kB."""
@@ -22,7 +22,7 @@ RAW_LIMIT = 10 * 1024
 
 BOM = b"\xef\xbb\xbf"
 
-InputRecord = Waybill | Scan | GpsPing
+InputRecord = Waybill | Scan | GpsPing | GpsBatch
 
 
 class Oversized(bytes):
@@ -73,6 +73,8 @@ def validate(topic: str, value: Any, network: Network) -> InputRecord:
         raise InvalidRecord("unknown_topic", f"unknown topic {topic!r}")
     if not isinstance(value, dict):
         raise InvalidRecord("schema", "value must be a JSON object")
+    if topic == "gps" and "pings" in value:
+        model = GpsBatch
     try:
         record = model.model_validate(value)
     except ValidationError as exc:

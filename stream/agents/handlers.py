@@ -22,7 +22,7 @@ from ..intake import InvalidRecord, dead_letter, decode
 from ..logs import bind, mask
 from ..metrics import Metrics
 from ..rules.base import RuleContext
-from ..schemas import GpsPing, Scan, Waybill, to_json
+from ..schemas import GpsBatch, GpsPing, Scan, Waybill, to_json
 from ..service import ServiceSettings
 from .clock import LiveClock, wall_us
 from .deadlines import TickSource
@@ -102,13 +102,16 @@ class _Base:
         self._bad: dict[tuple[str, str], int] = {}
         self.guard = ClockGuard(ctx.settings)
 
-    def _admit_time(self, when: int) -> None:
+    def _admit_time(self, *times: int) -> None:
         """Raise InvalidRecord for an input dated too far ahead (CONTRACT §7): of this
-        worker's event clock (`clock_jump`), or of the wall clock (`future`)."""
+        worker's event clock (`clock_jump`), or of the wall clock (`future`). Several
+        times: inputs applied one after another (a GPS batch's pings)."""
         if self.clock.event_mode:
-            self.guard.on_event_clock(when, self.clock.reference)
+            self.guard.on_event_clock_each(list(times), self.clock.reference)
         else:
-            self.guard.on_wall_clock(when, wall_us())
+            wall = wall_us()
+            for when in times:
+                self.guard.on_wall_clock(when, wall)
 
     key_name = "key"
     """What the key is, in log lines (waybill_no, vehicle_id)."""
@@ -452,21 +455,29 @@ class VehicleHandler(_Base):
                 )
         else:
             try:
-                ping = decode("gps", raw, self.ctx.network)
-                assert isinstance(ping, GpsPing)
-                at = to_us(ping.event_time)
-                if key == ping.vehicle_id.encode():
-                    self._admit_time(at)
+                record = decode("gps", raw, self.ctx.network)
+                assert isinstance(record, GpsPing | GpsBatch)
+                pings = record.as_pings() if isinstance(record, GpsBatch) else [record]
+                times = [to_us(p.event_time) for p in pings]
+                if key == record.vehicle_id.encode():
+                    self._admit_time(*times)  # a batch is refused whole
             except InvalidRecord as exc:
                 return [self._dead_letter(topic, key, raw, exc)]
-            own_key = ping.vehicle_id.encode()
+            own_key = record.vehicle_id.encode()
             if key != own_key:
                 return [(topic, own_key, raw)]
             self.metrics.input("gps")
             data = self.table.get(key)
             v = load_vehicle(data) if data is not None else None
-            now = self.clock.observe((topic, partition), at)
-            step = self.side.ping(v, ping, now, at)
+            signals: list = []
+            refused: tuple = ()
+            for ping, at in zip(pings, times, strict=True):  # one by one, in time order
+                now = self.clock.observe((topic, partition), at)
+                step = self.side.ping(v, ping, now, at)
+                v = step.state
+                signals += step.signals
+                refused += step.refused
+            step.signals, step.refused = signals, refused
         self.table[key] = dump_vehicle(step.state)
         self.ticks.track(step.state.vehicle_id, step.state.deadline)
         self.conditions[step.state.vehicle_id] = (partition, step.state.status)

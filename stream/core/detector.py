@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..network import Network
 from ..rules.base import RuleContext
-from ..schemas import GpsPing, Scan, Waybill
+from ..schemas import GpsBatch, GpsPing, Scan, Waybill
 from ..settings import RuleSettings
 from .clock import EventClock, to_us
 from .deadlines import DeadlineQueue
@@ -52,12 +52,15 @@ class Detector:
             Waybill: self._feed_waybill,
         }
 
-    def feed(self, record: Waybill | Scan | GpsPing) -> None:
+    def feed(self, record: Waybill | Scan | GpsPing | GpsBatch) -> None:
         """Move the clock to the record's time (firing what is due), then apply it.
 
         Raises InvalidRecord, before the clock moves, for a record the core refuses:
         dated too far ahead of the clock, an event id conflict, past a cap."""
         cls = record.__class__
+        if cls is GpsBatch:
+            self._feed_batch(record)  # type: ignore[arg-type]
+            return
         stamp = record.created_at if cls is Waybill else record.event_time  # type: ignore[union-attr]
         when = to_us(stamp)
         clock = self.clock.now
@@ -69,6 +72,15 @@ class Detector:
         now = self._tick_to(when)
         v = self.vehicles.get(ping.vehicle_id)
         self._after_vehicle(self.vehicle_side.ping(v, ping, now, when), now)
+
+    def _feed_batch(self, batch: GpsBatch) -> None:
+        """A batch is its pings one by one, in time order; refused whole (before any is
+        applied) if any one of them would be."""
+        pings = batch.as_pings()
+        times = [to_us(p.event_time) for p in pings]
+        self.guard.on_event_clock_each(times, self.clock.now)
+        for ping, when in zip(pings, times, strict=True):
+            self._feed_ping(ping, when)
 
     def _feed_scan(self, scan: Scan, when: int) -> None:
         side = self.waybill_side

@@ -34,6 +34,13 @@ class ClockGuard:
                 f"(the limit is {_span(self.jump)})",
             )
 
+    def on_event_clock_each(self, times: list[int], clock: int | None) -> None:
+        """`on_event_clock` for inputs applied one after another (a GPS batch's pings in
+        time order): each is measured against the clock as the ones before it leave it."""
+        for when in times:
+            self.on_event_clock(when, clock)
+            clock = when if clock is None else max(clock, when)
+
     def on_wall_clock(self, when: int, wall: int) -> None:
         """Refuse a record dated more than `max_future_minutes` ahead of the wall clock."""
         if when - wall > self.future:

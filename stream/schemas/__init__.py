@@ -2,8 +2,10 @@
 
 from .common import Severity, Timestamp
 from .inputs import (
+    BatchPing,
     DamageSeverity,
     FailureReason,
+    GpsBatch,
     GpsPing,
     Locale,
     Product,
@@ -28,12 +30,14 @@ from .outputs import (
 )
 
 INPUT_MODELS = {"waybills": Waybill, "scans": Scan, "gps": GpsPing}
-"""Logical input topic name -> record model."""
+"""Logical input topic name -> record model (a value on the GPS topic with `pings` is a
+GpsBatch instead, see stream/intake.py)."""
 
 ALL_MODELS = {
     "Waybill": Waybill,
     "Scan": Scan,
     "GpsPing": GpsPing,
+    "GpsBatch": GpsBatch,
     "Exception": ExceptionRecord,
     "Ticket": Ticket,
     "Notification": Notification,
@@ -44,6 +48,7 @@ ALL_MODELS = {
 __all__ = [
     "ALL_MODELS",
     "INPUT_MODELS",
+    "BatchPing",
     "Channel",
     "DamageSeverity",
     "DeadLetter",
@@ -51,6 +56,7 @@ __all__ = [
     "ExceptionRecord",
     "ExceptionType",
     "FailureReason",
+    "GpsBatch",
     "GpsPing",
     "Locale",
     "Notification",

@@ -13,11 +13,12 @@ from ..service import ServiceSettings
 from . import ALL_MODELS
 from .export import _INPUTS
 
-# logical topic -> (record name, key, what the topic carries)
-_CHANNELS: dict[str, tuple[str, str, str]] = {
+# logical topic -> (record names, key, what the topic carries)
+_CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
     "waybills": ("Waybill", "waybill_no", "Orders (运单) as the order system creates them."),
     "scans": ("Scan", "waybill_no", "Every scan of a parcel, from pickup to delivery."),
-    "gps": ("GpsPing", "vehicle_id", "GPS pings of linehaul trucks and delivery vans."),
+    "gps": (("GpsPing", "GpsBatch"), "vehicle_id", "GPS pings of linehaul trucks and delivery "
+            "vans, one by one or as a terminal's batch upload (a value with `pings`)."),
     "exceptions": ("Exception", "waybill_no", "Exception episodes: OPEN, UPDATED, RESOLVED, "
                    "one exception_id per episode."),
     "tickets": ("Ticket", "waybill_no", "Service tickets (工单), one per episode, routed to "
@@ -53,24 +54,26 @@ def build(settings: ServiceSettings | None = None, version: str = "0.1.0") -> di
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    for logical, (record, key, what) in _CHANNELS.items():
-        messages[record] = {
-            "name": record,
-            "title": record,
-            "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{record}"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": f"Key: {key}."}}},
-        }
+    for logical, (names, key, what) in _CHANNELS.items():
+        records = (names,) if isinstance(names, str) else names
+        for record in records:
+            messages[record] = {
+                "name": record,
+                "title": record,
+                "contentType": "application/json",
+                "payload": {"$ref": f"#/components/schemas/{record}"},
+                "bindings": {"kafka": {"key": {"type": "string", "description": f"Key: {key}."}}},
+            }
         channels[logical] = {
             "address": getattr(settings, f"topic_{logical}"),
             "description": what,
-            "messages": {record: {"$ref": f"#/components/messages/{record}"}},
+            "messages": {r: {"$ref": f"#/components/messages/{r}"} for r in records},
         }
         action = "receive" if logical in _RECEIVED else "send"
         operations[f"{action}{_camel(logical)}"] = {
             "action": action,
             "channel": {"$ref": f"#/channels/{logical}"},
-            "messages": [{"$ref": f"#/channels/{logical}/messages/{record}"}],
+            "messages": [{"$ref": f"#/channels/{logical}/messages/{r}"} for r in records],
         }
     return {
         "asyncapi": "3.0.0",

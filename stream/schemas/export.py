@@ -22,4 +22,4 @@ def export_schemas(out: Path) -> list[Path]:
     return written
 
 
-_INPUTS = {"Waybill", "Scan", "GpsPing"}
+_INPUTS = {"Waybill", "Scan", "GpsPing", "GpsBatch"}

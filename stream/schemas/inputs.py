@@ -142,3 +142,39 @@ class GpsPing(Record):
     lat: Latitude
     lon: Longitude
     speed_kmh: Speed | None = None
+
+
+class BatchPing(Record):
+    """One position of a GpsBatch: a GpsPing without the vehicle."""
+
+    event_time: Timestamp
+    lat: Latitude
+    lon: Longitude
+    speed_kmh: Speed | None = None
+
+
+MAX_BATCH_PINGS = 500
+
+
+class GpsBatch(Record):
+    """What a vehicle terminal uploads after buffering (like JT/T 808's batch location
+    upload, 0x0704): 1-500 pings of one vehicle in any order. It means exactly what its
+    pings sent one by one, in time order, mean; one invalid ping refuses the whole batch."""
+
+    vehicle_id: VehicleId
+    pings: Annotated[list[BatchPing], Field(min_length=1, max_length=MAX_BATCH_PINGS)]
+
+    def as_pings(self) -> list[GpsPing]:
+        """The pings one by one, in time order (a stable sort: equal times keep the
+        batch's order)."""
+        ordered = sorted(self.pings, key=lambda p: p.event_time)
+        return [
+            GpsPing.model_construct(
+                vehicle_id=self.vehicle_id,
+                event_time=p.event_time,
+                lat=p.lat,
+                lon=p.lon,
+                speed_kmh=p.speed_kmh,
+            )
+            for p in ordered
+        ]

@@ -105,3 +105,22 @@ def test_a_tombstone_is_a_dead_letter_not_a_crash(default_network, key):
         "parcelwatch_dead_letters_total", {"topic": "scans", "reason": "tombstone"}
     )
     assert counted == 1
+
+
+def test_a_gps_batch_is_its_pings_and_one_bad_ping_refuses_it_whole(default_network):
+    _, vehicles, t = _wall_handlers(default_network)
+    now = datetime.now(UTC)
+    pings = [{"event_time": (now - timedelta(minutes=m)).isoformat(), "lat": 23.0, "lon": 114.0}
+             for m in (20, 30, 10)]  # fmt: skip
+    bad = {**pings[0], "event_time": (now + timedelta(hours=2)).isoformat()}
+    batch = {"vehicle_id": "V1", "pings": [*pings, bad]}
+    refused = vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode())
+    assert [x["error"].split(":")[0] for x in _letters(refused, t)] == ["future"]
+    assert b"V1" not in vehicles.table
+    batch = {"vehicle_id": "V1", "pings": pings}
+    assert vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode()) == []
+    from stream.core.clock import to_us
+    from stream.core.codec import load_vehicle
+
+    state = load_vehicle(vehicles.table[b"V1"])
+    assert state.last_ping_at == to_us(now - timedelta(minutes=10))  # the latest, not the last sent

@@ -8,7 +8,16 @@ def test_schemas_command_writes_one_schema_per_record(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(
         f"{n}.schema.json"
-        for n in ("Waybill", "Scan", "GpsPing", "Exception", "Ticket", "Notification", "DeadLetter")
+        for n in (
+            "Waybill",
+            "Scan",
+            "GpsPing",
+            "GpsBatch",
+            "Exception",
+            "Ticket",
+            "Notification",
+            "DeadLetter",
+        )
     )
     scan = json.loads((tmp_path / "Scan.schema.json").read_text())
     assert "scan_type" in scan["required"]
