@@ -245,10 +245,10 @@ class WaybillHandler(_Base):
     ) -> list[Send]:
         data = self.table.get(key)
         w = load_waybill(data) if data is not None else None
+        at = record_time(record)
         if isinstance(record, Waybill):
-            step = self.side.register(w, record, self.clock.observe(None, to_us(record.created_at)))
-            return self._store(key, step, partition, record_time(record))
-        at = to_us(record.event_time)
+            step = self.side.register(w, record, self.clock.observe(None, at))
+            return self._store(key, step, partition, at)
         try:
             admitted = self.side.admit(w, record, at)  # before it moves any clock
         except InvalidRecord as exc:
@@ -257,7 +257,7 @@ class WaybillHandler(_Base):
         if admitted is None:
             return []  # a redelivery changes nothing
         step = self.side.scan(w, record, now, admitted, at)
-        return self._store(key, step, partition, record_time(record))
+        return self._store(key, step, partition, at)
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics

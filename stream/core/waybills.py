@@ -131,7 +131,7 @@ class WaybillProcessor:
         if w is None:
             return digest, content
         events = w.events
-        found = find_event(events, digest) if digest in events else -1
+        found = find_event(events, digest)
         if found >= 0:
             if events[found + 1] in (content, UNKNOWN_CONTENT):
                 return None
@@ -144,11 +144,11 @@ class WaybillProcessor:
             raise InvalidRecord(
                 "over_limit", f"waybill already has {scans} scans (max_scans_per_waybill)"
             )
-        if w.opened and sum(w.opened.values()) >= settings.max_episodes_per_waybill:
+        episodes = sum(w.opened.values()) if w.opened else 0
+        if episodes >= settings.max_episodes_per_waybill:
             raise InvalidRecord(
                 "over_limit",
-                f"waybill already opened {sum(w.opened.values())} exception episodes "
-                "(max_episodes_per_waybill)",
+                f"waybill already opened {episodes} exception episodes (max_episodes_per_waybill)",
             )
         return digest, content
 
