@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .schemas.common import FacilityId
+from .schemas.common import FacilityId, known_timezones
+from .timetable import Departures, Window, format_clock, parse_clock
 
 EARTH_RADIUS_M = 6_371_008.8
 _M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
@@ -27,6 +28,25 @@ _M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0
 
 class NetworkError(ValueError):
     """The network file is unusable; the message names the bad entry."""
+
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def _time_zone(value: str) -> str:
+    if value not in known_timezones():
+        raise ValueError(f"unknown IANA time zone {value[:64]!r}")
+    return value
+
+
+def _clock(value: str) -> str:
+    parse_clock(value)
+    return value
+
+
+def _window_end(value: str) -> str:
+    parse_clock(value, allow_midnight_end=True)
+    return value
 
 
 class FacilitySpec(BaseModel):
@@ -39,6 +59,23 @@ class FacilitySpec(BaseModel):
     city: Annotated[str, Field(min_length=1, max_length=100)]
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
     lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    # Planning data (CONTRACT §3), all optional.
+    tz: Annotated[str, AfterValidator(_time_zone)] = DEFAULT_TZ
+    handling_hours: Annotated[float, Field(ge=0, le=240, allow_inf_nan=False)] | None = None
+    delivery_window: (
+        tuple[
+            Annotated[str, AfterValidator(_clock)],
+            Annotated[str, AfterValidator(_window_end)],
+        ]
+        | None
+    ) = None
+
+
+class ScheduleSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    from_: FacilityId = Field(alias="from")
+    to: FacilityId
+    departures: Annotated[list[Annotated[str, AfterValidator(_clock)]], Field(min_length=1)]
 
 
 class LaneSpec(BaseModel):
@@ -53,6 +90,7 @@ class NetworkSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
     facilities: Annotated[list[FacilitySpec], Field(min_length=1)]
     lanes: list[LaneSpec] = []
+    schedules: list[ScheduleSpec] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +101,11 @@ class Facility:
     city: str
     lat: float
     lon: float
+    tz: str = DEFAULT_TZ
+    handling_hours: float | None = None
+    """Planned arrival-to-ready time; None: the `handling_hours` setting (2 h)."""
+    window: Window | None = None
+    """Outlets: couriers go out only inside it; None: any time."""
 
     @property
     def is_hub(self) -> bool:
@@ -95,13 +138,68 @@ def _format_error(source: str, exc: ValidationError) -> str:
     where = ""
     for part in first["loc"]:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-    return f"{source}: {where or 'file'}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {where or 'file'}: {message}"
+
+
+def _facility(source: str, i: int, f: FacilitySpec) -> Facility:
+    window = None
+    if f.delivery_window is not None:
+        where = f"{source}: facilities[{i}] ({f.id})"
+        if f.kind != "outlet":
+            raise NetworkError(f"{where}: a delivery_window belongs to an outlet, not a {f.kind}")
+        start = parse_clock(f.delivery_window[0])
+        end = parse_clock(f.delivery_window[1], allow_midnight_end=True)
+        if start == end % 1440:
+            raise NetworkError(
+                f"{where}: delivery_window {format_clock(start)}-{f.delivery_window[1]} is empty"
+            )
+        window = Window(start, end, f.tz)
+    return Facility(
+        sys.intern(f.id), f.name, f.kind, f.city, f.lat, f.lon, f.tz, f.handling_hours, window
+    )
+
+
+def _schedules(
+    source: str, spec: NetworkSpec, zones: dict[str, str]
+) -> dict[tuple[str, str], Departures]:
+    """Timetables by direction; every direction must be a lane that runs that way."""
+    directions: set[tuple[str, str]] = set()
+    for lane in spec.lanes:
+        directions.add((lane.from_, lane.to))
+        if not lane.oneway:
+            directions.add((lane.to, lane.from_))
+    out: dict[tuple[str, str], Departures] = {}
+    for i, entry in enumerate(spec.schedules):
+        where = f"{source}: schedules[{i}]"
+        pair = (entry.from_, entry.to)
+        for end in pair:
+            if end not in zones:
+                raise NetworkError(f"{where}: unknown facility {end!r}")
+        if pair not in directions:
+            against = (entry.to, entry.from_) in directions
+            raise NetworkError(
+                f"{where}: {entry.from_} -> {entry.to} "
+                + ("runs against a oneway lane" if against else "is not a lane")
+            )
+        if pair in out:
+            raise NetworkError(f"{where}: a second timetable for {entry.from_} -> {entry.to}")
+        minutes = [parse_clock(t) for t in entry.departures]
+        out[pair] = Departures(minutes, zones[entry.from_])
+    return out
 
 
 class Network:
     """Facilities, lanes and the queries the rules need."""
 
-    def __init__(self, facilities: Iterable[Facility], lanes: Iterable[LaneSpec]) -> None:
+    def __init__(
+        self,
+        facilities: Iterable[Facility],
+        lanes: Iterable[LaneSpec],
+        schedules: dict[tuple[str, str], Departures] | None = None,
+    ) -> None:
+        self.schedules: dict[tuple[str, str], Departures] = schedules or {}
+        """Timetabled directions (from, to); a direction not here leaves when ready."""
         self.facilities: dict[str, Facility] = {}
         for fac in facilities:
             self.facilities[fac.id] = fac
@@ -140,11 +238,9 @@ class Network:
                     raise NetworkError(f"{source}: lanes[{i}]: unknown facility {end!r}")
             if lane.from_ == lane.to:
                 raise NetworkError(f"{source}: lanes[{i}]: a lane must join two facilities")
-        facilities = [
-            Facility(sys.intern(f.id), f.name, f.kind, f.city, f.lat, f.lon)
-            for f in spec.facilities
-        ]
-        return cls(facilities, spec.lanes)
+        facilities = [_facility(source, i, f) for i, f in enumerate(spec.facilities)]
+        zones = {f.id: f.tz for f in facilities}
+        return cls(facilities, spec.lanes, _schedules(source, spec, zones))
 
     @classmethod
     def load(cls, path: str | Path) -> Network:

@@ -58,12 +58,15 @@ class RuleSettings(BaseSettings):
 
     # DELAY_PREDICTED / ETA model
     delay_predicted_margin_minutes: Annotated[float, Field(ge=0, le=60 * 24)] = 30.0
-    eta_model: Literal["baseline", "anchored"] = "baseline"
-    """baseline: the contract's model, literally; anchored: stages count from their start."""
-    retry_after_failure_hours: Annotated[float, Field(ge=0, le=240)] = 18.0
-    """anchored model: the next delivery attempt after a failed one starts this much later."""
+    eta_model: Literal["planned", "baseline"] = "planned"
+    """planned: the planned ETA over the network's timetable (CONTRACT §4); baseline: the
+    older model that slides every stage with the clock, kept for comparison."""
+    departure_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 30.0
+    """A scheduled departure counts as gone (without the parcel) this long after its time."""
     handling_hours: Annotated[float, Field(ge=0, le=240)] = 2.0
+    """Planned arrival-to-ready time at a facility whose network entry has none."""
     last_mile_hours: Annotated[float, Field(ge=0, le=240)] = 4.0
+    """From going out for delivery to delivered."""
     promise_margin_hours: dict[Product, Annotated[float, Field(ge=0, le=24 * 30)]] = {
         Product.SAME_DAY: 12.0,
         Product.NEXT_DAY: 24.0,

@@ -139,3 +139,101 @@ def test_unknown_keys_in_the_network_file_are_ignored():
         "  - {id: 深圳-1, name: a, kind: hub, city: c, lat: 1, lon: 2, province: 广东}\n"
     )
     assert "深圳-1" in net
+
+
+PLANNED = """
+facilities:
+  - {id: O, name: o, kind: outlet, city: c, lat: 1, lon: 1, handling_hours: 1,
+     delivery_window: ["08:00", "18:00"], tz: Asia/Tokyo}
+  - {id: H, name: h, kind: hub, city: c, lat: 1.1, lon: 1.1}
+  - {id: G, name: g, kind: hub, city: d, lat: 2, lon: 2}
+lanes:
+  - {from: O, to: H, hours: 1}
+  - {from: H, to: G, hours: 5, oneway: true}
+schedules:
+"""
+
+
+def test_planning_data_is_loaded():
+    net = Network.from_yaml_text(
+        PLANNED
+        + '  - {from: H, to: G, departures: ["15:00", "03:00", "03:00"]}\n'
+        + '  - {from: H, to: O, departures: ["07:00"]}\n'
+    )
+    outlet, hub = net.facilities["O"], net.facilities["H"]
+    assert (outlet.tz, outlet.handling_hours, outlet.window.label()) == (
+        "Asia/Tokyo",
+        1,
+        ["08:00", "18:00"],
+    )
+    assert (hub.tz, hub.handling_hours, hub.window) == ("Asia/Shanghai", None, None)
+    assert net.schedules[("H", "G")].minutes == (180, 900)  # sorted, repeats merged
+    assert set(net.schedules) == {("H", "G"), ("H", "O")}  # O -> H leaves when ready
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ('{from: O, to: G, departures: ["03:00"]}', r"schedules\[0\]: O -> G is not a lane"),
+        (
+            '{from: G, to: H, departures: ["03:00"]}',
+            r"schedules\[0\]: G -> H runs against a oneway lane",
+        ),
+        ('{from: H, to: X, departures: ["03:00"]}', r"schedules\[0\]: unknown facility 'X'"),
+        (
+            '{from: H, to: G, departures: ["3pm"]}',
+            r"schedules\[0\]\.departures\[0\]: '3pm' is not a clock time HH:MM",
+        ),
+        ('{from: H, to: G, departures: ["24:00"]}', "not a clock time"),
+        ("{from: H, to: G, departures: []}", r"schedules\[0\]\.departures"),
+        (
+            '{from: H, to: G, departures: ["03:00"]}\n  - {from: H, to: G, departures: ["04:00"]}',
+            r"schedules\[1\]: a second timetable for H -> G",
+        ),
+    ],
+)
+def test_bad_schedules_are_one_clear_line(schedule, message):
+    with pytest.raises(NetworkError, match=message) as info:
+        Network.from_yaml_text(PLANNED + f"  - {schedule}\n", source="net.yaml")
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith("net.yaml: ")
+
+
+@pytest.mark.parametrize(
+    ("facility", "message"),
+    [
+        ("tz: Mars/Olympus", r"facilities\[0\]\.tz: unknown IANA time zone 'Mars/Olympus'"),
+        ("tz: Asia", "unknown IANA time zone 'Asia'"),
+        ("kind: hub, delivery_window: ['08:00', '18:00']", "belongs to an outlet, not a hub"),
+        ("delivery_window: ['08:00', '08:00']", "delivery_window 08:00-08:00 is empty"),
+        ("delivery_window: ['00:00', '24:00'], handling_hours: -1", r"handling_hours"),
+        ("delivery_window: ['8:00', '18:00']", r"delivery_window\[0\]: '8:00' is not a clock"),
+        ("delivery_window: ['08:00']", r"delivery_window"),
+    ],
+)
+def test_bad_facility_planning_data_is_one_clear_line(facility, message):
+    text = (
+        f"facilities:\n  - {{id: O, name: o, kind: outlet, city: c, lat: 1, lon: 1, {facility}}}\n"
+    )
+    with pytest.raises(NetworkError, match=message) as info:
+        Network.from_yaml_text(text, source="net.yaml")
+    assert "\n" not in str(info.value)
+
+
+def test_replay_refuses_a_bad_timetable_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    net = tmp_path / "net.yaml"
+    net.write_text(PLANNED + '  - {from: O, to: G, departures: ["03:00"]}\n', encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "stream", "replay", "--network", str(net), "--input",
+         str(events), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"parcelwatch replay: {net}: schedules[0]: O -> G is not a lane"
+    ]

@@ -128,6 +128,7 @@ class WaybillState:
         "sig_since",
         "sig_status",
         "sig_vehicle",
+        "stay_at",
         "terminal",
         "terminal_at",
         "vehicle",
@@ -157,6 +158,7 @@ class WaybillState:
         self.last_next: str | None = None
         self.last_vehicle: str | None = None
         self.last_event: str | None = None
+        self.stay_at: int | None = None  # first scan of the current stay at last_facility
         self.visited: tuple[str, ...] = ()
         self.gaps: tuple[str, ...] = ()
         self.failures = 0

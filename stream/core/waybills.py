@@ -14,7 +14,7 @@ from ..rules import RULES, Rule, damage, missed_scan
 from ..rules import notifications as notify
 from ..rules import tickets as ticketing
 from ..rules.base import Candidate, RuleContext, last_scan_evidence
-from ..rules.eta import full_journey, predict
+from ..rules.eta import eta_at, full_journey
 from ..schemas import (
     ExceptionRecord,
     Notification,
@@ -30,6 +30,7 @@ from .state import (
     DAMAGE_REPORTED,
     DELIVERY_FAILED,
     DEPARTING,
+    LEAVING,
     MANIFEST_OFF,
     TERMINAL,
     UNKNOWN_CONTENT,
@@ -183,6 +184,8 @@ class WaybillProcessor:
         if w.first_scan_at is None or t < w.first_scan_at:
             w.first_scan_at = t
         if w.last_at is None or t >= w.last_at:
+            if here != w.last_facility or w.last_type in LEAVING or w.stay_at is None:
+                w.stay_at = t  # a new stay begins
             w.last_at = t
             w.last_type = kind
             w.last_facility = here
@@ -190,6 +193,13 @@ class WaybillProcessor:
             w.last_vehicle = scan.vehicle_id
             nxt = scan.next_facility_id
             w.last_next = fac[nxt].id if nxt is not None and kind in DEPARTING else None
+        elif (
+            here == w.last_facility
+            and kind not in LEAVING
+            and w.last_type not in LEAVING
+            and (w.stay_at is None or t < w.stay_at)
+        ):
+            w.stay_at = t  # a late upload of an earlier scan of the same stay
 
         old_vehicle = w.vehicle
         if kind in TERMINAL:
@@ -489,7 +499,7 @@ class WaybillProcessor:
                 return
             w.notif_count += 1
         ep.notified = sequence + 1
-        eta = predict(w, self.ctx)
+        eta = eta_at(w, self.ctx, now)
         title, body = notify.render(
             ep.type,
             locale,
@@ -498,7 +508,7 @@ class WaybillProcessor:
             tz=tz,
             send_at=send_at,
             next_update=due_at if due_at is not None else send_at + 4 * HOUR,
-            eta=eta.at(now) if eta is not None else None,
+            eta=eta,
             promised=w.promised_at,
             damage=damage.damage_name(w.damage_rank) if w.damage_rank else None,
             insured=w.insured_value > 0,

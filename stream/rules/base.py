@@ -67,8 +67,8 @@ class Thresholds:
         self.last_mile = hours_us(s.last_mile_hours)
         self.promise_margin = {str(p): hours_us(h) for p, h in s.promise_margin_hours.items()}
         self.lost_after = hours_us(s.lost_after_hours)
-        self.anchored = s.eta_model == "anchored"
-        self.retry_after_failure = hours_us(s.retry_after_failure_hours)
+        self.planned = s.eta_model == "planned"
+        self.departure_grace = round(s.departure_grace_minutes * MINUTE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +76,18 @@ class RuleContext:
     network: Network
     settings: RuleSettings
     t: Thresholds
+    handling: dict[str, int]
+    """Planned handling per facility in µs: its own handling_hours, else the setting."""
 
     @classmethod
     def create(cls, network: Network, settings: RuleSettings | None = None) -> RuleContext:
         settings = settings or RuleSettings()
-        return cls(network, settings, Thresholds(settings))
+        t = Thresholds(settings)
+        handling = {
+            fid: t.handling if f.handling_hours is None else hours_us(f.handling_hours)
+            for fid, f in network.facilities.items()
+        }
+        return cls(network, settings, t, handling)
 
 
 Check = Callable[[WaybillState, RuleContext, int, Episode | None], "Candidate | int | None"]

@@ -1,11 +1,14 @@
 """DELAY_PREDICTED and DELAYED.
 
-DELAY_PREDICTED holds while the predicted delivery is later than promised_at +
-`delay_predicted_margin_minutes` and promised_at is still ahead. Because a prediction is
-max(now, anchor) + rest, the moment it crosses the margin is known in advance and is
-scheduled as a deadline: it fires even if no scan ever arrives. It resolves when a scan
-brings the prediction back within the promise, on delivery, or when the promise passes
-(superseded by DELAYED).
+DELAY_PREDICTED holds while the ETA (stream/rules/eta.py; the planned ETA by default) is
+later than promised_at + `delay_predicted_margin_minutes` and promised_at is still
+ahead. The first instant the plan misses it is known whenever the parcel's position
+changes (the last connection that makes the promise leaves without it, the courier
+round closes, a stage overruns), so it is scheduled as a deadline: it fires even if no
+scan ever arrives. With no new scan the planned ETA never decreases, so an episode stays
+open until a scan or a new promise brings the ETA back within it (the parcel was faster
+than planned), delivery, or the promise passing (superseded by DELAYED): one episode,
+and one customer message, per real delay.
 
 DELAYED holds once the clock has passed promised_at and the parcel is not delivered.
 Delivery resolves it with the lateness as evidence.
@@ -18,10 +21,13 @@ from typing import Any
 from ..core.clock import iso
 from ..core.state import Episode, WaybillState
 from .base import Candidate, RuleContext, is_express, last_scan_evidence
-from .eta import predict
+from .eta import eta_at, late_from, missed_connection
 
 PREDICTED = "DELAY_PREDICTED"
 DELAYED = "DELAYED"
+_HELD: dict[str, Any] = {}
+"""Evidence of a candidate for an episode already open: the engine only reads evidence
+when it opens or escalates one, so it is not rebuilt on every input."""
 
 
 def check_predicted(
@@ -30,37 +36,32 @@ def check_predicted(
     promised = w.promised_at
     if promised is None or w.terminal is not None or now > promised:
         return None
-    eta = predict(w, ctx)
-    if eta is None:
-        return None
     threshold = promised + ctx.t.delay_margin
-    position_at = w.last_at if w.last_at is not None else w.created_at
-    if eta.anchor is not None and eta.anchor + eta.rest > threshold:
-        since = due = position_at  # hopeless from the moment the parcel got here
-    else:
-        since = threshold - eta.rest  # the latest moment it could still make it
-        if position_at is not None and since < position_at:
-            since = due = position_at  # already too late when it got here
-        else:
-            due = since + 1  # "later than": the first instant past the latest moment
-    if since is None or since > promised:
+    late = late_from(w, ctx, threshold)
+    if late is None or late.since > promised:
         return None  # it can only turn late after the promise: DELAYED's job
-    if now < due:
-        return due
-    predicted = eta.at(now)
+    if now < late.due:
+        return late.due
+    if ep is not None:
+        return Candidate(late.since, "MEDIUM", _HELD, w.last_facility, w.vehicle)
+    eta = eta_at(w, ctx, now)
+    evidence: dict[str, Any] = {
+        "eta": None if eta is None else iso(eta),
+        "eta_model": ctx.settings.eta_model,
+        "promised_at": iso(promised),
+        "promise_derived": w.promise_derived,
+        "margin_minutes": ctx.settings.delay_predicted_margin_minutes,
+        "late_since": iso(late.since),
+        "last_scan": last_scan_evidence(w),
+    }
+    if ctx.t.planned:
+        evidence["missed_connection"] = missed_connection(w, ctx, threshold)
     return Candidate(
-        since=since,
+        since=late.since,
         severity="MEDIUM",
         facility=w.last_facility,
         vehicle=w.vehicle,
-        evidence={
-            "eta": iso(predicted),
-            "promised_at": iso(promised),
-            "promise_derived": w.promise_derived,
-            "margin_minutes": ctx.settings.delay_predicted_margin_minutes,
-            "latest_on_time_moment": iso(since),
-            "last_scan": last_scan_evidence(w),
-        },
+        evidence=evidence,
     )
 
 
@@ -72,14 +73,14 @@ def check_delayed(
         return None
     if now <= promised:
         return promised + 1
-    eta = predict(w, ctx)
+    eta = eta_at(w, ctx, now)
     evidence: dict[str, Any] = {
         "promised_at": iso(promised),
         "promise_derived": w.promise_derived,
         "last_scan": last_scan_evidence(w),
     }
     if eta is not None:
-        evidence["eta"] = iso(eta.at(now))
+        evidence["eta"] = iso(eta)
     return Candidate(
         since=promised,
         severity="HIGH" if is_express(w) else "MEDIUM",

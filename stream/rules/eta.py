@@ -1,34 +1,264 @@
-"""The baseline ETA model (CONTRACT §4).
+"""ETA models (CONTRACT §4): the planned ETA (default) and the old baseline.
 
-predicted delivery = now + lane hours along the rest of the planned route (the fastest
-path when there is none) + handling at each facility still to be handled + last mile
-after arrival at the destination outlet.
+**Planned** (`eta_model: planned`): the delivery time the plan still allows from the
+parcel's last known position, every remaining stage going as planned along the rest of
+its planned route (the fastest path where it has none):
+- at a facility, ready at the first scan of this stay + the facility's handling_hours;
+  at the destination after a DELIVERY_FAILED, handling_hours after the failure;
+- on a lane departed at d toward X: at X at max(now, d + lane hours);
+- a timetabled direction leaves at the first scheduled departure at or after ready that
+  has not gone yet (gone `departure_grace_minutes` after its time); any other direction
+  leaves at max(now, ready);
+- at the destination: out for delivery at the first moment at or after max(now, ready)
+  inside the outlet's delivery window, delivered `last_mile_hours` later; once
+  OUT_FOR_DELIVERY, at max(now, that scan + last_mile_hours);
+- before PICKUP: as if picked up now at the origin.
 
-Interpretation, documented in the README:
-- "facilities still to be handled" are the facility the parcel is at (unless it has
-  departed it) and every later one except the destination, whose handling is the last
-  mile;
-- a parcel sitting anywhere slides: its prediction moves with `now`;
-- once OUT_FOR_DELIVERY the last mile is under way: predicted = max(now, OFD + last mile).
+With no new scan the planned ETA never decreases as `now` advances, and only the
+parcel's current stage depends on `now` (every later stage starts after it). So whether
+the plan still makes a deadline T is a backward pass over the path — the latest moment
+each stage may be ready — and the first instant the plan misses T is known when the
+parcel's position changes: it is DELAY_PREDICTED's deadline, with no scan needed.
 
-`eta_model: anchored` (a setting) is a refinement measured on the simulator: each stage
-counts from when it began (handling from arrival, a lane from departure, the last mile
-from arrival at the outlet, the next attempt from a failed one), so a parcel only slides
-once a stage overruns.
-
-Every prediction has the shape max(now, anchor) + rest, which lets DELAY_PREDICTED
-compute the exact latest moment the parcel can still make its promise.
+**Baseline** (`eta_model: baseline`, the contract's older model, kept for comparison):
+now + lane hours + handling at every facility still to be handled + last mile; it
+slides with `now` wherever the parcel sits.
 """
 
 from __future__ import annotations
 
-from ..core.clock import HOUR
+from itertools import pairwise
+from typing import Any, NamedTuple
+
+from ..core.clock import HOUR, iso
 from ..core.state import DELIVERY_FAILED, DEPARTING, OUT_FOR_DELIVERY, WaybillState
 from .base import RuleContext, Thresholds
 
 
+class Lateness(NamedTuple):
+    """When the plan stops delivering by a deadline T."""
+
+    due: int
+    """The first instant at which the ETA is later than T (when the check must run)."""
+    since: int
+    """When the plan became late, the episode's opened_at: the moment a connection went
+    (or a courier round closed); the latest on-time moment where the ETA slides with the
+    clock (1 µs before `due`); the parcel's position time if the plan was already late
+    when the parcel got there."""
+
+
+def next_facility(w: WaybillState, ctx: RuleContext) -> str | None:
+    """Where a departed parcel is heading: the scan's next_facility_id, else the next
+    facility on the route, else the next hop of the fastest path."""
+    if w.last_next is not None:
+        return w.last_next
+    here = w.last_facility
+    route = w.route
+    if route is not None and here in route:
+        idx = route.index(here)
+        return route[idx + 1] if idx + 1 < len(route) else None
+    if w.destination is None or here == w.destination:
+        return None
+    return ctx.network.next_hop(here, w.destination)  # type: ignore[arg-type]
+
+
+def eta_at(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
+    """The ETA at `now` by the configured model; None when the waybill has no destination,
+    cannot reach it, or is delivered/returned."""
+    if ctx.t.planned:
+        return planned_eta(w, ctx, now)
+    eta = predict(w, ctx)
+    return None if eta is None else eta.at(now)
+
+
+def late_from(w: WaybillState, ctx: RuleContext, deadline: int) -> Lateness | None:
+    """When the configured model's ETA first exceeds `deadline`, None if never."""
+    if ctx.t.planned:
+        return planned_late_from(w, ctx, deadline)
+    return baseline_late_from(w, ctx, deadline)
+
+
+# -- the planned ETA -----------------------------------------------------------------
+def _path(w: WaybillState, ctx: RuleContext, start: str) -> tuple[str, ...] | None:
+    """Facilities from `start` to the destination: the rest of the planned route when
+    `start` is on it, else the fastest path."""
+    route = w.route
+    if route is not None and start in route and route[-1] == w.destination:
+        return route[route.index(start) :]
+    return ctx.network.shortest_path(start, w.destination)  # type: ignore[arg-type]
+
+
+class _Position(NamedTuple):
+    """The parcel's current stage. kind: "ready" (at `facility`, ready at `at`; `at` None
+    before pickup: ready at now + handling), "lane" (departed at `at` toward
+    `facility`) or "out" (out for delivery since `at`)."""
+
+    kind: str
+    facility: str
+    at: int | None
+    since: int
+    """When the parcel got to this stage: a plan late from then on is late since then."""
+
+
+def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
+    if w.terminal is not None or w.destination is None:
+        return None
+    kind = w.last_type
+    if kind is None:
+        if w.origin is None or w.created_at is None:
+            return None
+        return _Position("ready", w.origin, None, w.created_at)
+    here: str = w.last_facility  # type: ignore[assignment]
+    last: int = w.last_at  # type: ignore[assignment]
+    if kind == OUT_FOR_DELIVERY:
+        return _Position("out", here, last, last)
+    if kind in DEPARTING:
+        ahead = next_facility(w, ctx)
+        if ahead is not None:
+            return _Position("lane", ahead, last, last)
+    handling = ctx.handling[here]
+    if kind == DELIVERY_FAILED:
+        return _Position("ready", here, last + handling, last)
+    stay = w.stay_at if w.stay_at is not None else last
+    return _Position("ready", here, stay + handling, last)
+
+
+def _lane_us(ctx: RuleContext, a: str, b: str) -> int:
+    return round(ctx.network.leg_hours(a, b) * HOUR)  # type: ignore[operator]
+
+
+def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
+    pos = _position(w, ctx)
+    if pos is None:
+        return None
+    if pos.kind == "out":
+        done = pos.at + ctx.t.last_mile  # type: ignore[operator]
+        return done if done > now else now
+    start = pos.facility
+    if pos.kind == "lane":
+        arrive = pos.at + _lane_us(ctx, w.last_facility, start)  # type: ignore[arg-type,operator]
+        ready = (arrive if arrive > now else now) + ctx.handling[start]
+    else:
+        ready = pos.at if pos.at is not None else now + ctx.handling[start]
+    path = _path(w, ctx, start)
+    if path is None:
+        return None
+    return _forward(ctx, path, ready, now)
+
+
+def _forward(ctx: RuleContext, path: tuple[str, ...], ready: int, now: int) -> int:
+    """Delivery time from being ready at path[0] at `ready`, by the plan, at `now`."""
+    schedules = ctx.network.schedules
+    handling = ctx.handling
+    # A departure s has gone once now >= s + grace: the first one left is s > now - grace.
+    not_gone = now - ctx.t.departure_grace + 1
+    for a, b in pairwise(path):
+        table = schedules.get((a, b))
+        if table is None:
+            leave = ready if ready > now else now
+        else:
+            leave = table.first_at_or_after(ready if ready > not_gone else not_gone)
+        ready = leave + _lane_us(ctx, a, b) + handling[b]
+    x = ready if ready > now else now
+    window = ctx.network.facilities[path[-1]].window
+    out = window.first_inside_at_or_after(x) if window is not None else x
+    return out + ctx.t.last_mile
+
+
+class _Latest(NamedTuple):
+    ready: int
+    """The latest moment the parcel may be ready at path[0] and still make the deadline."""
+    timetabled: bool
+    """path[0]'s departure is timetabled: a connection, gone `grace` after its time."""
+    closes: bool
+    """path[0] is the destination and `ready` is the last moment of a delivery window."""
+
+
+def _latest_ready(
+    ctx: RuleContext, path: tuple[str, ...], deadline: int, explain: list | None = None
+) -> _Latest:
+    """Backward over the path: the latest ready time at each stage that still delivers by
+    `deadline`. `explain` collects the connections that bind, nearest last."""
+    fac = ctx.network.facilities
+    schedules = ctx.network.schedules
+    handling = ctx.handling
+    dest = path[-1]
+    latest = deadline - ctx.t.last_mile  # the latest moment to go out for delivery
+    window = fac[dest].window
+    closes = False
+    if window is not None:
+        inside = window.last_inside_at_or_before(latest)
+        closes = inside != latest
+        if explain is not None and closes:
+            explain.append(
+                {"delivery_round": dest, "window": window.label(), "closes_at": iso(inside + 1)}
+            )
+        latest = inside
+    timetabled = False
+    for k in range(len(path) - 2, -1, -1):
+        a, b = path[k], path[k + 1]
+        leave = latest - handling[b] - _lane_us(ctx, a, b)
+        table = schedules.get((a, b))
+        if table is None:
+            latest, timetabled = leave, False
+        else:
+            latest, timetabled = table.last_at_or_before(leave), True
+            if explain is not None:
+                explain.append({"lane": [a, b], "scheduled_departure": iso(latest)})
+    return _Latest(latest, timetabled, closes and len(path) == 1)
+
+
+def planned_late_from(
+    w: WaybillState, ctx: RuleContext, deadline: int, explain: list | None = None
+) -> Lateness | None:
+    pos = _position(w, ctx)
+    if pos is None:
+        return None
+    if pos.kind == "out":
+        ok = pos.at + ctx.t.last_mile <= deadline  # type: ignore[operator]
+        since = deadline
+    else:
+        path = _path(w, ctx, pos.facility)
+        if path is None:
+            return None
+        latest = _latest_ready(ctx, path, deadline, explain)
+        if pos.kind == "lane":
+            # At the next facility by its latest ready time less handling there.
+            arrive_by = latest.ready - ctx.handling[pos.facility]
+            ok = pos.at + _lane_us(ctx, w.last_facility, pos.facility) <= arrive_by  # type: ignore[arg-type,operator]
+            since = arrive_by
+        elif pos.at is None:  # before pickup: ready at now + handling
+            ok = True
+            since = latest.ready - ctx.handling[pos.facility]
+        else:
+            ok = pos.at <= latest.ready
+            if latest.timetabled:  # the connection goes `grace` after its time
+                since = latest.ready + ctx.t.departure_grace
+                ok = ok and since > pos.since
+                return Lateness(since, since) if ok else Lateness(pos.since, pos.since)
+            if latest.closes:  # the window's last courier round is over at its end
+                return (
+                    Lateness(latest.ready + 1, latest.ready + 1)
+                    if ok
+                    else Lateness(pos.since, pos.since)
+                )
+            since = latest.ready
+    if not ok or since < pos.since:
+        return Lateness(pos.since, pos.since)
+    return Lateness(since + 1, since)
+
+
+def missed_connection(w: WaybillState, ctx: RuleContext, deadline: int) -> dict[str, Any] | None:
+    """The connection whose loss made the plan late: the nearest timetabled departure (or
+    delivery round) that had to be made for `deadline`, as evidence."""
+    explain: list[dict[str, Any]] = []
+    planned_late_from(w, ctx, deadline, explain)
+    return explain[-1] if explain else None
+
+
+# -- the baseline model --------------------------------------------------------------
 class Eta:
-    """predicted(now) = max(now, anchor) + rest (anchor None: now + rest)."""
+    """Baseline: predicted(now) = max(now, anchor) + rest (anchor None: now + rest)."""
 
     __slots__ = ("anchor", "rest")
 
@@ -58,24 +288,8 @@ def _tail(w: WaybillState, ctx: RuleContext, facility: str) -> tuple[float, int]
     return ctx.network.hours_to(facility, dest), len(path) - 1  # type: ignore[return-value,arg-type]
 
 
-def next_facility(w: WaybillState, ctx: RuleContext) -> str | None:
-    """Where a departed parcel is heading: the scan's next_facility_id, else the next
-    facility on the route, else the next hop of the fastest path."""
-    if w.last_next is not None:
-        return w.last_next
-    here = w.last_facility
-    route = w.route
-    if route is not None and here in route:
-        idx = route.index(here)
-        return route[idx + 1] if idx + 1 < len(route) else None
-    if w.destination is None or here == w.destination:
-        return None
-    return ctx.network.next_hop(here, w.destination)  # type: ignore[arg-type]
-
-
 def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
-    """The prediction for the waybill's current position, or None when it has no
-    destination, is unreachable, or is already delivered/returned."""
+    """The baseline prediction for the waybill's current position."""
     if w.terminal is not None or w.destination is None:
         return None
     t = ctx.t
@@ -86,7 +300,6 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
     if kind == OUT_FOR_DELIVERY:
         return Eta(w.last_at + t.last_mile, 0)  # type: ignore[operator]
     here = w.last_facility
-    anchored = t.anchored
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
@@ -94,24 +307,31 @@ def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
             tail = _tail(w, ctx, ahead)
             if leg is None or tail is None:
                 return None
-            rest = _remaining(tail[0], tail[1], t)
-            if anchored:  # the truck is due at the next facility after the lane's hours
-                return Eta(w.last_at + round(leg * HOUR), rest)  # type: ignore[operator]
-            return Eta(None, round(leg * HOUR) + rest)
+            return Eta(None, round(leg * HOUR) + _remaining(tail[0], tail[1], t))
     tail = _tail(w, ctx, here)  # type: ignore[arg-type]
     if tail is None:
         return None
-    if not anchored:
-        return Eta(None, _remaining(tail[0], tail[1], t))
-    if tail[1] == 0:  # at the destination: the last mile, or the next attempt after a failure
-        start = w.last_at + (t.retry_after_failure if kind == DELIVERY_FAILED else 0)  # type: ignore[operator]
-        return Eta(start + t.last_mile, 0)
-    # handling here started when the parcel arrived
-    return Eta(w.last_at + t.handling, _remaining(tail[0], tail[1] - 1, t))  # type: ignore[operator]
+    return Eta(None, _remaining(tail[0], tail[1], t))
+
+
+def baseline_late_from(w: WaybillState, ctx: RuleContext, deadline: int) -> Lateness | None:
+    eta = predict(w, ctx)
+    if eta is None:
+        return None
+    position_at = w.last_at if w.last_at is not None else w.created_at
+    if position_at is None:
+        return None
+    if eta.anchor is not None and eta.anchor + eta.rest > deadline:
+        return Lateness(position_at, position_at)
+    since = deadline - eta.rest  # the latest on-time moment; late the instant after
+    if since < position_at:
+        return Lateness(position_at, position_at)
+    return Lateness(since + 1, since)
 
 
 def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:
-    """Microseconds from pickup at the origin to delivery, by the same model."""
+    """Microseconds from pickup at the origin to delivery by the baseline model: the
+    derivation of a missing promise (README), whatever the ETA model."""
     if w.origin is None or w.destination is None:
         return None
     tail = _tail(w, ctx, w.origin)
