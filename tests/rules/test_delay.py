@@ -2,7 +2,7 @@
 ETA is 24 h after pickup at A-OUT (lanes 1 + 4 + 4 + 1, 2 h handling at each of the
 five facilities, 4 h last mile). The model itself is tested in test_eta.py."""
 
-from conftest import utc
+from conftest import at, utc
 
 
 def _stuck_at_b(events, promised):
@@ -121,3 +121,64 @@ def test_unregistered_waybill_has_no_promise(events, run):
     out = run(events, until=60)
     assert out.of("DELAYED", "GHOST") == []
     assert out.of("DELAY_PREDICTED", "GHOST") == []
+
+
+# -- on a timetabled network ------------------------------------------------------------
+TIMETABLED = """
+facilities:
+  - {id: A-OUT, name: 甲网点, kind: outlet, city: 甲, lat: 22.50, lon: 113.90,
+     delivery_window: ["08:00", "20:00"]}
+  - {id: A-HUB, name: 甲转运中心, kind: hub, city: 甲, lat: 22.70, lon: 114.10}
+  - {id: B-HUB, name: 乙转运中心, kind: hub, city: 乙, lat: 24.00, lon: 114.00}
+  - {id: C-HUB, name: 丙转运中心, kind: hub, city: 丙, lat: 26.00, lon: 114.00}
+  - {id: C-OUT, name: 丙网点, kind: outlet, city: 丙, lat: 26.20, lon: 114.20,
+     delivery_window: ["08:00", "20:00"]}
+lanes:
+  - {from: A-OUT, to: A-HUB, hours: 1}
+  - {from: A-HUB, to: B-HUB, hours: 4}
+  - {from: B-HUB, to: C-HUB, hours: 4}
+  - {from: C-HUB, to: C-OUT, hours: 1}
+schedules:
+  - {from: B-HUB, to: C-HUB, departures: ["14:00", "23:00"]}
+"""
+
+
+def test_prediction_fires_when_the_last_connection_leaves_without_the_parcel(events, tmp_path):
+    # Test epoch 08:00 Beijing. At B-HUB at 7 h (15:00), ready 17:00: the 23:00 truck
+    # (15 h), C-HUB 03:00, ready 05:00, C-OUT 06:00, ready 08:00, out at 08:00 (window),
+    # delivered 12:00 = 28 h. Promised 28 h: the 23:00 truck is the last connection;
+    # it goes at 23:30 (grace), and the next one (14:00) delivers at 19:00 + ... too late.
+    from conftest import read_outputs
+
+    from stream.replay import replay
+
+    net = tmp_path / "net.yaml"
+    net.write_text(TIMETABLED, encoding="utf-8")
+    _stuck_at_b(events, promised=28)
+    events.gps("T1", 15.5 - 1 / 3600, 24.0, 114.0)  # the clock, just before 23:30
+    source = events.write(tmp_path / "events.jsonl")
+    replay(net, source, tmp_path / "before")
+    assert read_outputs(tmp_path / "before").of("DELAY_PREDICTED") == []
+
+    replay(net, source, tmp_path / "after", until=at(15.5))
+    out = read_outputs(tmp_path / "after")
+    (record,) = out.of("DELAY_PREDICTED")
+    assert record["opened_at"] == record["detected_at"] == utc(15.5)
+    evidence = record["evidence"]
+    assert evidence["missed_connection"] == {
+        "lane": ["B-HUB", "C-HUB"],
+        "scheduled_departure": utc(15),
+    }
+    assert evidence["promised_at"] == utc(28)
+    # Next truck 14:00 (30 h), C-HUB 18:00, ready 20:00, C-OUT 21:00, ready 23:00: the
+    # round at 08:00, delivered 12:00 the day after (52 h).
+    assert evidence["eta"] == utc(52)
+    (note,) = out.notifications
+    assert note["type"] == "DELAY_PREDICTED"
+    assert "11月22日 12:00" in note["body"]  # the planned time, Beijing time
+
+    # Nothing more happens as time runs on: one episode, one message, until delivery.
+    replay(net, source, tmp_path / "later", until=at(27))
+    later = read_outputs(tmp_path / "later")
+    assert later.statuses("DELAY_PREDICTED") == ["OPEN"]
+    assert len(later.notifications) == 1
