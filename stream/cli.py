@@ -127,17 +127,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from .evaluate import EvaluateError, evaluate, render_table
+    from .evaluate import EvaluateError, evaluate, render_messages, render_table
 
+    exceptions = Path(args.exceptions)
+    notifications = Path(args.notifications) if args.notifications else None
+    if notifications is None and (exceptions.parent / "notifications.jsonl").exists():
+        notifications = exceptions.parent / "notifications.jsonl"  # replay's layout
     try:
-        result = evaluate(Path(args.truth), Path(args.exceptions))
+        result = evaluate(Path(args.truth), exceptions, notifications)
     except EvaluateError as exc:
         print(f"parcelwatch evaluate: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        Console(width=None if Console().is_terminal else 120).print(render_table(result))
+        console = Console(width=None if Console().is_terminal else 120)
+        console.print(render_table(result))
+        if "messages" in result:
+            console.print(render_messages(result["messages"]))
     return 0
 
 
@@ -304,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="precision/recall of exceptions against ground truth")
     p.add_argument("--truth", required=True)
     p.add_argument("--exceptions", required=True)
+    p.add_argument(
+        "--notifications",
+        help="notifications.jsonl for false customer messages (default: beside --exceptions)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
 

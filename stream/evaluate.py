@@ -6,6 +6,10 @@ type inside its window; a detection can match one label. Unmatched labels are mi
 (fn); detections that match no label are false alarms (fp), except repeats of the same
 type on the same waybill inside an already matched window, which are counted apart as
 duplicates. Labels due after the truth's `until` are not counted.
+
+With the notifications file, each customer-facing type also gets its false customer
+messages: messages of that type sent for a parcel that has no truth label of the type
+(a parcel that was fine), per 1 000 parcels and per 1 000 fine parcels.
 """
 
 from __future__ import annotations
@@ -82,7 +86,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise EvaluateError(f"{path}: not JSON lines: {exc}") from None
 
 
-def evaluate(truth_path: Path, exceptions_path: Path) -> dict[str, Any]:
+def evaluate(
+    truth_path: Path, exceptions_path: Path, notifications_path: Path | None = None
+) -> dict[str, Any]:
     truth = _read_jsonl(truth_path)
     meta = next((r for r in truth if r.get("kind") == "meta"), {})
     until = _ts(meta["until"]) if "until" in meta else float("inf")
@@ -132,11 +138,43 @@ def evaluate(truth_path: Path, exceptions_path: Path) -> dict[str, Any]:
         total.fn += score.fn
         total.duplicates += score.duplicates
         total.delays += score.delays
-    return {
+    result: dict[str, Any] = {
         "types": {name: scores[name].as_dict() for name in sorted(scores)},
         "overall": total.as_dict(),
         "until": meta.get("until"),
     }
+    if notifications_path is not None:
+        result["messages"] = _false_messages(truth, labels, _read_jsonl(notifications_path))
+    return result
+
+
+def _false_messages(
+    truth: list[dict[str, Any]],
+    labels: dict[tuple[str, str], list[dict[str, Any]]],
+    notifications: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Per notified type: messages sent, and those for parcels that were fine."""
+    parcels = {r["waybill_no"] for r in truth if r.get("kind") in ("label", "quiet")}
+    labelled: dict[str, set[str]] = defaultdict(set)
+    for wb, kind in labels:
+        labelled[kind].add(wb)
+    sent: dict[str, int] = defaultdict(int)
+    false: dict[str, int] = defaultdict(int)
+    for note in notifications:
+        kind = note.get("type")
+        sent[kind] += 1
+        if note.get("waybill_no") not in labelled[kind]:
+            false[kind] += 1
+    out: dict[str, Any] = {"parcels": len(parcels)}
+    for kind in sorted(sent):
+        fine = len(parcels - labelled[kind]) or 1
+        out[kind] = {
+            "sent": sent[kind],
+            "false": false[kind],
+            "false_per_1000_parcels": round(1000 * false[kind] / max(1, len(parcels)), 2),
+            "false_per_1000_fine_parcels": round(1000 * false[kind] / fine, 2),
+        }
+    return out
 
 
 def render_table(result: dict[str, Any]) -> Any:
@@ -144,7 +182,7 @@ def render_table(result: dict[str, Any]) -> Any:
 
     table = Table(title="detection quality against ground truth")
     columns = ("type", "precision", "recall", "tp", "fp", "fn", "dup", "delay p50", "delay p95")
-    for col in (*columns, "lead p50"):
+    for col in (*columns, "lead p5", "lead p50"):
         table.add_column(col, justify="left" if col == "type" else "right", no_wrap=True)
 
     def fmt(value: float | None) -> str:
@@ -163,6 +201,26 @@ def render_table(result: dict[str, Any]) -> Any:
             str(s["duplicates"]),
             "-" if predicted or name == "overall" else fmt(s["delay_p50_s"]),
             "-" if predicted or name == "overall" else fmt(s["delay_p95_s"]),
+            fmt(s.get("lead_p5_s")) if predicted else "",
             fmt(s.get("lead_p50_s")) if predicted else "",
+        )
+    return table
+
+
+def render_messages(messages: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"customer messages ({messages['parcels']:,} parcels)")
+    for col in ("type", "sent", "to fine parcels", "per 1 000 parcels", "per 1 000 fine"):
+        table.add_column(col, justify="left" if col == "type" else "right", no_wrap=True)
+    for kind, m in messages.items():
+        if kind == "parcels":
+            continue
+        table.add_row(
+            kind,
+            f"{m['sent']:,}",
+            f"{m['false']:,}",
+            f"{m['false_per_1000_parcels']:.2f}",
+            f"{m['false_per_1000_fine_parcels']:.2f}",
         )
     return table

@@ -74,3 +74,36 @@ def test_cli_json_and_table(tmp_path, capsys):
     assert main(["evaluate", "--truth", str(truth), "--exceptions", str(exc)]) == 0
     assert "DAMAGED" in capsys.readouterr().out
     assert main(["evaluate", "--truth", str(tmp_path / "nope"), "--exceptions", str(exc)]) == 2
+
+
+def test_false_customer_messages_per_type(tmp_path):
+    truth = _write(
+        tmp_path / "truth.jsonl",
+        [
+            _label("W1", "DELAY_PREDICTED", T(0), T(10), promised=T(10)),
+            _label("W2", "DAMAGED", T(1), T(3)),
+            {"kind": "quiet", "waybill_no": "W3"},
+            {"kind": "quiet", "waybill_no": "W4"},
+        ],
+    )
+    exceptions = _write(tmp_path / "exceptions.jsonl", [_open("W1", "DELAY_PREDICTED", T(4))])
+    notes = _write(
+        tmp_path / "notifications.jsonl",
+        [
+            {"type": "DELAY_PREDICTED", "waybill_no": "W1"},  # a real delay
+            {"type": "DELAY_PREDICTED", "waybill_no": "W3"},  # fine: false
+            {"type": "DELAY_PREDICTED", "waybill_no": "W2"},  # damaged but on time: false
+            {"type": "DAMAGED", "waybill_no": "W2"},
+        ],
+    )
+    messages = evaluate(truth, exceptions, notes)["messages"]
+    assert messages["parcels"] == 4
+    assert messages["DELAY_PREDICTED"] == {
+        "sent": 3,
+        "false": 2,
+        "false_per_1000_parcels": 500.0,
+        "false_per_1000_fine_parcels": 666.67,  # 2 of the 3 parcels with no delay
+    }
+    assert messages["DAMAGED"]["false"] == 0
+    # The CLI finds notifications.jsonl beside the exceptions and prints both tables.
+    assert main(["evaluate", "--truth", str(truth), "--exceptions", str(exceptions)]) == 0

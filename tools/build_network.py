@@ -4,12 +4,24 @@ hub-and-spoke lane graph.
 
 Lane hours = road distance / truck speed + loading time, where road distance is the
 great-circle distance times a detour factor. Hubs connect to their nearest hubs, and a
-backbone joins the national gateway hubs. Run: python tools/build_network.py
+backbone joins the national gateway hubs.
+
+Planning data (CONTRACT §3): hubs plan 2 h from arrival to ready, outlets 1 h; outlets
+deliver inside a courier window; every direction has a timetable (班次). Line-haul: four
+departures a day on the backbone and short lanes, three on the rest, evenly spaced from
+an hour that differs per lane, so that no parcel on plan waits 12 h at a hub (the wait
+that makes STALLED_AT_FACILITY: at most 8 h between departures + 2 h handling). Vans:
+outlet -> hub collection runs in the afternoon and evening, hub -> outlet feeder runs
+through the night and morning ahead of the couriers. Xinjiang's facilities keep local
+time (Asia/Urumqi, two hours behind Beijing), as the region's businesses do.
+
+Run: python tools/build_network.py
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 
 import yaml
@@ -20,6 +32,13 @@ CITY_KMH = 25.0  # outlet <-> hub vans in city traffic
 LOADING_H = 0.5
 NEAREST_HUBS = 3
 GATEWAYS = ["BJ", "SH", "GZ", "WH", "CD", "XA", "ZZ", "SY"]
+SHORT_LANE_H = 6.0  # a line-haul lane this short runs as often as the backbone
+HUB_HANDLING_H = 2
+OUTLET_HANDLING_H = 1
+COLLECTION = ["11:00", "14:00", "17:00", "20:00", "22:30"]  # outlet -> hub vans
+FEEDER = ["01:00", "05:00", "08:00", "11:00", "14:00", "17:00", "20:00"]  # hub -> outlet
+WINDOWS = [["08:00", "20:00"], ["08:30", "19:30"], ["09:00", "21:00"]]  # courier rounds
+LOCAL_TIME = {"WLMQ": "Asia/Urumqi"}
 
 # code, city, hub lat, hub lon, [(outlet code, district, lat offset, lon offset)]
 CITIES = [
@@ -104,12 +123,26 @@ def lane_hours(a: tuple[float, float], b: tuple[float, float], speed: float) -> 
     return round(great_circle_km(a, b) * DETOUR / speed + LOADING_H, 1)
 
 
+def _clock(minutes: int) -> str:
+    minutes %= 24 * 60
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def linehaul_departures(a: str, b: str, per_day: int) -> list[str]:
+    """`per_day` evenly spaced departures from an hour that depends on the lane, in half
+    hours, so that trucks of different lanes do not all leave at once."""
+    start = zlib.crc32(f"{a}>{b}".encode()) % (24 * 60 // per_day // 30) * 30
+    return [_clock(start + k * 24 * 60 // per_day) for k in range(per_day)]
+
+
 def build() -> dict:
-    facilities, lanes = [], []
+    facilities, lanes, schedules = [], [], []
     hubs = {}
     for code, city, lat, lon, outlets in CITIES:
         hub_id = f"{code}-HUB"
         hubs[code] = (lat, lon)
+        tz = LOCAL_TIME.get(code)
+        local = {"tz": tz} if tz else {}
         facilities.append(
             {
                 "id": hub_id,
@@ -118,6 +151,8 @@ def build() -> dict:
                 "city": city,
                 "lat": lat,
                 "lon": lon,
+                "handling_hours": HUB_HANDLING_H,
+                **local,
             }
         )
         for ocode, district, dlat, dlon in outlets:
@@ -131,11 +166,16 @@ def build() -> dict:
                     "city": city,
                     "lat": pos[0],
                     "lon": pos[1],
+                    "handling_hours": OUTLET_HANDLING_H,
+                    "delivery_window": WINDOWS[zlib.crc32(oid.encode()) % len(WINDOWS)],
+                    **local,
                 }
             )
             lanes.append(
                 {"from": oid, "to": hub_id, "hours": lane_hours(pos, (lat, lon), CITY_KMH)}
             )
+            schedules.append({"from": oid, "to": hub_id, "departures": COLLECTION})
+            schedules.append({"from": hub_id, "to": oid, "departures": FEEDER})
     pairs: set[tuple[str, str]] = set()
     for code, pos in hubs.items():
         others = sorted((great_circle_km(pos, p), c) for c, p in hubs.items() if c != code)
@@ -145,10 +185,13 @@ def build() -> dict:
         for b in GATEWAYS[i + 1 :]:
             pairs.add(tuple(sorted((a, b))))
     for a, b in sorted(pairs):
-        lanes.append(
-            {"from": f"{a}-HUB", "to": f"{b}-HUB", "hours": lane_hours(hubs[a], hubs[b], TRUCK_KMH)}
-        )
-    return {"facilities": facilities, "lanes": lanes}
+        hours = lane_hours(hubs[a], hubs[b], TRUCK_KMH)
+        lanes.append({"from": f"{a}-HUB", "to": f"{b}-HUB", "hours": hours})
+        busy = (a in GATEWAYS and b in GATEWAYS) or hours <= SHORT_LANE_H
+        for x, y in ((a, b), (b, a)):
+            departures = linehaul_departures(x, y, 4 if busy else 3)
+            schedules.append({"from": f"{x}-HUB", "to": f"{y}-HUB", "departures": departures})
+    return {"facilities": facilities, "lanes": lanes, "schedules": schedules}
 
 
 def main() -> None:

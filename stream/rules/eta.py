@@ -5,7 +5,9 @@ parcel's last known position, every remaining stage going as planned along the r
 its planned route (the fastest path where it has none):
 - at a facility, ready at the first scan of this stay + the facility's handling_hours;
   at the destination after a DELIVERY_FAILED, handling_hours after the failure;
-- on a lane departed at d toward X: at X at max(now, d + lane hours);
+- on a lane departed at d toward X: at X at max(now, d + lane hours); d is the time of
+  the HUB_DEPARTURE scan, or for a parcel LOADed on a timetabled direction, the first
+  scheduled departure at or after its LOAD (it leaves with its truck, however late);
 - a timetabled direction leaves at the first scheduled departure at or after ready that
   has not gone yet (gone `departure_grace_minutes` after its time); any other direction
   leaves at max(now, ready);
@@ -31,7 +33,7 @@ from itertools import pairwise
 from typing import Any, NamedTuple
 
 from ..core.clock import HOUR, iso
-from ..core.state import DELIVERY_FAILED, DEPARTING, OUT_FOR_DELIVERY, WaybillState
+from ..core.state import DELIVERY_FAILED, DEPARTING, LOAD, OUT_FOR_DELIVERY, WaybillState
 from .base import RuleContext, Thresholds
 
 
@@ -115,7 +117,11 @@ def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
-            return _Position("lane", ahead, last, last)
+            left = last
+            table = ctx.network.schedules.get((here, ahead)) if kind == LOAD else None
+            if table is not None:  # loaded: it leaves with its truck, at the scheduled time
+                left = table.first_at_or_after(last)
+            return _Position("lane", ahead, left, last)
     handling = ctx.handling[here]
     if kind == DELIVERY_FAILED:
         return _Position("ready", here, last + handling, last)

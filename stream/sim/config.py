@@ -42,6 +42,29 @@ class NoiseRates(BaseModel):
     """Extra malformed records per record."""
 
 
+class ScheduleNoise(BaseModel):
+    """How real trucks and vans keep the network's timetable (a direction with none runs
+    every `linehaul_departure_hours` / `local_departure_hours` instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+    late_departure: Rate = 0.12
+    """Share of scheduled departures that leave late."""
+    late_beyond_grace: Rate = 0.1
+    """Of the late ones, the share that leave 30-120 min late (the rest: 3-30 min)."""
+    cancelled_departure: Rate = 0.005
+    """Share of scheduled departures cancelled: their parcels take the next one."""
+    sort_overrun: Rate = 0.1
+    """Share of stays where sorting takes 0.25-3 h longer than the facility's planned
+    handling_hours (the parcel may miss its planned departure)."""
+    lane_time: tuple[Annotated[float, Field(gt=0, le=5)], Annotated[float, Field(gt=0, le=5)]] = (
+        0.97,
+        1.15,
+    )
+    """Actual lane time as a factor of the lane's hours, uniform: the planned hours are a
+    good run at expressway speed; traffic makes a truck up to 15 % slower, and it can
+    beat the plan by 3 % at most."""
+
+
 class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     products: dict[str, Annotated[float, Field(ge=0)]] = {
@@ -55,9 +78,11 @@ class SimConfig(BaseModel):
     no_route_share: Rate = 0.1
     no_promise_share: Rate = 0.1
     linehaul_departure_hours: Annotated[float, Field(gt=0, le=24)] = 6.0
-    """Trucks leave a hub for each neighbouring hub every this many hours."""
+    """Without a timetable for the direction: trucks leave a hub for a neighbouring hub
+    every this many hours."""
     local_departure_hours: Annotated[float, Field(gt=0, le=24)] = 3.0
-    """Vans run between outlets and their hub every this many hours."""
+    """Without a timetable: vans run between outlets and their hub this often."""
+    schedule: ScheduleNoise = ScheduleNoise()
     ping_seconds: tuple[float, float] = (30.0, 60.0)
     faults: FaultRates = FaultRates()
     noise: NoiseRates = NoiseRates()

@@ -26,6 +26,7 @@ class Trip:
         "fence_at",
         "gap",
         "origin",
+        "scheduled",
         "seed",
         "stop",
         "vehicle_id",
@@ -42,8 +43,10 @@ class Trip:
         every: tuple[float, float],
         stop: tuple[float, float] | None = None,
         gap: tuple[float, float] | None = None,
+        scheduled: float | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self.scheduled = depart if scheduled is None else scheduled  # the timetable's time
         self.every = every
         self._facts: tuple[float | None, float | None, float] | None = None
         self.origin = origin
@@ -117,37 +120,55 @@ class Trip:
 
 
 class TripPlanner:
-    """Finds or creates the trip a parcel ready at a facility at time `ready` boards."""
+    """Finds or creates the trip a parcel ready at a facility at time `ready` boards: the
+    first scheduled departure of the network's timetable at or after `ready` that is not
+    cancelled (by schedule time: a late truck still takes what was ready for its slot),
+    or, for a direction without a timetable, the next slot of a fixed interval."""
 
     def __init__(self, network, config, rng: random.Random, seed: int) -> None:
         self.network = network
         self.linehaul = config.linehaul_departure_hours * HOUR
         self.local = config.local_departure_hours * HOUR
         self.faults = config.faults
+        self.noise = config.schedule
         self.every = config.ping_seconds
         self.rng = rng
         self.seed = seed
-        self.trips: dict[tuple[str, str, int], Trip] = {}
+        self.trips: dict[tuple[str, str, float], Trip | None] = {}
+        """By (from, to, scheduled departure); None: that departure was cancelled."""
         self.new_trips: list[Trip] = []
         self._serial = 0
 
     def board(self, a: str, b: str, ready: float) -> Trip:
-        fac = self.network.facilities
-        interval = self.linehaul if fac[a].is_hub and fac[b].is_hub else self.local
-        slot = math.ceil(ready / interval)
-        key = (a, b, slot)
-        trip = self.trips.get(key)
-        if trip is None:
-            trip = self._create(a, b, slot * interval)
-            self.trips[key] = trip
-            self.new_trips.append(trip)
-        return trip
+        table = self.network.schedules.get((a, b))
+        while True:
+            if table is None:
+                fac = self.network.facilities
+                interval = self.linehaul if fac[a].is_hub and fac[b].is_hub else self.local
+                scheduled = math.ceil(ready / interval) * interval
+            else:
+                scheduled = table.first_at_or_after(math.ceil(ready * 1e6)) / 1e6
+            key = (a, b, scheduled)
+            if key not in self.trips:
+                self.trips[key] = self._create(a, b, scheduled)
+            trip = self.trips[key]
+            if trip is not None:
+                return trip
+            ready = scheduled + 1.0  # cancelled: the next one
 
-    def _create(self, a: str, b: str, depart: float) -> Trip:
+    def _create(self, a: str, b: str, scheduled: float) -> Trip | None:
         rng = self.rng
+        noise = self.noise
+        u = rng.random()
+        if u < noise.cancelled_departure:
+            return None
+        depart = scheduled + rng.uniform(0, 3) * 60.0  # on time
+        if u < noise.cancelled_departure + noise.late_departure:
+            beyond = rng.random() < noise.late_beyond_grace
+            depart = scheduled + rng.uniform(*((30, 120) if beyond else (3, 30))) * 60.0
         self._serial += 1
         hours = self.network.leg_hours(a, b)
-        travel = hours * HOUR * rng.uniform(0.92, 1.12)
+        travel = hours * HOUR * rng.uniform(*noise.lane_time)
         stop = gap = None
         if hours >= 2:
             if rng.random() < self.faults.truck_breakdown:
@@ -159,10 +180,12 @@ class TripPlanner:
         fac = self.network.facilities
         vehicle = f"V{self._serial:07d}-{a}-{b}"[:64]
         seed = self.seed * 7_919 + self._serial
-        return Trip(vehicle, fac[a], fac[b], depart, travel, seed, self.every, stop, gap)
+        trip = Trip(vehicle, fac[a], fac[b], depart, travel, seed, self.every, stop, gap, scheduled)
+        self.new_trips.append(trip)
+        return trip
 
     def forget_before(self, t: float) -> None:
-        """Drop trips that departed long ago: nothing can board them any more."""
-        stale = [k for k, trip in self.trips.items() if trip.depart < t - 2 * HOUR]
+        """Drop departures scheduled long ago: nothing can board them any more."""
+        stale = [k for k in self.trips if k[2] < t - 2 * HOUR]
         for key in stale:
             del self.trips[key]
