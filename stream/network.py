@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .schemas.common import FacilityId, known_timezones
+from .schemas.common import FacilityId, TimeZoneName
 from .timetable import Departures, Window, format_clock, parse_clock
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -32,21 +32,10 @@ class NetworkError(ValueError):
 
 DEFAULT_TZ = "Asia/Shanghai"
 
-
-def _time_zone(value: str) -> str:
-    if value not in known_timezones():
-        raise ValueError(f"unknown IANA time zone {value[:64]!r}")
-    return value
-
-
-def _clock(value: str) -> str:
-    parse_clock(value)
-    return value
-
-
-def _window_end(value: str) -> str:
-    parse_clock(value, allow_midnight_end=True)
-    return value
+ClockTime = Annotated[int, BeforeValidator(parse_clock)]
+"""An `HH:MM` text in the file, minutes after local midnight once loaded."""
+WindowEnd = Annotated[int, BeforeValidator(lambda text: parse_clock(text, allow_midnight_end=True))]
+"""As ClockTime, and "24:00" (midnight at the end of the day)."""
 
 
 class FacilitySpec(BaseModel):
@@ -60,22 +49,16 @@ class FacilitySpec(BaseModel):
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
     lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
     # Planning data (CONTRACT §3), all optional.
-    tz: Annotated[str, AfterValidator(_time_zone)] = DEFAULT_TZ
+    tz: TimeZoneName = DEFAULT_TZ
     handling_hours: Annotated[float, Field(ge=0, le=240, allow_inf_nan=False)] | None = None
-    delivery_window: (
-        tuple[
-            Annotated[str, AfterValidator(_clock)],
-            Annotated[str, AfterValidator(_window_end)],
-        ]
-        | None
-    ) = None
+    delivery_window: tuple[ClockTime, WindowEnd] | None = None
 
 
 class ScheduleSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
     from_: FacilityId = Field(alias="from")
     to: FacilityId
-    departures: Annotated[list[Annotated[str, AfterValidator(_clock)]], Field(min_length=1)]
+    departures: Annotated[list[ClockTime], Field(min_length=1)]
 
 
 class LaneSpec(BaseModel):
@@ -148,11 +131,10 @@ def _facility(source: str, i: int, f: FacilitySpec) -> Facility:
         where = f"{source}: facilities[{i}] ({f.id})"
         if f.kind != "outlet":
             raise NetworkError(f"{where}: a delivery_window belongs to an outlet, not a {f.kind}")
-        start = parse_clock(f.delivery_window[0])
-        end = parse_clock(f.delivery_window[1], allow_midnight_end=True)
+        start, end = f.delivery_window
         if start == end % 1440:
             raise NetworkError(
-                f"{where}: delivery_window {format_clock(start)}-{f.delivery_window[1]} is empty"
+                f"{where}: delivery_window {format_clock(start)}-{format_clock(end)} is empty"
             )
         window = Window(start, end, f.tz)
     return Facility(
@@ -184,8 +166,7 @@ def _schedules(
             )
         if pair in out:
             raise NetworkError(f"{where}: a second timetable for {entry.from_} -> {entry.to}")
-        minutes = [parse_clock(t) for t in entry.departures]
-        out[pair] = Departures(minutes, zones[entry.from_])
+        out[pair] = Departures(entry.departures, zones[entry.from_])
     return out
 
 

@@ -85,25 +85,27 @@ class LocalDays:
 class Departures:
     """A direction's timetable: departures at these local clock times every day."""
 
-    __slots__ = ("_days", "_instants", "_offsets", "minutes")
+    __slots__ = ("_days", "_instants", "_local", "_offset", "minutes")
 
     def __init__(self, minutes: list[int], tz: str) -> None:
         self.minutes = tuple(sorted(set(minutes)))
         self._days = LocalDays(tz)
-        offset = self._days._offset
-        # Fixed offset: a departure is day * DAY + this; else per-day instants, cached.
-        self._offsets = (
-            tuple(m * MINUTE - offset for m in self.minutes) if offset is not None else None
-        )
+        self._offset = self._days._offset
+        self._local = tuple(m * MINUTE for m in self.minutes)  # times of day, µs
         self._instants = lru_cache(maxsize=64)(self._day_instants)
 
     def _day_instants(self, day: int) -> tuple[int, ...]:
-        if self._offsets is not None:
-            base = day * DAY
-            return tuple(base + o for o in self._offsets)
         return tuple(sorted(self._days.instant(day, m) for m in self.minutes))
 
     def first_at_or_after(self, t: int) -> int:
+        offset = self._offset
+        if offset is not None:  # one bisect on the time of day, no datetime
+            day, tod = divmod(t + offset, DAY)
+            local = self._local
+            i = bisect.bisect_left(local, tod)
+            if i < len(local):
+                return day * DAY + local[i] - offset
+            return (day + 1) * DAY + local[0] - offset
         day = self._days.day_of(t)
         for d in range(day - 1, day + 3):
             times = self._instants(d)
@@ -113,6 +115,14 @@ class Departures:
         raise AssertionError("every day has a departure")  # pragma: no cover
 
     def last_at_or_before(self, t: int) -> int:
+        offset = self._offset
+        if offset is not None:
+            day, tod = divmod(t + offset, DAY)
+            local = self._local
+            i = bisect.bisect_right(local, tod)
+            if i:
+                return day * DAY + local[i - 1] - offset
+            return (day - 1) * DAY + local[-1] - offset
         day = self._days.day_of(t)
         for d in range(day + 1, day - 3, -1):
             times = self._instants(d)
@@ -157,15 +167,6 @@ class Window:
             if start <= t:
                 return t if t < end else end - 1
         raise AssertionError("every day has a window")  # pragma: no cover
-
-    def closes_after(self, t: int) -> int:
-        """The end of the window that the moment t (inside it) belongs to."""
-        day = self._days.day_of(t)
-        for d in range(day - 1, day + 2):
-            start, end = self._spans(d)
-            if start <= t < end:
-                return end
-        raise ValueError("not inside the window")
 
     def label(self) -> list[str]:
         end = self.end - 1440 if self.end > 1440 else self.end

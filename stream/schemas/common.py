@@ -59,7 +59,7 @@ def known_timezones() -> frozenset[str]:
 
 def _known_timezone(value: str) -> str:
     if value not in known_timezones():
-        raise ValueError("unknown IANA time zone")
+        raise ValueError(f"unknown IANA time zone {value!r}")
     ZoneInfo(value)  # loaded once here, so later conversions cannot fail
     return value
 
