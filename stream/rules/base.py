@@ -13,7 +13,7 @@ stay small pure functions with no knowledge of ids, tickets or notifications.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.clock import MINUTE, hours_us, iso
@@ -78,6 +78,8 @@ class RuleContext:
     t: Thresholds
     handling: dict[str, int]
     """Planned handling per facility in µs: its own handling_hours, else the setting."""
+    plans: dict[Any, Any] = field(default_factory=dict)
+    """The ETA model's memo (stream/rules/eta.py): pure results shared by all waybills."""
 
     @classmethod
     def create(cls, network: Network, settings: RuleSettings | None = None) -> RuleContext:

@@ -214,12 +214,34 @@ def _latest_ready(
     return _Latest(latest, timetabled, closes and len(path) == 1)
 
 
+_PLANS = 8192
+"""Backward passes remembered per context; when full, the memo starts again."""
+
+
+def _latest_ready_memo(ctx: RuleContext, path: tuple[str, ...], deadline: int) -> _Latest:
+    """_latest_ready, remembered: a parcel's scans at one stage, its ticks and its vehicle's
+    signals all ask the same (path, deadline) again, and parcels on one route with one
+    promise share it."""
+    memo = ctx.plans
+    key = (path, deadline)
+    latest = memo.get(key)
+    if latest is None:
+        if len(memo) >= _PLANS:
+            memo.clear()
+        latest = memo[key] = _latest_ready(ctx, path, deadline)
+    return latest
+
+
 def planned_late_from(
     w: WaybillState, ctx: RuleContext, deadline: int, explain: list | None = None
 ) -> Lateness | None:
     pos = _position(w, ctx)
     if pos is None:
         return None
+    # `since`: when the plan turns late; `exact`: late at `since` itself (a departure's
+    # grace runs out, a window closes), else the instant after (a sliding stage's latest
+    # on-time moment). `ok`: the stage's fixed times still allow it at all.
+    exact = False
     if pos.kind == "out":
         ok = pos.at + ctx.t.last_mile <= deadline  # type: ignore[operator]
         since = deadline
@@ -227,7 +249,10 @@ def planned_late_from(
         path = _path(w, ctx, pos.facility)
         if path is None:
             return None
-        latest = _latest_ready(ctx, path, deadline, explain)
+        if explain is None:
+            latest = _latest_ready_memo(ctx, path, deadline)
+        else:
+            latest = _latest_ready(ctx, path, deadline, explain)
         if pos.kind == "lane":
             # At the next facility by its latest ready time less handling there.
             arrive_by = latest.ready - ctx.handling[pos.facility]
@@ -238,20 +263,15 @@ def planned_late_from(
             since = latest.ready - ctx.handling[pos.facility]
         else:
             ok = pos.at <= latest.ready
-            if latest.timetabled:  # the connection goes `grace` after its time
-                since = latest.ready + ctx.t.departure_grace
-                ok = ok and since > pos.since
-                return Lateness(since, since) if ok else Lateness(pos.since, pos.since)
-            if latest.closes:  # the window's last courier round is over at its end
-                return (
-                    Lateness(latest.ready + 1, latest.ready + 1)
-                    if ok
-                    else Lateness(pos.since, pos.since)
-                )
             since = latest.ready
-    if not ok or since < pos.since:
-        return Lateness(pos.since, pos.since)
-    return Lateness(since + 1, since)
+            if latest.timetabled:  # the connection goes `grace` after its time
+                since, exact = latest.ready + ctx.t.departure_grace, True
+            elif latest.closes:  # the window's last courier round is over at its end
+                since, exact = latest.ready + 1, True
+    due = since if exact else since + 1
+    if not ok or due <= pos.since:
+        return Lateness(pos.since, pos.since)  # late from the moment it got here
+    return Lateness(due, since)
 
 
 def missed_connection(w: WaybillState, ctx: RuleContext, deadline: int) -> dict[str, Any] | None:
