@@ -14,7 +14,7 @@ import structlog
 from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
-from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
+from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill, waybill_deadline
 from ..core.guard import ClockGuard, record_time
 from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
@@ -327,17 +327,19 @@ class WaybillHandler(_Base):
         out: list[Send] = []
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
         rest: list[list] = []
-        for item in held:
+        for i, item in enumerate(held):
             topic, partition, raw = item
             record = self.parse(topic, key, raw.encode())
             if isinstance(record, list):
                 continue  # cannot happen: it was parsed before it was set aside
-            if not rest and self._ready(key, record):
-                out += self._process(topic, partition, key, record, raw.encode())
-            else:
-                if not rest:
-                    self.waiting[key] = record_time(record)
-                rest.append(item)
+            if not self._ready(key, record):
+                # It and everything after it stay aside, unread: only the first can go
+                # next, so decoding the others on every release is wasted (a parcel on
+                # a truck read far ahead holds hundreds).
+                self.waiting[key] = record_time(record)
+                rest = held[i:]
+                break
+            out += self._process(topic, partition, key, record, raw.encode())
         if rest:
             self.table[key + HELD] = orjson.dumps(rest)
         else:
@@ -348,7 +350,7 @@ class WaybillHandler(_Base):
 
     def track(self, key: bytes, data: bytes | None) -> None:
         """Schedule the key's next tick from its stored state `data`."""
-        self._schedule(key, load_waybill(data).deadline if data is not None else None)
+        self._schedule(key, waybill_deadline(data) if data is not None else None)
 
     def _schedule(self, key: bytes, deadline: int | None) -> None:
         """The key's next tick: its state's deadline, or its first input set aside."""
