@@ -48,6 +48,12 @@ def dump_waybill(w: WaybillState) -> bytes:
     return orjson.dumps(out)
 
 
+def waybill_deadline(data: bytes) -> int | None:
+    """The `deadline` of a stored waybill state, without building the state: the live
+    side schedules ticks from it after every input and tick."""
+    return orjson.loads(data).get("deadline")
+
+
 def load_waybill(data: bytes) -> WaybillState:
     raw = orjson.loads(data)
     w = WaybillState(raw["waybill_no"])

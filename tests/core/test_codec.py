@@ -4,7 +4,13 @@ from conftest import feed
 from hypothesis import HealthCheck, given, settings
 from test_properties import streams
 
-from stream.core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill
+from stream.core.codec import (
+    dump_vehicle,
+    dump_waybill,
+    load_vehicle,
+    load_waybill,
+    waybill_deadline,
+)
 from stream.core.detector import Detector
 
 
@@ -30,6 +36,7 @@ def test_restored_state_continues_exactly(network, stream):
     assert restored == plain
     for w in detector.waybills.values():
         assert dump_waybill(load_waybill(dump_waybill(w))) == dump_waybill(w)
+        assert waybill_deadline(dump_waybill(w)) == w.deadline
     for v in detector.vehicles.values():
         assert dump_vehicle(load_vehicle(dump_vehicle(v))) == dump_vehicle(v)
 
