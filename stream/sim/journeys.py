@@ -277,11 +277,7 @@ class JourneyBuilder:
         attempts = 0
         if p.fault == "failed_delivery":
             attempts = 1 if rng.random() < 0.7 else 2
-        handling = self.network.facilities[dest].handling_hours
-        sorted_at = (
-            arrived + rng.uniform(0.5, 1.0) * (handling if handling is not None else 2.0) * HOUR
-        )
-        ofd = self._next_round(dest, sorted_at)
+        ofd = self._next_round(dest, arrived + self._handling(dest))
         for _ in range(attempts):
             scans.append(ScanRec(ofd, "OUT_FOR_DELIVERY", dest))
             failed = ofd + rng.uniform(0.5, 4) * HOUR
