@@ -7,7 +7,7 @@ its planned route (the fastest path where it has none):
   at the destination after a DELIVERY_FAILED, handling_hours after the failure;
 - on a lane departed at d toward X: at X at max(now, d + lane hours); d is the time of
   the HUB_DEPARTURE scan, or for a parcel LOADed on a timetabled direction, the first
-  scheduled departure at or after its LOAD (it leaves with its truck, however late);
+  scheduled departure not gone at its LOAD (it leaves with its truck, however late);
 - a timetabled direction leaves at the first scheduled departure at or after ready that
   has not gone yet (gone `departure_grace_minutes` after its time); any other direction
   leaves at max(now, ready);
@@ -119,8 +119,10 @@ def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
         if ahead is not None:
             left = last
             table = ctx.network.schedules.get((here, ahead)) if kind == LOAD else None
-            if table is not None:  # loaded: it leaves with its truck, at the scheduled time
-                left = table.first_at_or_after(last)
+            if table is not None:
+                # Loaded: it leaves with its truck, the first departure not gone when it
+                # was loaded (a truck loaded a little late is still the one it boarded).
+                left = table.first_at_or_after(last - ctx.t.departure_grace + 1)
             return _Position("lane", ahead, left, last)
     handling = ctx.handling[here]
     if kind == DELIVERY_FAILED:

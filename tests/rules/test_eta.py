@@ -108,6 +108,21 @@ def test_on_a_lane_arrival_slides_only_after_the_lane_hours(ctx):
     assert show(planned_eta(w, ctx, bj("11-21 05:01"))) == "11-21 18:00"
 
 
+def test_a_loaded_parcel_leaves_with_the_departure_it_was_loaded_for(ctx):
+    # Loaded at 13:30 for the 14:00 truck: as if it left at 14:00 (not at 13:30).
+    w = parcel("LOAD", "H1", "11-20 13:30", next_facility="H2")
+    assert show(planned_eta(w, ctx, bj("11-20 13:30"))) == "11-21 13:00"
+    # Due at H2 at 19:00; ready by 06:00 for the van if there by 04:00, else the 12:00 van.
+    assert show(planned_eta(w, ctx, bj("11-21 04:00"))) == "11-21 13:00"
+    assert show(planned_eta(w, ctx, bj("11-21 04:01"))) == "11-21 18:00"
+    # Loaded at 14:20 onto the 14:00 truck running late: still that truck (grace 30 min).
+    w = parcel("LOAD", "H1", "11-20 14:20", next_facility="H2")
+    assert show(planned_eta(w, ctx, bj("11-20 14:20"))) == "11-21 13:00"
+    # Loaded at 14:30, when the 14:00 departure has gone: the 02:00 one.
+    w = parcel("LOAD", "H1", "11-20 14:30", next_facility="H2")
+    assert show(planned_eta(w, ctx, bj("11-20 14:30"))) == "11-21 18:00"
+
+
 def test_delivery_window_edges(ctx):
     # Ready exactly at 17:00 (the end): tomorrow's 09:00 round.
     w = parcel("HUB_ARRIVAL", "D", "11-20 16:00")
