@@ -56,17 +56,18 @@ def fixed_offset_us(tz: str) -> int | None:
 class LocalDays:
     """Local calendar days of one time zone as UTC instants."""
 
-    __slots__ = ("_offset", "_zone", "tz")
+    __slots__ = ("_zone", "offset", "tz")
 
     def __init__(self, tz: str) -> None:
         self.tz = tz
         self._zone = ZoneInfo(tz)
-        self._offset = fixed_offset_us(tz)
+        self.offset = fixed_offset_us(tz)
+        """The zone's one UTC offset in µs, None for a zone whose offset changes."""
 
     def day_of(self, t: int) -> int:
         """The local day (days since 1970-01-01) that instant t falls on."""
-        if self._offset is not None:
-            return (t + self._offset) // DAY
+        if self.offset is not None:
+            return (t + self.offset) // DAY
         local = (EPOCH + timedelta(microseconds=t)).astimezone(self._zone)
         return local.date().toordinal() - _EPOCH_ORDINAL
 
@@ -74,8 +75,8 @@ class LocalDays:
         """The UTC instant of local clock time `minutes` on local day `day`. A time that
         does not exist (a spring-forward gap) maps past the gap, an ambiguous one to its
         first occurrence (zoneinfo's fold=0)."""
-        if self._offset is not None:
-            return day * DAY + minutes * MINUTE - self._offset
+        if self.offset is not None:
+            return day * DAY + minutes * MINUTE - self.offset
         d = date.fromordinal(day + _EPOCH_ORDINAL) + timedelta(days=minutes // 1440)
         m = minutes % 1440
         local = datetime(d.year, d.month, d.day, m // 60, m % 60, tzinfo=self._zone)
@@ -90,7 +91,7 @@ class Departures:
     def __init__(self, minutes: list[int], tz: str) -> None:
         self.minutes = tuple(sorted(set(minutes)))
         self._days = LocalDays(tz)
-        self._offset = self._days._offset
+        self._offset = self._days.offset
         self._local = tuple(m * MINUTE for m in self.minutes)  # times of day, µs
         self._instants = lru_cache(maxsize=64)(self._day_instants)
 
