@@ -323,3 +323,14 @@ def test_a_parcel_that_follows_its_plan_is_never_predicted_late(tz, created_min,
     types = [r.type for topic, r in detector.outputs if topic == "exceptions"]
     assert "DELAY_PREDICTED" not in types
     assert (promised < delivered) == ("DELAYED" in types)
+
+
+def test_the_backward_pass_memo_is_bounded_and_agrees_with_the_pass():
+    from stream.rules.eta import _PLANS, _latest_ready, _latest_ready_memo
+
+    ctx = make_ctx()
+    start = bj("11-21 12:00")
+    for k in range(_PLANS + 10):
+        deadline = start + k * MINUTE
+        assert _latest_ready_memo(ctx, ROUTE, deadline) == _latest_ready(ctx, ROUTE, deadline)
+        assert len(ctx.plans) <= _PLANS
