@@ -23,8 +23,14 @@ from .state import (
 
 _ARRAYS = frozenset({"events"})
 _TUPLES = frozenset({"visited", "gaps", "route", "recipient"})
+_DERIVED = frozenset({"late"})
+"""Recomputed from the rest when needed: not worth a byte of changelog."""
 _EPISODE_FIELDS = Episode.__slots__
-_W_DEFAULTS = {name: getattr(WaybillState("x"), name) for name in WaybillState.__slots__}
+_W_DEFAULTS = {
+    name: getattr(WaybillState("x"), name)
+    for name in WaybillState.__slots__
+    if name not in _DERIVED
+}
 _V_DEFAULTS = {name: getattr(VehicleState("x"), name) for name in VehicleState.__slots__}
 
 

@@ -110,6 +110,7 @@ class WaybillState:
         "last_next",
         "last_type",
         "last_vehicle",
+        "late",
         "loaded_at",
         "notif_count",
         "notif_day",
@@ -195,6 +196,10 @@ class WaybillState:
         self.notif_count = 0
         self.deadline: int | None = None
         self.clock: int | None = None  # the latest `now` applied: time never goes back
+        # When the ETA first misses the promise (stream/rules/delay.py), kept from one
+        # input to the next: it changes only with a scan or a re-sent waybill, which
+        # clear it. Derived, so never stored in the table.
+        self.late: int | None = None
         self.pending: list[VehicleSignal] | None = None  # signals from this waybill's future
 
 

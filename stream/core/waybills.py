@@ -101,6 +101,7 @@ class WaybillProcessor:
         """Apply a Waybill (new or re-sent). Facility ids must be known to the network."""
         step, now = self._begin(w or WaybillState(wb.waybill_no), now)
         w = step.state
+        w.late = None  # the promise, route or origin may change
         fac = self.network.facilities
         w.registered = True
         w.product = wb.product.value
@@ -173,6 +174,7 @@ class WaybillProcessor:
                 return WaybillStep(w)  # a redelivery changes nothing
         step, now = self._begin(w, now)
         w.events.extend(admitted)
+        w.late = None  # the parcel's position changes
 
         fac = self.network.facilities
         here = fac[scan.facility_id].id

@@ -21,10 +21,25 @@ from typing import Any
 from ..core.clock import iso
 from ..core.state import Episode, WaybillState
 from .base import Candidate, RuleContext, is_express, last_scan_evidence
-from .eta import eta_at, late_from, missed_connection
+from .eta import Lateness, eta_at, late_from, missed_connection
 
 PREDICTED = "DELAY_PREDICTED"
 DELAYED = "DELAYED"
+_NEVER = -1
+"""WaybillState.late when the model has no ETA for the parcel (no destination, no way
+there, delivered)."""
+
+
+def _pack(late: Lateness | None) -> int:
+    """One int per waybill instead of a tuple of two: `due` is `since` or the µs after."""
+    return _NEVER if late is None else late.since << 1 | (late.due - late.since)
+
+
+def _unpack(packed: int) -> Lateness:
+    since = packed >> 1
+    return Lateness(since + (packed & 1), since)
+
+
 _HELD: dict[str, Any] = {}
 """Evidence of a candidate for an episode already open: the engine only reads evidence
 when it opens or escalates one, so it is not rebuilt on every input."""
@@ -37,8 +52,13 @@ def check_predicted(
     if promised is None or w.terminal is not None or now > promised:
         return None
     threshold = promised + ctx.t.delay_margin
-    late = late_from(w, ctx, threshold)
-    if late is None or late.since > promised:
+    packed = w.late
+    if packed is None:  # computed once per scan or waybill, not on every tick and signal
+        packed = w.late = _pack(late_from(w, ctx, threshold))
+    if packed == _NEVER:
+        return None
+    late = _unpack(packed)
+    if late.since > promised:
         return None  # it can only turn late after the promise: DELAYED's job
     if now < late.due:
         return late.due

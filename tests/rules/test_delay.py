@@ -182,3 +182,13 @@ def test_prediction_fires_when_the_last_connection_leaves_without_the_parcel(eve
     later = read_outputs(tmp_path / "later")
     assert later.statuses("DELAY_PREDICTED") == ["OPEN"]
     assert len(later.notifications) == 1
+
+
+def test_the_lateness_kept_per_waybill_packs_into_one_int_and_back():
+    from stream.rules.delay import _NEVER, _pack, _unpack
+    from stream.rules.eta import Lateness
+
+    for since in (946_684_800_000_000, 1_795_132_800_000_001, 4_102_444_799_999_999):
+        for due in (since, since + 1):
+            assert _unpack(_pack(Lateness(due, since))) == Lateness(due, since)
+    assert _pack(None) == _NEVER
