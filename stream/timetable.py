@@ -140,19 +140,34 @@ class Window:
     """A delivery window: start <= t < end local time every day; an end at or before the
     start crosses midnight (22:00-06:00)."""
 
-    __slots__ = ("_days", "_spans", "end", "start")
+    __slots__ = ("_days", "_local", "_offset", "_spans", "end", "start")
 
     def __init__(self, start: int, end: int, tz: str) -> None:
         self.start = start
         self.end = end if end > start else end + 1440
         self._days = LocalDays(tz)
+        self._offset = self._days.offset
+        self._local = (start * MINUTE, self.end * MINUTE)  # from local midnight, µs
         self._spans = lru_cache(maxsize=64)(self._span)
 
     def _span(self, day: int) -> tuple[int, int]:
+        """Local day `day`'s window as UTC instants."""
+        offset = self._offset
+        if offset is not None:
+            base = day * DAY - offset
+            return base + self._local[0], base + self._local[1]
         return self._days.instant(day, self.start), self._days.instant(day, self.end)
 
     def first_inside_at_or_after(self, t: int) -> int:
         """The first moment at or after t inside the window."""
+        offset = self._offset
+        if offset is not None:  # the day before's window (across midnight), then today's
+            day = (t + offset) // DAY
+            for d in (day - 1, day):
+                start, end = self._span(d)
+                if end > t:
+                    return start if start > t else t
+            return self._span(day + 1)[0]
         day = self._days.day_of(t)
         for d in range(day - 1, day + 3):
             start, end = self._spans(d)
@@ -162,6 +177,13 @@ class Window:
 
     def last_inside_at_or_before(self, t: int) -> int:
         """The last moment (µs) at or before t inside the window."""
+        offset = self._offset
+        if offset is not None:  # today's window, else the day before's: it began by then
+            day = (t + offset) // DAY
+            start, end = self._span(day)
+            if start > t:
+                start, end = self._span(day - 1)
+            return t if t < end else end - 1
         day = self._days.day_of(t)
         for d in range(day + 1, day - 3, -1):
             start, end = self._spans(d)

@@ -102,3 +102,30 @@ def test_departure_search_agrees_with_a_brute_force_scan(minutes, tz, t):
     )
     assert table.first_at_or_after(t) == min(c for c in candidates if c >= t)
     assert table.last_at_or_before(t) == max(c for c in candidates if c <= t)
+
+
+@given(
+    st.integers(0, 1439),
+    st.integers(1, 1439),
+    st.sampled_from(["Asia/Shanghai", "Asia/Kolkata", "America/New_York", "Europe/London"]),
+    st.integers(us("2026-01-01T00:00:00+00:00"), us("2027-01-01T00:00:00+00:00")),
+)
+def test_window_search_agrees_with_a_brute_force_scan(start, length, tz, t):
+    end = (start + length) % 1440 or 1440
+    window = Window(start, end, tz)
+    zone = ZoneInfo(tz)
+    day = to_datetime(t).astimezone(zone).date()
+
+    def at(d, minutes):
+        d = d.fromordinal(d.toordinal() + minutes // 1440)
+        m = minutes % 1440
+        return to_us(datetime(d.year, d.month, d.day, m // 60, m % 60, tzinfo=zone))
+
+    spans = [
+        (at(d, start), at(d, start + length))
+        for d in (day.fromordinal(day.toordinal() + k) for k in range(-2, 3))
+    ]
+    first = min(max(s, t) for s, e in spans if e > t)
+    last = max(min(t, e - 1) for s, e in spans if s <= t)
+    assert window.first_inside_at_or_after(t) == first
+    assert window.last_inside_at_or_before(t) == last

@@ -12,6 +12,7 @@ stay small pure functions with no knowledge of ids, tickets or notifications.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,8 +79,10 @@ class RuleContext:
     t: Thresholds
     handling: dict[str, int]
     """Planned handling per facility in µs: its own handling_hours, else the setting."""
-    plans: dict[Any, Any] = field(default_factory=dict)
-    """The ETA model's memo (stream/rules/eta.py): pure results shared by all waybills."""
+    plans: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
+    """The ETA model's memo of backward passes (stream/rules/eta.py), bounded."""
+    legs: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """The ETA model's hops (µs, timetable) by facility pair, filled as asked."""
 
     @classmethod
     def create(cls, network: Network, settings: RuleSettings | None = None) -> RuleContext:

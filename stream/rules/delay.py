@@ -35,9 +35,10 @@ def _pack(late: Lateness | None) -> int:
     return _NEVER if late is None else late.since << 1 | (late.due - late.since)
 
 
-def _unpack(packed: int) -> Lateness:
+def _unpack(packed: int) -> tuple[int, int]:
+    """(due, since), as Lateness has them; a plain tuple, read on every input."""
     since = packed >> 1
-    return Lateness(since + (packed & 1), since)
+    return since + (packed & 1), since
 
 
 _HELD: dict[str, Any] = {}
@@ -57,13 +58,13 @@ def check_predicted(
         packed = w.late = _pack(late_from(w, ctx, threshold))
     if packed == _NEVER:
         return None
-    late = _unpack(packed)
-    if late.since > promised:
+    due, since = _unpack(packed)
+    if since > promised:
         return None  # it can only turn late after the promise: DELAYED's job
-    if now < late.due:
-        return late.due
+    if now < due:
+        return due
     if ep is not None:
-        return Candidate(late.since, "MEDIUM", _HELD, w.last_facility, w.vehicle)
+        return Candidate(since, "MEDIUM", _HELD, w.last_facility, w.vehicle)
     eta = eta_at(w, ctx, now)
     evidence: dict[str, Any] = {
         "eta": None if eta is None else iso(eta),
@@ -71,13 +72,13 @@ def check_predicted(
         "promised_at": iso(promised),
         "promise_derived": w.promise_derived,
         "margin_minutes": ctx.settings.delay_predicted_margin_minutes,
-        "late_since": iso(late.since),
+        "late_since": iso(since),
         "last_scan": last_scan_evidence(w),
     }
     if ctx.t.planned:
         evidence["missed_connection"] = missed_connection(w, ctx, threshold)
     return Candidate(
-        since=late.since,
+        since=since,
         severity="MEDIUM",
         facility=w.last_facility,
         vehicle=w.vehicle,

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from ..core.clock import HOUR, iso
 from ..core.state import DELIVERY_FAILED, DEPARTING, LOAD, OUT_FOR_DELIVERY, WaybillState
+from ..timetable import Departures
 from .base import RuleContext, Thresholds
 
 
@@ -131,8 +132,19 @@ def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
     return _Position("ready", here, stay + handling, last)
 
 
+def _leg(ctx: RuleContext, a: str, b: str) -> tuple[int, Departures | None]:
+    """The hop a -> b as the plan needs it: its hours in µs (the lane, else the fastest
+    path) and its timetable. Remembered per pair, so the backward pass costs one look-up
+    a stage; at most one entry per pair of the network's facilities."""
+    leg = ctx.legs.get((a, b))
+    if leg is None:
+        hours = ctx.network.leg_hours(a, b)
+        leg = ctx.legs[(a, b)] = (round(hours * HOUR), ctx.network.schedules.get((a, b)))  # type: ignore[operator]
+    return leg
+
+
 def _lane_us(ctx: RuleContext, a: str, b: str) -> int:
-    return round(ctx.network.leg_hours(a, b) * HOUR)  # type: ignore[operator]
+    return _leg(ctx, a, b)[0]
 
 
 def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
@@ -156,17 +168,16 @@ def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
 
 def _forward(ctx: RuleContext, path: tuple[str, ...], ready: int, now: int) -> int:
     """Delivery time from being ready at path[0] at `ready`, by the plan, at `now`."""
-    schedules = ctx.network.schedules
     handling = ctx.handling
     # A departure s has gone once now >= s + grace: the first one left is s > now - grace.
     not_gone = now - ctx.t.departure_grace + 1
     for a, b in pairwise(path):
-        table = schedules.get((a, b))
+        lane, table = _leg(ctx, a, b)
         if table is None:
             leave = ready if ready > now else now
         else:
             leave = table.first_at_or_after(ready if ready > not_gone else not_gone)
-        ready = leave + _lane_us(ctx, a, b) + handling[b]
+        ready = leave + lane + handling[b]
     x = ready if ready > now else now
     window = ctx.network.facilities[path[-1]].window
     out = window.first_inside_at_or_after(x) if window is not None else x
@@ -188,7 +199,7 @@ def _latest_ready(
     """Backward over the path: the latest ready time at each stage that still delivers by
     `deadline`. `explain` collects the connections that bind, nearest last."""
     fac = ctx.network.facilities
-    schedules = ctx.network.schedules
+    legs = ctx.legs
     handling = ctx.handling
     dest = path[-1]
     latest = deadline - ctx.t.last_mile  # the latest moment to go out for delivery
@@ -205,8 +216,8 @@ def _latest_ready(
     timetabled = False
     for k in range(len(path) - 2, -1, -1):
         a, b = path[k], path[k + 1]
-        leave = latest - handling[b] - _lane_us(ctx, a, b)
-        table = schedules.get((a, b))
+        lane, table = legs.get((a, b)) or _leg(ctx, a, b)
+        leave = latest - handling[b] - lane
         if table is None:
             latest, timetabled = leave, False
         else:
@@ -217,7 +228,7 @@ def _latest_ready(
 
 
 _PLANS = 8192
-"""Backward passes remembered per context; when full, the memo starts again."""
+"""Backward passes remembered per context; when full, the oldest goes."""
 
 
 def _latest_ready_memo(ctx: RuleContext, path: tuple[str, ...], deadline: int) -> _Latest:
@@ -229,7 +240,7 @@ def _latest_ready_memo(ctx: RuleContext, path: tuple[str, ...], deadline: int) -
     latest = memo.get(key)
     if latest is None:
         if len(memo) >= _PLANS:
-            memo.clear()
+            memo.popitem(last=False)  # the oldest: a parcel asks again soon, or not at all
         latest = memo[key] = _latest_ready(ctx, path, deadline)
     return latest
 
