@@ -174,9 +174,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--skip-replay", action="store_true", help="skip the JSON replay run")
+    parser.add_argument(
+        "--network",
+        type=Path,
+        help="network file (default: the bundled network, timetable and all)",
+    )
     args = parser.parse_args()
 
-    network_path = Path(str(files("stream") / "data" / "network.yaml"))
+    network_path = args.network or Path(str(files("stream") / "data" / "network.yaml"))
     network = Network.load(network_path)
     stream = build_stream(network, args.waybills, args.vehicles, args.seed)
     # The input (a million pydantic records) is not the core's to pay for: keep the
