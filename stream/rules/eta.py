@@ -84,9 +84,14 @@ def late_from(w: WaybillState, ctx: RuleContext, deadline: int) -> Lateness | No
 # -- the planned ETA -----------------------------------------------------------------
 def _path(w: WaybillState, ctx: RuleContext, start: str) -> tuple[str, ...] | None:
     """Facilities from `start` to the destination: the rest of the planned route when
-    `start` is on it, else the fastest path."""
+    `start` is on it (and the network can travel it), else the fastest path."""
     route = w.route
-    if route is not None and start in route and route[-1] == w.destination:
+    if (
+        route is not None
+        and start in route
+        and route[-1] == w.destination
+        and ctx.network.route_profile(route) is not None  # every hop can be travelled
+    ):
         return route[route.index(start) :]
     return ctx.network.shortest_path(start, w.destination)  # type: ignore[arg-type]
 
@@ -118,6 +123,8 @@ def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
+            if ctx.network.leg_hours(here, ahead) is None:
+                return None  # heading where no lane leads (a oneway lane's wrong way)
             left = last
             table = ctx.network.schedules.get((here, ahead)) if kind == LOAD else None
             if table is not None:

@@ -194,6 +194,31 @@ def test_off_the_route_the_fastest_path_is_planned(ctx):
     assert show(planned_eta(w, ctx, bj("11-21 01:00"))) == "11-21 13:00"
 
 
+def test_a_route_or_departure_the_network_cannot_travel_is_no_crash():
+    net = Network.from_yaml_text(
+        """
+facilities:
+  - {id: O, name: o, kind: outlet, city: a, lat: 1, lon: 1}
+  - {id: H, name: h, kind: hub, city: a, lat: 1.1, lon: 1.1}
+  - {id: D, name: d, kind: outlet, city: b, lat: 2, lon: 2}
+lanes:
+  - {from: O, to: H, hours: 1}
+  - {from: H, to: D, hours: 5, oneway: true}
+"""
+    )
+    ctx = RuleContext.create(net)
+    w = parcel()
+    w.origin, w.destination, w.route = "O", "D", ("O", "D", "H", "D")  # D -> H: oneway
+    # The route cannot be travelled: the fastest path O -> H -> D (1 + 5 h, 2 h handling
+    # at each of the three, 4 h last mile) from 08:00.
+    assert show(planned_eta(w, ctx, bj("11-20 08:00"))) == "11-21 00:00"
+    assert planned_late_from(w, ctx, bj("11-20 20:00")) is not None
+    w = parcel("HUB_DEPARTURE", "D", "11-20 08:00", next_facility="H")
+    w.destination, w.route = "O", None  # departed the wrong way up a oneway lane
+    assert planned_eta(w, ctx, bj("11-20 09:00")) is None
+    assert planned_late_from(w, ctx, bj("11-21 09:00")) is None
+
+
 # -- the deadline --------------------------------------------------------------------
 def test_late_from_is_the_moment_the_last_connection_goes(ctx):
     w = parcel("HUB_ARRIVAL", "H1", "11-20 08:00")
