@@ -307,34 +307,45 @@ class Network:
 
 
 class _GridIndex:
-    """Facilities bucketed into fixed-size lat/lon cells, so a radius query only looks at
-    the few cells around the point instead of every facility."""
+    """Facilities bucketed into lat/lon cells, each cell listing every facility that can
+    lie within the radius of a point in it (built once per radius asked, cells no smaller
+    than the radius, so a facility sits in a handful of them): a query is one dict
+    lookup, and on the open road (nearly every ping) finds nothing."""
 
     CELL_DEG = 0.05  # ~5.5 km of latitude
 
     def __init__(self, facilities: Iterable[Facility]) -> None:
-        self._cells: dict[tuple[int, int], list[Facility]] = {}
-        for fac in facilities:
-            self._cells.setdefault(self._cell(fac.lat, fac.lon), []).append(fac)
+        self._facilities = tuple(facilities)
+        self._by_radius: dict[float, tuple[float, dict[tuple[int, int], tuple[Facility, ...]]]] = {}
 
-    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
-        return (math.floor(lat / self.CELL_DEG), math.floor(lon / self.CELL_DEG))
+    def _build(self, radius_m: float) -> tuple[float, dict[tuple[int, int], tuple[Facility, ...]]]:
+        """(cell size, cell -> the facilities within `radius_m` of some point of the
+        cell): a superset (a degree of longitude is taken at its shortest within reach,
+        and 1 % is added), since `nearest` measures the distance to each candidate."""
+        reach_lat = radius_m * 1.01 / _M_PER_DEG_LAT
+        size = max(self.CELL_DEG, reach_lat)
+        cells: dict[tuple[int, int], list[Facility]] = {}
+        for fac in self._facilities:
+            coslat = max(math.cos(math.radians(min(abs(fac.lat) + reach_lat, 89.9))), 1e-6)
+            reach_lon = reach_lat / coslat
+            for ci in range(math.floor((fac.lat - reach_lat) / size),
+                            math.floor((fac.lat + reach_lat) / size) + 1):  # fmt: skip
+                for cj in range(math.floor((fac.lon - reach_lon) / size),
+                                math.floor((fac.lon + reach_lon) / size) + 1):  # fmt: skip
+                    cells.setdefault((ci, cj), []).append(fac)
+        return size, {cell: tuple(facs) for cell, facs in cells.items()}
 
     def nearest(self, lat: float, lon: float, radius_m: float) -> tuple[Facility, float] | None:
-        reach_lat = radius_m / _M_PER_DEG_LAT
-        coslat = max(math.cos(math.radians(min(abs(lat) + reach_lat, 89.9))), 1e-6)
-        reach_lon = reach_lat / coslat
-        ci0, cj0 = self._cell(lat - reach_lat, lon - reach_lon)
-        ci1, cj1 = self._cell(lat + reach_lat, lon + reach_lon)
+        built = self._by_radius.get(radius_m)
+        if built is None:
+            built = self._by_radius[radius_m] = self._build(radius_m)
+        size, cells = built
+        candidates = cells.get((math.floor(lat / size), math.floor(lon / size)))
+        if candidates is None:
+            return None
         best: tuple[Facility, float] | None = None
-        cells = self._cells
-        for ci in range(ci0, ci1 + 1):
-            for cj in range(cj0, cj1 + 1):
-                bucket = cells.get((ci, cj))
-                if bucket is None:
-                    continue
-                for fac in bucket:
-                    d = local_distance_m(lat, lon, fac.lat, fac.lon)
-                    if d <= radius_m and (best is None or d < best[1]):
-                        best = (fac, d)
+        for fac in candidates:
+            d = local_distance_m(lat, lon, fac.lat, fac.lon)
+            if d <= radius_m and (best is None or d < best[1]):
+                best = (fac, d)
         return best

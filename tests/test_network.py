@@ -1,9 +1,12 @@
+import math
 import random
 
 import pytest
 from conftest import NETWORK_YAML
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stream.network import Network, NetworkError, haversine_m, local_distance_m
+from stream.network import _M_PER_DEG_LAT, Network, NetworkError, haversine_m, local_distance_m
 
 
 def test_shortest_paths_and_next_hops(network):
@@ -237,3 +240,58 @@ def test_replay_refuses_a_bad_timetable_with_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"parcelwatch replay: {net}: schedules[0]: O -> G is not a lane"
     ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.floats(-60, 60), st.floats(-179, 179)), min_size=1, max_size=30),
+    probe=st.tuples(st.floats(-60, 60), st.floats(-179, 179)),
+    near=st.tuples(st.floats(0, 1.2), st.floats(0, 2 * math.pi)),
+    beside=st.booleans(),
+    radius=st.floats(50, 20_000),
+)
+def test_nearest_is_the_brute_force_answer_at_any_radius(points, probe, near, beside, radius):
+    """The grid answers exactly what measuring every facility answers, whatever the
+    radius (cells grow with it) and the latitude (a degree of longitude shrinks)."""
+    facilities = "\n".join(
+        f"  - {{id: F{i}, name: f, kind: outlet, city: c, lat: {lat!r}, lon: {lon!r}}}"
+        for i, (lat, lon) in enumerate(points)
+    )
+    net = Network.from_yaml_text("facilities:\n" + facilities)
+    # half the probes land around a facility, up to 1.2 radii away in any direction:
+    # where the answer is not "nothing", and where a cell too small would miss it
+    lat, lon = probe
+    if beside:
+        (lat0, lon0), (share, bearing) = points[0], near
+        lat = lat0 + share * radius * math.cos(bearing) / _M_PER_DEG_LAT
+        lon = lon0 + share * radius * math.sin(bearing) / (
+            _M_PER_DEG_LAT * math.cos(math.radians(lat0))
+        )
+    within = [
+        (local_distance_m(lat, lon, f.lat, f.lon), f.id)
+        for f in net.facilities.values()
+        if local_distance_m(lat, lon, f.lat, f.lon) <= radius
+    ]
+    found = net.nearest(lat, lon, radius)
+    if not within:
+        assert found is None
+    else:
+        assert found is not None and found[1] == min(within)[0]
+
+
+@pytest.mark.parametrize("lat0", [0.0, 23.0, 45.0, 60.0, 75.0])
+@pytest.mark.parametrize("radius", [1_000.0, 20_000.0])
+def test_nearest_finds_a_facility_just_inside_the_radius_in_every_direction(lat0, radius):
+    """At the rim of the radius, where a degree of longitude is short, every bearing."""
+    net = Network.from_yaml_text(
+        f"facilities:\n  - {{id: F0, name: f, kind: outlet, city: c, lat: {lat0}, lon: 10.01}}"
+    )
+    for degrees in range(0, 360, 10):
+        bearing = math.radians(degrees)
+        for share, inside in ((0.995, True), (1.01, False)):
+            lat = lat0 + share * radius * math.cos(bearing) / _M_PER_DEG_LAT
+            lon = 10.01 + share * radius * math.sin(bearing) / (
+                _M_PER_DEG_LAT * math.cos(math.radians((lat0 + lat) / 2))
+            )
+            found = net.nearest(lat, lon, radius)
+            assert (found is not None) is inside, (degrees, share)
