@@ -14,7 +14,7 @@ from ..rules import RULES, Rule, damage, missed_scan
 from ..rules import notifications as notify
 from ..rules import tickets as ticketing
 from ..rules.base import Candidate, RuleContext, last_scan_evidence
-from ..rules.eta import eta_at, full_journey
+from ..rules.eta import eta_at, journey_end
 from ..schemas import (
     ExceptionRecord,
     Notification,
@@ -116,9 +116,9 @@ class WaybillProcessor:
             w.promised_at = to_us(wb.promised_at)
             w.promise_derived = False
         else:
-            journey = full_journey(w, self.ctx)
+            end = journey_end(w, self.ctx)
             margin = self.ctx.t.promise_margin.get(w.product, 0)
-            w.promised_at = None if journey is None else w.created_at + journey + margin
+            w.promised_at = None if end is None else end + margin
             w.promise_derived = True
         self._reconcile(step, now)
         return step

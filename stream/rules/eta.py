@@ -173,6 +173,22 @@ def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
     return _forward(ctx, path, ready, now)
 
 
+def journey_end(w: WaybillState, ctx: RuleContext) -> int | None:
+    """When the configured model delivers the parcel picked up at the origin the moment it
+    was created: the base of a derived promise (README), whatever has been scanned since,
+    so that an order arriving after its scans is promised the same."""
+    created = w.created_at
+    if w.origin is None or w.destination is None or created is None:
+        return None
+    if not ctx.t.planned:
+        journey = full_journey(w, ctx)
+        return None if journey is None else created + journey
+    path = _path(w, ctx, w.origin)
+    if path is None:
+        return None
+    return _forward(ctx, path, created + ctx.handling[w.origin], created)
+
+
 def _forward(ctx: RuleContext, path: tuple[str, ...], ready: int, now: int) -> int:
     """Delivery time from being ready at path[0] at `ready`, by the plan, at `now`."""
     handling = ctx.handling
@@ -376,8 +392,7 @@ def baseline_late_from(w: WaybillState, ctx: RuleContext, deadline: int) -> Late
 
 
 def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:
-    """Microseconds from pickup at the origin to delivery by the baseline model: the
-    derivation of a missing promise (README), whatever the ETA model."""
+    """Microseconds from pickup at the origin to delivery by the baseline model."""
     if w.origin is None or w.destination is None:
         return None
     tail = _tail(w, ctx, w.origin)

@@ -105,24 +105,34 @@ def baseline_hours(network: Network, path: tuple[str, ...]) -> float:
     return lanes + 2.0 * (len(path) - 1) + 4.0
 
 
-def handling_h(network: Network, facility: str) -> float:
+def handling_h(network: Network, facility: str, default: float = 2.0) -> float:
     hours = network.facilities[facility].handling_hours
-    return 2.0 if hours is None else hours
+    return default if hours is None else hours
 
 
-def planned_delivery(network: Network, path: tuple[str, ...], pickup: float) -> float:
+def planned_delivery(
+    network: Network,
+    path: tuple[str, ...],
+    pickup: float,
+    *,
+    handling_default_h: float = 2.0,
+    last_mile_h: float = 4.0,
+) -> float:
     """When the network's plan delivers a parcel picked up at `pickup` (CONTRACT §4's
     stages, written here from the contract for the simulator alone): ready after the
     facility's handling, the first timetabled departure at or after that (or at once),
-    the lane's hours, out at the first moment inside the destination's window, 4 h."""
-    ready = pickup + handling_h(network, path[0]) * HOUR
+    the lane's hours, out at the first moment inside the destination's window, then the
+    last mile."""
+    ready = pickup + handling_h(network, path[0], handling_default_h) * HOUR
     for a, b in itertools.pairwise(path):
         table = network.schedules.get((a, b))
         leave = ready if table is None else table.first_at_or_after(math.ceil(ready * 1e6)) / 1e6
-        ready = leave + network.leg_hours(a, b) * HOUR + handling_h(network, b) * HOUR
+        ready = (
+            leave + (network.leg_hours(a, b) + handling_h(network, b, handling_default_h)) * HOUR
+        )
     window = network.facilities[path[-1]].window
     out = ready if window is None else window.first_inside_at_or_after(math.ceil(ready * 1e6)) / 1e6
-    return out + 4.0 * HOUR
+    return out + last_mile_h * HOUR
 
 
 class JourneyBuilder:

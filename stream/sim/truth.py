@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..network import Network
 from ..settings import RuleSettings
-from .journeys import Parcel, baseline_hours
+from .journeys import Parcel, baseline_hours, planned_delivery
 from .trips import HOUR
 
 MINUTE = 60.0
@@ -39,12 +39,22 @@ class Label:
 
 
 def promise_in_force(p: Parcel, network: Network, settings: RuleSettings) -> float | None:
-    """The waybill's promise, or the documented derivation when it has none."""
+    """The waybill's promise, or the documented derivation when it has none: what the
+    ETA model delivers for the parcel picked up when it was created, + the margin."""
     if p.promised is not None:
         return p.promised
     path = p.route or network.shortest_path(p.origin, p.destination)
-    margin = settings.promise_margin_hours[p.product]
-    return p.created + (baseline_hours(network, path) + margin) * HOUR
+    margin = settings.promise_margin_hours[p.product] * HOUR
+    if settings.eta_model == "baseline":
+        return p.created + baseline_hours(network, path) * HOUR + margin
+    end = planned_delivery(
+        network,
+        path,
+        p.created,
+        handling_default_h=settings.handling_hours,
+        last_mile_h=settings.last_mile_hours,
+    )
+    return end + margin
 
 
 def labels_for(p: Parcel, network: Network, settings: RuleSettings, horizon: float) -> list[Label]:

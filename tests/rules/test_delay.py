@@ -2,7 +2,7 @@
 ETA is 24 h after pickup at A-OUT (lanes 1 + 4 + 4 + 1, 2 h handling at each of the
 five facilities, 4 h last mile). The model itself is tested in test_eta.py."""
 
-from conftest import at, utc
+from conftest import Events, at, utc
 
 
 def _stuck_at_b(events, promised):
@@ -108,12 +108,33 @@ def test_resent_waybill_with_an_earlier_promise_fires_earlier(events, run):
 
 
 def test_derived_promise_when_none_is_given(events, run):
-    # STANDARD: created + 22 h model + 36 h margin = 58 h.
+    # STANDARD: the plan for a pickup at creation (2 h handling at each of the five
+    # facilities, destination included, 10 h of lanes, 4 h last mile: 24 h) + 36 h.
     events.waybill(promised=None).scan("PICKUP", "A-OUT", 1)
-    out = run(events, until=60)
+    out = run(events, until=62)
+    (opened, *_) = out.of("DELAYED")
+    assert opened["opened_at"] == utc(60)
+    assert opened["evidence"]["promise_derived"] is True
+    assert opened["evidence"]["promised_at"] == utc(60)
+
+
+def test_derived_promise_by_the_baseline_model(events, run):
+    # created + 22 h (no handling at the destination: the last mile is its 4 h) + 36 h.
+    events.waybill(promised=None).scan("PICKUP", "A-OUT", 1)
+    out = run(events, until=62, config={"eta_model": "baseline"})
     (opened, *_) = out.of("DELAYED")
     assert opened["opened_at"] == utc(58)
-    assert opened["evidence"]["promise_derived"] is True
+
+
+def test_derived_promise_ignores_what_was_scanned_before_the_order(events, run):
+    """An order that arrives after its parcel's first scans is promised what it would
+    have been promised first: the derivation starts from the creation, not the position."""
+    early = Events()
+    early.waybill(promised=None).scan("PICKUP", "A-OUT", 1)
+    late = Events()
+    late.scan("PICKUP", "A-OUT", 1).scan("HUB_ARRIVAL", "A-HUB", 9).waybill(promised=None)
+    promised = {run(e, until=62).of("DELAYED")[0]["evidence"]["promised_at"] for e in (early, late)}
+    assert promised == {utc(60)}
 
 
 def test_unregistered_waybill_has_no_promise(events, run):
