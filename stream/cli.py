@@ -148,6 +148,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import CalibrateError, calibrate, settings_yaml
+    from .network import Network, NetworkError
+
+    try:
+        network = Network.load(args.network or _default_network())
+        learned = calibrate(Path(args.input), network, args.quantile, args.min_samples)
+    except (NetworkError, CalibrateError) as exc:
+        print(f"parcelwatch calibrate: {exc}", file=sys.stderr)
+        return 2
+    text = settings_yaml(learned, Path(args.input).name)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(
+        f"learned the last mile of {len(learned.hours)} outlets from {learned.samples} "
+        f"deliveries ({len(learned.own)} on their own, the rest pooled: "
+        f"{learned.pooled_hours} h at quantile {learned.quantile})",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _service(args: argparse.Namespace):
     from .service import ServiceSettings
 
@@ -317,6 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "calibrate", help="learn the planned ETA's last mile per outlet from a past stream"
+    )
+    p.add_argument("--input", required=True, help="history in replay format (CONTRACT §8)")
+    p.add_argument("--network", help="network YAML (default: the bundled Chinese network)")
+    p.add_argument("--quantile", type=float, default=0.5, help="of each outlet's last miles")
+    p.add_argument(
+        "--min-samples", type=int, default=30, help="fewer deliveries: the pooled figure"
+    )
+    p.add_argument("--out", help="settings file to write (default: stdout)")
+    p.set_defaults(func=_cmd_calibrate)
 
     def service_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--bootstrap-servers", help="Kafka host:port,... (default: embedded)")

@@ -27,6 +27,7 @@ from .intake import (
     validate,
 )
 from .network import Network, NetworkError
+from .rules.base import RuleContext
 from .schemas import to_json
 from .schemas.common import EARLIEST, LATEST
 from .settings import RuleSettings, SettingsError
@@ -84,6 +85,7 @@ def replay(
     try:
         network = Network.load(network_path)
         settings = RuleSettings.load(config)
+        RuleContext.create(network, settings)  # settings that name facilities: checked
     except (NetworkError, SettingsError) as exc:
         raise ReplayError(str(exc)) from None
     until_us = None

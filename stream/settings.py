@@ -66,7 +66,18 @@ class RuleSettings(BaseSettings):
     handling_hours: Annotated[float, Field(ge=0, le=240)] = 2.0
     """Planned arrival-to-ready time at a facility whose network entry has none."""
     last_mile_hours: Annotated[float, Field(ge=0, le=240)] = 4.0
-    """From going out for delivery to delivered."""
+    """From going out for delivery to delivered: the plan's figure (CONTRACT §4), and
+    the one promises derived for waybills without promised_at are made with."""
+    last_mile_learned_hours: Annotated[
+        dict[
+            Annotated[str, Field(min_length=1, max_length=64)],
+            Annotated[float, Field(ge=0, le=240)],
+        ],
+        Field(max_length=100_000),
+    ] = {}
+    """Per outlet, the last mile the planned ETA uses instead of `last_mile_hours`:
+    learned from history by `parcelwatch calibrate` (a model that learns from history
+    may refine the plan, CONTRACT §4). Outlets not listed keep `last_mile_hours`."""
     promise_margin_hours: dict[Product, Annotated[float, Field(ge=0, le=24 * 30)]] = {
         Product.SAME_DAY: 12.0,
         Product.NEXT_DAY: 24.0,

@@ -20,7 +20,7 @@ from typing import Any
 from ..core.clock import MINUTE, hours_us, iso
 from ..core.state import Episode, WaybillState
 from ..network import Network
-from ..settings import RuleSettings
+from ..settings import RuleSettings, SettingsError
 
 
 class Candidate:
@@ -79,6 +79,9 @@ class RuleContext:
     t: Thresholds
     handling: dict[str, int]
     """Planned handling per facility in µs: its own handling_hours, else the setting."""
+    last_mile: dict[str, int]
+    """The planned ETA's last mile per facility in µs: learned (`last_mile_learned_hours`),
+    else `last_mile_hours`."""
     plans: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
     """The ETA model's memo of backward passes (stream/rules/eta.py), bounded."""
     legs: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -92,7 +95,17 @@ class RuleContext:
             fid: t.handling if f.handling_hours is None else hours_us(f.handling_hours)
             for fid, f in network.facilities.items()
         }
-        return cls(network, settings, t, handling)
+        learned = settings.last_mile_learned_hours
+        for fid in learned:
+            f = network.facilities.get(fid)
+            if f is None or f.is_hub:
+                what = "a hub" if f is not None else "not in the network"
+                raise SettingsError(f"last_mile_learned_hours: {fid!r} is {what}")
+        last_mile = {
+            fid: hours_us(learned[fid]) if fid in learned else t.last_mile
+            for fid in network.facilities
+        }
+        return cls(network, settings, t, handling, last_mile)
 
 
 Check = Callable[[WaybillState, RuleContext, int, Episode | None], "Candidate | int | None"]

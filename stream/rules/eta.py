@@ -159,7 +159,7 @@ def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
     if pos is None:
         return None
     if pos.kind == "out":
-        done = pos.at + ctx.t.last_mile  # type: ignore[operator]
+        done = pos.at + ctx.last_mile[pos.facility]  # type: ignore[operator]
         return done if done > now else now
     start = pos.facility
     if pos.kind == "lane":
@@ -186,7 +186,10 @@ def journey_end(w: WaybillState, ctx: RuleContext) -> int | None:
     path = _path(w, ctx, w.origin)
     if path is None:
         return None
-    return _forward(ctx, path, created + ctx.handling[w.origin], created)
+    # A promise is made with the plan's last mile, not the learned one: a commitment,
+    # not an estimate.
+    end = _forward(ctx, path, created + ctx.handling[w.origin], created)
+    return end - ctx.last_mile[path[-1]] + ctx.t.last_mile
 
 
 def _forward(ctx: RuleContext, path: tuple[str, ...], ready: int, now: int) -> int:
@@ -204,7 +207,7 @@ def _forward(ctx: RuleContext, path: tuple[str, ...], ready: int, now: int) -> i
     x = ready if ready > now else now
     window = ctx.network.facilities[path[-1]].window
     out = window.first_inside_at_or_after(x) if window is not None else x
-    return out + ctx.t.last_mile
+    return out + ctx.last_mile[path[-1]]
 
 
 class _Latest(NamedTuple):
@@ -225,7 +228,7 @@ def _latest_ready(
     legs = ctx.legs
     handling = ctx.handling
     dest = path[-1]
-    latest = deadline - ctx.t.last_mile  # the latest moment to go out for delivery
+    latest = deadline - ctx.last_mile[dest]  # the latest moment to go out for delivery
     window = fac[dest].window
     closes = False
     if window is not None:
@@ -279,7 +282,7 @@ def planned_late_from(
     # on-time moment). `ok`: the stage's fixed times still allow it at all.
     exact = False
     if pos.kind == "out":
-        ok = pos.at + ctx.t.last_mile <= deadline  # type: ignore[operator]
+        ok = pos.at + ctx.last_mile[pos.facility] <= deadline  # type: ignore[operator]
         since = deadline
     else:
         path = _path(w, ctx, pos.facility)
