@@ -40,6 +40,11 @@ VEHICLE_STATIONARY = "STATIONARY"
 VEHICLE_SILENT = "SILENT"
 
 
+HELD = -1
+"""Episode.notified of a DELAY_PREDICTED whose customer message waits for the parcel's
+scans to resume (README: a prediction made while scans are missing)."""
+
+
 class Episode:
     """An open exception episode, remembered so that redelivery or restart never re-opens
     or re-sends it."""

@@ -30,6 +30,7 @@ from .state import (
     DAMAGE_REPORTED,
     DELIVERY_FAILED,
     DEPARTING,
+    HELD,
     LEAVING,
     MANIFEST_OFF,
     TERMINAL,
@@ -328,6 +329,12 @@ class WaybillProcessor:
         if w.pending and (deadline is None or w.pending[0].at < deadline):
             deadline = w.pending[0].at
         w.deadline = deadline
+        episodes = w.episodes
+        if episodes and "MISSED_SCAN" not in episodes:
+            held = episodes.get("DELAY_PREDICTED")
+            if held is not None and held.notified == HELD:  # the scans resumed: tell now
+                held.notified = 0
+                self._notify(step, held, "OPEN", now, None)  # (no ticket: no due time)
 
     def _open(
         self, step: WaybillStep, exc_type: str, c: Candidate, now: int, track: bool = True
@@ -484,6 +491,12 @@ class WaybillProcessor:
         w = step.state
         if w.recipient is None:
             return  # never registered: nobody to tell
+        if status == "OPEN" and ep.type == "DELAY_PREDICTED" and "MISSED_SCAN" in w.episodes:  # type: ignore[operator]
+            # Predicted from a position the scans stopped reporting: as likely a scanner
+            # outage as a delay. Told when the scans resume if the prediction stands
+            # (_reconcile); DELAYED tells the customer at the promise in any case.
+            ep.notified = HELD
+            return
         sequence = ep.notified
         if status == "UPDATED" and (ep.type not in notify.ESCALATING or sequence != 1):
             return

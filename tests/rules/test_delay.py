@@ -213,3 +213,53 @@ def test_the_lateness_kept_per_waybill_packs_into_one_int_and_back():
         for due in (since, since + 1):
             assert _unpack(_pack(Lateness(due, since))) == Lateness(due, since)
     assert _pack(None) == _NEVER
+
+
+# -- the customer's message while scans are missing ----------------------------------------
+def _gone_quiet_after_a_hub(events):
+    """Promised 27.5 h; departed A-HUB at 3 h toward B-HUB (4 h lane) and not scanned
+    since: MISSED_SCAN at 3 + 4 x 1.5 + 2 = 11 h; the plan (arrive B at now, then 15 h
+    to delivery) passes 28 h from 13 h on, while the scan gap is open."""
+    events.waybill(promised=27.5).scan("PICKUP", "A-OUT", 1)
+    events.scan("HUB_DEPARTURE", "A-HUB", 3, vehicle_id="T1", next_facility_id="B-HUB")
+    return events
+
+
+def test_a_prediction_made_while_scans_are_missing_waits_to_be_told(events, run):
+    out = run(_gone_quiet_after_a_hub(events), until=13.5)
+    (missed,) = out.of("MISSED_SCAN")
+    assert missed["opened_at"] == utc(11)
+    (predicted,) = out.of("DELAY_PREDICTED")
+    assert predicted["status"] == "OPEN"
+    assert missed["opened_at"] < predicted["opened_at"] <= utc(13.5)
+    assert [n for n in out.notifications if n["type"] == "DELAY_PREDICTED"] == []
+
+
+def test_the_scans_resume_and_show_it_on_time_so_nothing_is_sent(events, run):
+    # It had gone on: C-HUB at 14 h, ready 16, C-OUT 17, ready 19, delivered 23 h.
+    _gone_quiet_after_a_hub(events).scan("HUB_ARRIVAL", "C-HUB", 14)
+    out = run(events, until=20)
+    assert out.statuses("DELAY_PREDICTED") == ["OPEN", "RESOLVED"]
+    assert out.statuses("MISSED_SCAN")[-1] == "RESOLVED"
+    assert [n for n in out.notifications if n["type"] == "DELAY_PREDICTED"] == []
+
+
+def test_the_scans_resume_and_confirm_the_delay_so_it_is_sent_then(events, run):
+    # It had been at B-HUB all along: arrival scanned at 14 h, the plan says 29 h.
+    _gone_quiet_after_a_hub(events).scan("HUB_ARRIVAL", "B-HUB", 14)
+    out = run(events, until=20)
+    assert out.statuses("DELAY_PREDICTED") == ["OPEN"]
+    (note,) = [n for n in out.notifications if n["type"] == "DELAY_PREDICTED"]
+    assert note["created_at"] == utc(14)
+    assert note["exception_id"] == out.of("DELAY_PREDICTED")[0]["exception_id"]
+
+
+def test_a_prediction_from_scans_is_told_at_once(events, run):
+    # Sitting at A-HUB since 2 h, scanned: it had to be ready to leave by 9 h.
+    events.waybill(promised=27.5).scan("PICKUP", "A-OUT", 1).scan("HUB_ARRIVAL", "A-HUB", 2)
+    out = run(events, until=10)
+    (predicted,) = out.of("DELAY_PREDICTED")
+    assert predicted["opened_at"] == utc(9)
+    (note,) = [n for n in out.notifications if n["type"] == "DELAY_PREDICTED"]
+    assert note["created_at"] == predicted["detected_at"]
+    assert out.of("MISSED_SCAN") == []
