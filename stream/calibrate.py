@@ -126,6 +126,7 @@ def calibrate(
 
 def settings_yaml(learned: LastMile, source: str) -> str:
     """The settings file fragment, with where it came from in a comment."""
+    source = " ".join(source.split())  # a file name with a line break stays in the comment
     head = (
         f"# parcelwatch calibrate: the last mile learned from {source}\n"
         f"# {learned.samples} deliveries; quantile {learned.quantile}; "

@@ -127,9 +127,8 @@ def planned_delivery(
     for a, b in itertools.pairwise(path):
         table = network.schedules.get((a, b))
         leave = ready if table is None else table.first_at_or_after(math.ceil(ready * 1e6)) / 1e6
-        ready = (
-            leave + (network.leg_hours(a, b) + handling_h(network, b, handling_default_h)) * HOUR
-        )
+        handling = handling_h(network, b, handling_default_h)
+        ready = leave + network.leg_hours(a, b) * HOUR + handling * HOUR
     window = network.facilities[path[-1]].window
     out = ready if window is None else window.first_inside_at_or_after(math.ceil(ready * 1e6)) / 1e6
     return out + last_mile_h * HOUR
