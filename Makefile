@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench fuzz clean
+.PHONY: demo test test-fast lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check stream tests benchmarks tools
 	$(BIN)/pytest
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
+
+# Everything that needs no broker: the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/ruff check stream tests benchmarks tools
+	$(BIN)/ruff format --check stream tests benchmarks tools
+	$(BIN)/pytest -m "not integration"
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools

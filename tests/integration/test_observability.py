@@ -23,6 +23,8 @@ from stream.live import create_topics, produce
 
 from .conftest import await_replay, settings_for, start_worker
 
+pytestmark = pytest.mark.integration  # a broker and worker processes: `make test-fast` skips
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
