@@ -150,11 +150,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
     waybill_ticks = TickSource(
         lambda: clock.waybill_now(topics.scans, topics.signals),
-        lambda k, v: outputs[topics.waybill_ticks].send(key=k, value=v),
+        lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
     )
     vehicle_ticks = TickSource(
         lambda: clock.now(topics.gps, topics.manifest),
-        lambda k, v: outputs[topics.vehicle_ticks].send(key=k, value=v),
+        lambda k, v, p: outputs[topics.vehicle_ticks].send(key=k, value=v, partition=p),
     )
     waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table, metrics,
                               settings.partitions)  # fmt: skip

@@ -244,7 +244,8 @@ def _cmd_produce(args: argparse.Namespace) -> int:
             print(f"\nparcelwatch produce: {path}:{line}: skipped, {size:,} bytes is over "
                   f"the {MAX_RECORD_BYTES:,}-byte record limit", file=sys.stderr)  # fmt: skip
 
-        sent = produce(settings, bootstrap, path, args.speed, progress=progress, skipped=skipped)
+        sent = produce(settings, bootstrap, path, args.speed, progress=progress, skipped=skipped,
+                       partitioner=args.partitioner)  # fmt: skip
     except KeyboardInterrupt:
         return 0
     print(f"\r{sent:,} records sent", file=sys.stderr)
@@ -387,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     service_options(p)
     p.add_argument("--input", required=True)
     p.add_argument("--speed", type=float, help="event seconds per wall second (default: max)")
+    p.add_argument(
+        "--partitioner",
+        choices=["murmur2", "crc32"],
+        default="murmur2",
+        help="murmur2 as Java clients, or crc32 as librdkafka's (kcat, confluent-kafka)",
+    )
     p.set_defaults(func=_cmd_produce)
 
     p = sub.add_parser("tail", help="pretty-print an output topic")

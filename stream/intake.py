@@ -83,6 +83,23 @@ def validate(topic: str, value: Any, network: Network) -> InputRecord:
     return record
 
 
+def check_key(record: InputRecord, key: bytes | str | None) -> None:
+    """A record on the live topics is keyed by its id (CONTRACT §1): a key that is
+    missing or says something else is bad input, never re-keyed, because where a key's
+    state lives is decided by where its records arrive."""
+    field = "waybill_no" if isinstance(record, Waybill | Scan) else "vehicle_id"
+    own: str = getattr(record, field)
+    if key is None:
+        raise InvalidRecord("no_key", f"the record has no key; its {field} is the key")
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRecord("key_mismatch", "the key is not UTF-8 text") from None
+    if key != own:
+        raise InvalidRecord("key_mismatch", f"key {key[:64]!r} is not the {field} {own!r}")
+
+
 def too_large(size: int) -> InvalidRecord:
     return InvalidRecord("too_large", f"record of {size} bytes exceeds {MAX_RECORD_BYTES}")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,17 +182,45 @@ def read_replay_file(
             yield topic, str(key).encode() if key is not None else None, raw, when
 
 
+def crc32_partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """librdkafka's default partitioner (`consistent_random`: CRC-32 of the key, modulo
+    the partition count; a random available partition for a null key), as kafka-python's
+    `partitioner`: what kcat, confluent-kafka and the other librdkafka clients do."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[zlib.crc32(key) % len(all_partitions)]
+
+
+def _partitioner(name: str) -> Any:
+    """A kafka-python partitioner: None for its own (murmur2, as Java clients), or one
+    doing what librdkafka's clients do."""
+    if name == "murmur2":
+        return None
+    from kafka.partitioner import Partitioner
+
+    class Crc32(Partitioner):
+        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # type: ignore[no-untyped-def]
+            everything = sorted(cluster.partitions_for_topic(topic))
+            return crc32_partition(
+                serialized_key, everything, list(cluster.available_partitions_for_topic(topic))
+            )
+
+    return Crc32()
+
+
 def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float | None,
             progress: Any = None, skipped: Callable[[int, int], None] | None = None,
-            ) -> int:  # fmt: skip
+            partitioner: str = "murmur2") -> int:  # fmt: skip
     """Send a replay-format file to the input topics; `speed` = event seconds per wall
     second (None: as fast as possible). `progress(sent, event time)` is called every
-    thousand records, `skipped(line, size)` for a line too large to send. Returns the
-    number of records sent."""
+    thousand records, `skipped(line, size)` for a line too large to send. `partitioner`:
+    murmur2 (Java's) or crc32 (librdkafka's). Returns the number of records sent."""
     from kafka import KafkaProducer
 
+    chosen = _partitioner(partitioner)
+    extra = {} if chosen is None else {"partitioner": chosen}
     producer = KafkaProducer(**_client_config(settings, bootstrap), linger_ms=20,
-                             batch_size=256 * 1024, acks=1)  # fmt: skip
+                             batch_size=256 * 1024, acks=1, **extra)  # fmt: skip
     sent = 0
     first_event = first_wall = None
     try:

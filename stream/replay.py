@@ -21,6 +21,7 @@ from .intake import (
     InputRecord,
     InvalidRecord,
     Oversized,
+    check_key,
     dead_letter,
     read_lines,
     too_large,
@@ -71,7 +72,13 @@ def parse_line(raw: bytes, network: Network) -> InputRecord:
         raise InvalidRecord("envelope", "missing or non-string 'topic'")
     if "value" not in envelope:
         raise InvalidRecord("envelope", "missing 'value'")
-    return validate(topic, envelope["value"], network)
+    record = validate(topic, envelope["value"], network)
+    key = envelope.get("key")
+    if key is not None:  # optional here; when given, held to the live topics' rule
+        if not isinstance(key, str):
+            raise InvalidRecord("key_mismatch", "'key' must be a string")
+        check_key(record, key)
+    return record
 
 
 def replay(

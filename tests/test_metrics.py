@@ -159,7 +159,7 @@ def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default
     from stream.rules.base import RuleContext
     from stream.service import ServiceSettings
 
-    async def send(key: bytes, value: bytes) -> None:
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
     clock = LiveClock("wall")

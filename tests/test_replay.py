@@ -112,6 +112,17 @@ BAD_LINES = [
         "lat",
     ),
     ('{"topic": "scans", "value": {"description": "' + "x" * 70000 + '"}}', "too_large"),
+    (
+        '{"topic": "scans", "key": "SOMEONE-ELSE", "value": {"event_id": "k1", "waybill_no":'
+        ' "WB1", "facility_id": "A-OUT", "event_time": "2026-11-20T09:00:00+08:00",'
+        ' "scan_type": "PICKUP"}}',
+        "key_mismatch",
+    ),
+    (
+        '{"topic": "gps", "key": 7, "value": {"vehicle_id": "T", "event_time":'
+        ' "2026-11-20T09:00:00Z", "lat": 22.6, "lon": 114.0}}',
+        "key_mismatch",
+    ),
 ]
 
 
@@ -130,6 +141,15 @@ def test_every_bad_line_is_a_dead_letter_and_processing_continues(run):
     assert out.statuses("DAMAGED") == ["OPEN"]  # the valid record after them was processed
     assert out.dead_letters[4]["source_topic"] == "parcels"
     assert out.dead_letters[0]["source_topic"] == "unknown"
+
+
+def test_a_line_keyed_by_its_id_is_applied(run):
+    events = Events().waybill(promised=200)
+    events.add("scans", {"event_id": "k1", "waybill_no": "WB1", "facility_id": "A-OUT",
+                         "event_time": "2026-11-20T09:00:00+08:00",
+                         "scan_type": "DAMAGE_REPORTED", "reason": "MAJOR"}, key="WB1")  # fmt: skip
+    out = run(events)
+    assert out.dead_letters == [] and out.statuses("DAMAGED") == ["OPEN"]
 
 
 def test_blank_lines_are_skipped(run):

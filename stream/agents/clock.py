@@ -96,6 +96,18 @@ class LiveClock:
             self._heard[source] = wall_us()
         return event_time
 
+    def restore(self, source: Source, event_time: int) -> None:
+        """An input read before a restart or rebalance and kept in state (set aside):
+        its partition's watermark has passed it. Only for a partition this worker reads
+        now (a standby's state is restored too, and is another worker's to report)."""
+        if not self.event_mode or source not in self._heard:
+            return
+        previous = self._latest.get(source)
+        if previous is None or event_time > previous:
+            self._latest[source] = event_time
+        if self.reference is None or event_time > self.reference:
+            self.reference = event_time
+
     def confirm(self, source: Source) -> None:
         """Everything the latest input from `source` produced has been handed to the
         producer: marks may now cover it."""

@@ -2,9 +2,11 @@
 
 State (and each key's next deadline) lives in the changelogged table. Each worker keeps
 an index of the deadlines of the keys it processed or recovered, and a timer sends a tick
-for each due key to a ticks topic keyed like the input, so the tick is processed by the
-worker that owns the key's partition — inside stream iteration, where Faust allows table
-writes. A duplicate or stale tick is harmless: a tick only fires what is due.
+for each due key to the ticks topic's partition numbered like the one the key's inputs
+arrive on (stored with its state), so the tick is processed by the worker that owns the
+key's partition, next to its state — inside stream iteration, where Faust allows table
+writes. Never by hashing the key: producers may use any partitioner. A duplicate or
+stale tick is harmless: a tick only fires what is due.
 """
 
 from __future__ import annotations
@@ -25,20 +27,31 @@ RESENDS = 3
 
 class TickSource:
     def __init__(
-        self, now: Callable[[], int | None], send: Callable[[bytes, bytes], Awaitable[object]]
+        self,
+        now: Callable[[], int | None],
+        send: Callable[[bytes, bytes, int | None], Awaitable[object]],
     ) -> None:
         self.now = now
         self.queue = DeadlineQueue()
         self._send = send
+        self._partition: dict[str, int] = {}  # key -> partition its state lives on
         self._in_flight: dict[bytes, tuple[int, int]] = {}  # key -> (deadline, wall sent)
         self._resent: dict[bytes, int] = {}
 
-    def track(self, key: str, deadline: int | None) -> None:
+    def track(self, key: str, deadline: int | None, partition: int | None) -> None:
+        """`key`'s next tick, to `partition` (where its inputs arrive; None: unknown, the
+        producer's partitioner decides, as for state stored before partitions were)."""
         self.queue.schedule(key, deadline)
+        if deadline is None:
+            self._partition.pop(key, None)
+        elif partition is not None:
+            self._partition[key] = partition
 
-    def no_later(self, key: str, deadline: int) -> None:
+    def no_later(self, key: str, deadline: int, partition: int | None) -> None:
         """A tick for `key` at `deadline` at the latest (an earlier one stays)."""
         self.queue.bring_forward(key, deadline)
+        if partition is not None:
+            self._partition[key] = partition
 
     async def fire(self, limit: int = 10_000) -> int:
         """Send ticks for due deadlines (at most `limit` per call); returns how many."""
@@ -51,7 +64,7 @@ class TickSource:
             when, key = due
             raw = str(key).encode()
             self._in_flight[raw] = (when, wall_us())
-            await self._send(raw, encode_tick(when))
+            await self._send(raw, encode_tick(when), self._partition.get(key))
             sent += 1
         return sent
 

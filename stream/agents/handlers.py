@@ -14,11 +14,11 @@ import structlog
 from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
-from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill, waybill_deadline
+from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill, stored_schedule
 from ..core.guard import ClockGuard, record_time
 from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
-from ..intake import InvalidRecord, dead_letter, decode
+from ..intake import InvalidRecord, check_key, dead_letter, decode
 from ..logs import bind, mask
 from ..metrics import Metrics
 from ..rules.base import RuleContext
@@ -197,14 +197,14 @@ class WaybillHandler(_Base):
         self.ack_timeout_us = ACK_TIMEOUT_US
 
     def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
-        """The record, or what to send instead (a dead letter; the record re-keyed)."""
+        """The record, or its dead letter (undecodable, invalid, or not keyed by its
+        waybill_no)."""
         logical = "waybills" if topic == self.topics.waybills else "scans"
         try:
             record = decode(logical, raw, self.ctx.network)
+            check_key(record, key)
         except InvalidRecord as exc:
             return [self._dead_letter(topic, key, raw, exc)]
-        if key != record.waybill_no.encode():  # keyed wrongly upstream: re-key it
-            return [(topic, record.waybill_no.encode(), raw)]
         return record  # type: ignore[return-value]
 
     def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes) -> list[Send]:
@@ -228,7 +228,7 @@ class WaybillHandler(_Base):
         self.table[key + HELD] = orjson.dumps(held)
         if key not in self.waiting:
             self.waiting[key] = when
-            self.ticks.no_later(key.decode(), when)
+            self.ticks.no_later(key.decode(), when, partition)
         return []
 
     def _ready(self, key: bytes, record: Waybill | Scan) -> bool:
@@ -350,25 +350,33 @@ class WaybillHandler(_Base):
 
     def track(self, key: bytes, data: bytes | None) -> None:
         """Schedule the key's next tick from its stored state `data`."""
-        self._schedule(key, waybill_deadline(data) if data is not None else None)
+        self._schedule(key, *(stored_schedule(data) if data is not None else (None, None)))
 
-    def _schedule(self, key: bytes, deadline: int | None) -> None:
+    def _schedule(self, key: bytes, deadline: int | None, partition: int | None) -> None:
         """The key's next tick: its state's deadline, or its first input set aside."""
         aside = self.waiting.get(key)
         if aside is not None and (deadline is None or aside < deadline):
             deadline = aside
-        self.ticks.track(key.decode(), deadline)
+        self.ticks.track(key.decode(), deadline, partition)
 
     def recovered(self, key: bytes, value: bytes) -> None:
-        """After a restart: rebuild the index of inputs set aside (the wait for an ack
-        was in memory only and is gone; the next tick releases what may go)."""
+        """After a restart or a rebalance: rebuild the index of inputs set aside (the
+        wait for an ack was in memory only and is gone; the next tick releases what may
+        go). Their partitions were read past them (their offsets are committed): the
+        watermark must know how far, or a stream that ends with inputs set aside holds
+        both sides short of them for good."""
         owner = key[: -len(HELD)]
-        for topic, _, raw in orjson.loads(value):
+        first = True
+        for topic, partition, raw in orjson.loads(value):
             record = self.parse(topic, owner, raw.encode())
-            if not isinstance(record, list):
+            if isinstance(record, list):
+                continue
+            if first:
                 self.waiting[owner] = record_time(record)
                 self.track(owner, self.table.get(owner))
-                return
+                first = False
+            if isinstance(record, Scan):
+                self.clock.restore((topic, partition), record_time(record))
 
     def marks(self) -> list[list[object]]:
         """This side's progress for the manifest topic (see LiveClock.marks): never past
@@ -384,8 +392,11 @@ class WaybillHandler(_Base):
             self.recovered(key, value)
             return
         state = load_waybill(value)
-        self._schedule(key, state.deadline)
-        self._index(key, partition_of(key, self.partitions), state.episodes)
+        partition = stored_schedule(value)[1]
+        self._schedule(key, state.deadline, partition)
+        if partition is None:  # stored before partitions were: the default partitioner's
+            partition = partition_of(key, self.partitions)
+        self._index(key, partition, state.episodes)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their keys' open episodes are another worker's now."""
@@ -399,14 +410,14 @@ class WaybillHandler(_Base):
 
     def _store(self, key: bytes, step: WaybillStep, partition: int, due: int | None) -> list[Send]:
         out: list[Send] = []
-        self.table[key] = dump_waybill(step.state)
+        self.table[key] = dump_waybill(step.state, partition)
         self._outputs(step, out, due)
         self._index(key, partition, step.state.episodes)
         for change in step.manifest:
             out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
             if change.on and self.clock.event_mode:
                 self.awaiting[key] = (change.vehicle_id, wall_us())
-        self._schedule(key, step.state.deadline)
+        self._schedule(key, step.state.deadline, partition)
         return out
 
 
@@ -459,15 +470,12 @@ class VehicleHandler(_Base):
             try:
                 record = decode("gps", raw, self.ctx.network)
                 assert isinstance(record, GpsPing | GpsBatch)
+                check_key(record, key)
                 pings = record.as_pings() if isinstance(record, GpsBatch) else [record]
                 times = [to_us(p.event_time) for p in pings]
-                if key == record.vehicle_id.encode():
-                    self._admit_time(*times)  # a batch is refused whole
+                self._admit_time(*times)  # a batch is refused whole
             except InvalidRecord as exc:
                 return [self._dead_letter(topic, key, raw, exc)]
-            own_key = record.vehicle_id.encode()
-            if key != own_key:
-                return [(topic, own_key, raw)]
             self.metrics.input("gps")
             data = self.table.get(key)
             v = load_vehicle(data) if data is not None else None
@@ -480,8 +488,8 @@ class VehicleHandler(_Base):
                 signals += step.signals
                 refused += step.refused
             step.signals, step.refused = signals, refused
-        self.table[key] = dump_vehicle(step.state)
-        self.ticks.track(step.state.vehicle_id, step.state.deadline)
+        self.table[key] = dump_vehicle(step.state, partition)
+        self.ticks.track(step.state.vehicle_id, step.state.deadline, partition)
         self.conditions[step.state.vehicle_id] = (partition, step.state.status)
         out = [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
         for change, exc in step.refused:  # boardings past the vehicle's cap
@@ -493,8 +501,11 @@ class VehicleHandler(_Base):
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a vehicle's state read back from the table."""
         state = load_vehicle(value)
-        self.ticks.track(state.vehicle_id, state.deadline)
-        self.conditions[state.vehicle_id] = (partition_of(key, self.partitions), state.status)
+        partition = stored_schedule(value)[1]
+        self.ticks.track(state.vehicle_id, state.deadline, partition)
+        if partition is None:  # stored before partitions were: the default partitioner's
+            partition = partition_of(key, self.partitions)
+        self.conditions[state.vehicle_id] = (partition, state.status)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their vehicles are another worker's now."""

@@ -34,8 +34,14 @@ _W_DEFAULTS = {
 _V_DEFAULTS = {name: getattr(VehicleState("x"), name) for name in VehicleState.__slots__}
 
 
-def dump_waybill(w: WaybillState) -> bytes:
-    out: dict[str, Any] = {}
+PARTITION = "partition"
+"""Stored beside a state, not part of it: the input partition the key's records arrive
+on, where its state lives and where its ticks must go (never derived from a hash of the
+key: producers may use any partitioner). Loaders ignore it."""
+
+
+def dump_waybill(w: WaybillState, partition: int | None = None) -> bytes:
+    out: dict[str, Any] = {} if partition is None else {PARTITION: partition}
     for name, default in _W_DEFAULTS.items():
         value = getattr(w, name)
         if name in _ARRAYS:
@@ -54,10 +60,11 @@ def dump_waybill(w: WaybillState) -> bytes:
     return orjson.dumps(out)
 
 
-def waybill_deadline(data: bytes) -> int | None:
-    """The `deadline` of a stored waybill state, without building the state: the live
+def stored_schedule(data: bytes) -> tuple[int | None, int | None]:
+    """(deadline, partition) of a stored state, without building the state: the live
     side schedules ticks from it after every input and tick."""
-    return orjson.loads(data).get("deadline")
+    raw = orjson.loads(data)
+    return raw.get("deadline"), raw.get(PARTITION)
 
 
 def load_waybill(data: bytes) -> WaybillState:
@@ -88,8 +95,8 @@ def _episode(fields: list[Any]) -> Episode:
     return ep
 
 
-def dump_vehicle(v: VehicleState) -> bytes:
-    out: dict[str, Any] = {}
+def dump_vehicle(v: VehicleState, partition: int | None = None) -> bytes:
+    out: dict[str, Any] = {} if partition is None else {PARTITION: partition}
     for name, default in _V_DEFAULTS.items():
         value = getattr(v, name)
         if name == "manifest":

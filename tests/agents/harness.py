@@ -50,7 +50,7 @@ class Harness:
         self.loaded = 0  # input records, which bound the rounds to quiet (see `run`)
 
     def _sender(self, topic: str):
-        async def send(key: bytes, value: bytes) -> None:
+        async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
             self._put(topic, key, value)
 
         return send

@@ -109,3 +109,22 @@ def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
     assert waybills.upstream("signals") is None
     waybills.mark(("signals", 0), [[0, NEVER, None]], at=wall_us() - 10**6)  # never read any
     assert waybills.upstream("signals") is None
+
+
+def test_inputs_kept_aside_across_a_rebalance_count_as_read():
+    """A partition revoked and assigned again (a fail-over) is read on from its commit,
+    which is past inputs the waybill side set aside in its table. Restored from there,
+    they move the partition's watermark as they did when first read: without them a
+    stream that ends with inputs aside holds both sides short of those inputs."""
+    clock = LiveClock("event", idle_s=0)
+    clock.assign({("scans", 0), ("scans", 1)})
+    clock.observe(("scans", 0), 100)
+    clock.observe(("scans", 1), 500)  # set aside
+    clock.forget({("scans", 0), ("scans", 1)})
+    clock.assign({("scans", 0), ("scans", 1)})
+    clock.observe(("scans", 0), 100)  # read again past the commit
+    assert clock.now("scans", "x") == 100  # all idle: the latest read, not the one aside
+    clock.restore(("scans", 1), 500)
+    clock.restore(("scans", 2), 900)  # a standby's: another worker's to report
+    assert clock.now("scans", "x") == 500
+    assert [p for p, _, _ in clock.marks("scans", None)] == [0, 1]

@@ -7,13 +7,13 @@ from stream.agents.deadlines import TickSource
 
 
 def test_a_tick_not_done_is_sent_again_then_forgotten(monkeypatch):
-    sent: list[tuple[bytes, bytes]] = []
+    sent: list[tuple[bytes, bytes, int | None]] = []
 
-    async def send(key: bytes, value: bytes) -> None:
-        sent.append((key, value))
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        sent.append((key, value, partition))
 
     ticks = TickSource(lambda: 100, send)
-    ticks.track("W1", 50)
+    ticks.track("W1", 50, 3)
     assert asyncio.run(ticks.fire()) == 1
     assert ticks.horizon() == 50  # in flight: what it will say is not out yet
     assert asyncio.run(ticks.fire()) == 0
@@ -22,15 +22,15 @@ def test_a_tick_not_done_is_sent_again_then_forgotten(monkeypatch):
         assert asyncio.run(ticks.fire()) == 1  # lost? sent again (a duplicate is harmless)
     assert asyncio.run(ticks.fire()) == 0  # tried enough: its key has moved elsewhere
     assert ticks.horizon() is None
-    assert sent == [(b"W1", b"50")] * (1 + deadlines.RESENDS)
+    assert sent == [(b"W1", b"50", 3)] * (1 + deadlines.RESENDS)
 
 
 def test_a_tick_done_is_not_sent_again(monkeypatch):
-    async def send(key: bytes, value: bytes) -> None:
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
     ticks = TickSource(lambda: 100, send)
-    ticks.track("W1", 50)
+    ticks.track("W1", 50, 3)
     asyncio.run(ticks.fire())
     ticks.done(b"W1")
     monkeypatch.setattr(deadlines, "IN_FLIGHT_US", -1)
@@ -39,13 +39,13 @@ def test_a_tick_done_is_not_sent_again(monkeypatch):
 
 
 def test_the_backlog_counts_ticks_due_and_in_flight():
-    async def send(key: bytes, value: bytes) -> None:
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
     now = [100]
     ticks = TickSource(lambda: now[0], send)
     for i, when in enumerate((50, 80, 150)):
-        ticks.track(f"W{i}", when)
+        ticks.track(f"W{i}", when, i)
     assert ticks.backlog() == 2  # due, not sent yet
     asyncio.run(ticks.fire(limit=1))
     assert ticks.backlog() == 2  # one in flight, one still queued
@@ -53,3 +53,23 @@ def test_the_backlog_counts_ticks_due_and_in_flight():
     assert ticks.backlog() == 1
     now[0] = 200
     assert ticks.backlog() == 2
+
+
+def test_a_tick_goes_to_the_partition_its_key_lives_on_not_a_hash_of_the_key():
+    """A key's state lives on the partition its inputs arrive on, which a producer with
+    another partitioner (librdkafka's CRC32) chooses: the tick is addressed there."""
+    sent: list[tuple[bytes, int | None]] = []
+
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        sent.append((key, partition))
+
+    ticks = TickSource(lambda: 100, send)
+    ticks.track("W1", 50, 2)
+    ticks.no_later("W2", 60, 0)
+    ticks.track("W3", 70, None)  # state stored before partitions were: the partitioner's
+    asyncio.run(ticks.fire())
+    assert sorted(sent) == [(b"W1", 2), (b"W2", 0), (b"W3", None)]
+    ticks.track("W1", 90, 1)  # moved (a rebalance, a restored state): the new partition
+    ticks.done(b"W1")
+    asyncio.run(ticks.fire())
+    assert sent[-1] == (b"W1", 1)

@@ -44,7 +44,7 @@ def test_a_2099_ping_moves_no_watermark_and_the_records_are_replays(
 
 
 def _wall_handlers(network):
-    async def send(key: bytes, value: bytes) -> None:
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
     clock = LiveClock("wall")

@@ -1,6 +1,7 @@
 """The live handlers (decode, state in a table, core, ticks, cross-side messages)
 against replay, in-process: a live pipeline that keeps up gives the replay's records."""
 
+import asyncio
 import json
 from collections import Counter
 from datetime import datetime
@@ -51,13 +52,40 @@ def test_a_backlog_read_unevenly_gives_the_replay_records(
     assert _keys(harness.outputs["exceptions"]) == _keys(expected)
 
 
-def test_wrongly_keyed_records_are_rekeyed_not_processed(default_network):
+SCAN = {"event_id": "e1", "waybill_no": "W1", "facility_id": "SZ-HUB",
+        "event_time": "2026-11-20T09:00:00+08:00", "scan_type": "HUB_ARRIVAL"}  # fmt: skip
+PING = {"vehicle_id": "T1", "event_time": "2026-11-20T09:00:00+08:00", "lat": 22.6, "lon": 114.0}
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [(None, "no_key"), (b"WRONG", "key_mismatch"), (b"\xff\xfe", "key_mismatch")],
+)
+@pytest.mark.parametrize("side", ["scans", "gps"])
+def test_a_record_not_keyed_by_its_id_is_a_dead_letter(default_network, side, key, reason):
+    """CONTRACT §1: never re-keyed (where a key's state lives is where its records
+    arrive), never processed, counted once with its reason."""
     harness = Harness(default_network)
-    scan = {"event_id": "e1", "waybill_no": "W1", "facility_id": "SZ-HUB",
-            "event_time": "2026-11-20T09:00:00+08:00", "scan_type": "HUB_ARRIVAL"}  # fmt: skip
-    out = harness.waybills.handle(harness.topics.scans, 0, b"WRONG", json.dumps(scan).encode())
-    assert out == [(harness.topics.scans, b"W1", json.dumps(scan).encode())]
-    assert harness.waybills.table == {}
+    handler, topic, value = (
+        (harness.waybills, harness.topics.scans, SCAN)
+        if side == "scans"
+        else (harness.vehicles, harness.topics.gps, PING)
+    )
+    raw = json.dumps(value).encode()
+    before = _dead_letters_counted(handler, side, reason)
+    ((out_topic, out_key, letter),) = handler.handle_safely(topic, 0, key, raw)
+    assert out_topic == harness.topics.dead_letters and out_key == (key or b"")
+    letter = json.loads(letter)
+    assert letter["error"].startswith(f"{reason}: ") and letter["raw"] == raw.decode()
+    assert handler.table == {}
+    assert _dead_letters_counted(handler, side, reason) == before + 1
+
+
+def _dead_letters_counted(handler, side: str, reason: str) -> float:
+    value = handler.metrics.registry.get_sample_value(
+        "parcelwatch_dead_letters_total", {"topic": side, "reason": reason}
+    )
+    return value or 0.0
 
 
 def test_bad_records_become_dead_letters_with_the_key(default_network):
@@ -133,3 +161,43 @@ def test_a_scan_waiting_for_a_vehicle_deadline_past_the_last_ping_is_released(de
     harness.run_to_end(10**9, 10**9)  # all read: every partition goes idle
     assert harness.waybills.waiting == {}
     assert set(harness.waybills.table) == {KEY}  # both scans applied, nothing aside
+
+
+def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_network):
+    """Not to the partition a hash of its key names: a producer with another partitioner
+    (librdkafka's CRC32) put its records elsewhere, and its state lives where they are.
+    A worker that restores the state from its table addresses the ticks the same way."""
+    from datetime import UTC, datetime
+
+    from stream.agents.clock import LiveClock
+    from stream.agents.deadlines import TickSource
+    from stream.agents.handlers import Topics, WaybillHandler, partition_of
+    from stream.rules.base import RuleContext
+    from stream.service import ServiceSettings
+
+    sent: list[tuple[bytes, int | None]] = []
+
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        sent.append((key, partition))
+
+    def handler(table):
+        ticks = TickSource(lambda: 2**62, send)  # every deadline is due
+        topics = Topics.from_settings(ServiceSettings())
+        ctx = RuleContext.create(default_network)
+        return WaybillHandler(ctx, topics, LiveClock("wall"), ticks, table, partitions=4), ticks
+
+    key = ORDER["waybill_no"].encode()
+    elsewhere = (partition_of(key, 4) + 1) % 4  # where a murmur2 producer would not put it
+    order = {**ORDER, "created_at": datetime.now(UTC).isoformat()}
+    table: dict[bytes, bytes] = {}
+    first, ticks = handler(table)
+    first.handle(first.topics.waybills, elsewhere, key, json.dumps(order).encode())
+    asyncio.run(ticks.fire())
+    assert sent == [(key, elsewhere)]  # PICKUP_OVERDUE's deadline
+
+    restarted, ticks = handler(table)  # a new worker, the same table
+    for stored_key, value in table.items():
+        restarted.restored(stored_key, value)
+    asyncio.run(ticks.fire())
+    assert sent[-1] == (key, elsewhere)
+    assert restarted.open == {} and len(sent) == 2

@@ -9,7 +9,7 @@ from stream.core.codec import (
     dump_waybill,
     load_vehicle,
     load_waybill,
-    waybill_deadline,
+    stored_schedule,
 )
 from stream.core.detector import Detector
 
@@ -36,9 +36,13 @@ def test_restored_state_continues_exactly(network, stream):
     assert restored == plain
     for w in detector.waybills.values():
         assert dump_waybill(load_waybill(dump_waybill(w))) == dump_waybill(w)
-        assert waybill_deadline(dump_waybill(w)) == w.deadline
+        assert stored_schedule(dump_waybill(w)) == (w.deadline, None)
+        stored = dump_waybill(w, 3)  # the live side keeps the input partition beside it
+        assert stored_schedule(stored) == (w.deadline, 3)
+        assert dump_waybill(load_waybill(stored)) == dump_waybill(w)
     for v in detector.vehicles.values():
         assert dump_vehicle(load_vehicle(dump_vehicle(v))) == dump_vehicle(v)
+        assert dump_vehicle(load_vehicle(dump_vehicle(v, 1))) == dump_vehicle(v)
 
 
 def test_unknown_fields_from_a_newer_version_are_ignored():
