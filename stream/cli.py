@@ -106,6 +106,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     try:
         network = Network.load(args.network or _default_network())
         config = SimConfig.load(args.rates)
+        if args.gps_batch is not None:
+            config = config.model_copy(update={"gps_batch": args.gps_batch})
+            SimConfig.model_validate(config.model_dump())  # 1-500, or a one-line error
         summary = simulate_to_files(
             network, args.parcels, start, args.days, args.seed,
             Path(args.out), Path(args.truth), config,
@@ -331,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", required=True, help="ground-truth file")
     p.add_argument("--network", help="network YAML (default: the bundled Chinese network)")
     p.add_argument("--rates", help="YAML/JSON overriding product mix, fault and noise rates")
+    p.add_argument(
+        "--gps-batch",
+        type=int,
+        help="upload each truck's pings N at a time, as GpsBatch records (default 1: one by one)",
+    )
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("evaluate", help="precision/recall of exceptions against ground truth")

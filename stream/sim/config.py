@@ -84,6 +84,10 @@ class SimConfig(BaseModel):
     """Without a timetable: vans run between outlets and their hub this often."""
     schedule: ScheduleNoise = ScheduleNoise()
     ping_seconds: tuple[float, float] = (30.0, 60.0)
+    gps_batch: Annotated[int, Field(ge=1, le=500)] = 1
+    """Pings per upload: 1 sends each ping when it is taken; N buffers a truck's pings
+    and uploads them as one GpsBatch when the N-th is taken or its trip ends, as
+    terminals with batch upload do (JT/T 808's 0x0704)."""
     faults: FaultRates = FaultRates()
     noise: NoiseRates = NoiseRates()
 

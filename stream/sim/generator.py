@@ -118,20 +118,32 @@ def simulate(
         seq += 1
         heapq.heappush(heap, (at, seq, item, vehicle))
 
+    batch = config.gps_batch
+    buffered: dict[str, list[dict[str, Any]]] = {}  # vehicle -> pings not uploaded yet
+
     def emit_until(limit: float) -> None:
         while heap and heap[0][0] < limit:
             at, _, item, vehicle = heapq.heappop(heap)
-            summary.records += 1
             if vehicle is None:
                 events.write(item)
+                summary.records += 1
                 continue
             lat, lon, pings = item
-            ping = {"vehicle_id": vehicle, "event_time": iso(at), "lat": lat, "lon": lon}
-            events.write(_line("gps", vehicle, ping))
             summary.pings += 1
             nxt = next(pings, None)
             if nxt is not None:
                 push(nxt[0], (round(nxt[1], 6), round(nxt[2], 6), pings), vehicle)
+            if batch == 1:
+                ping = {"vehicle_id": vehicle, "event_time": iso(at), "lat": lat, "lon": lon}
+                events.write(_line("gps", vehicle, ping))
+                summary.records += 1
+                continue
+            held = buffered.setdefault(vehicle, [])
+            held.append({"event_time": iso(at), "lat": lat, "lon": lon})
+            if len(held) >= batch or nxt is None:  # full, or the trip is over: upload
+                events.write(_line("gps", vehicle, {"vehicle_id": vehicle, "pings": held}))
+                summary.records += 1
+                del buffered[vehicle]
 
     def start_trip(trip: Trip) -> None:
         pings = trip.pings()

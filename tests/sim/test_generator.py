@@ -118,3 +118,52 @@ def test_bad_rates_file_is_refused(tmp_path):
     path.write_text("faults: {damage: 2}\n")
     with pytest.raises(ValueError, match="damage"):
         SimConfig.load(path)
+
+
+def test_gps_batches_carry_the_same_pings_later_and_replay_reads_them(
+    tmp_path, default_network, default_network_path
+):
+    """--gps-batch 10: every ping of the one-by-one stream, uploaded ten at a time per
+    truck (fewer at a trip's end) when the last of them is taken; nothing else moves."""
+    from stream.replay import replay
+
+    streams = {}
+    for batch in (1, 10):
+        config = fast_config(truck_breakdown=0.2).model_copy(update={"gps_batch": batch})
+        events = tmp_path / f"e{batch}.jsonl"
+        simulate_to_files(default_network, 60, START, 0.3, 9, events, tmp_path / "t", config)
+        streams[batch] = events.read_text().splitlines()
+
+    def gps(lines):
+        return [json.loads(x) for x in lines if x.startswith('{"topic":"gps"')]
+
+    def others(lines):  # orders, scans and the malformed lines the noise adds
+        return [x for x in lines if not x.startswith('{"topic":"gps"')]
+
+    assert others(streams[1]) == others(streams[10])
+    single, batched = gps(streams[1]), gps(streams[10])
+
+    def pings(records, flatten):
+        out: dict[str, list] = {}
+        for r in records:
+            if r["topic"] == "gps":
+                v = r["value"]
+                for p in v["pings"] if flatten else [v]:
+                    out.setdefault(v["vehicle_id"], []).append(
+                        (p["event_time"], p["lat"], p["lon"])
+                    )
+        return out
+
+    assert pings(batched, True) == pings(single, False)
+    sizes = [len(r["value"]["pings"]) for r in batched]
+    assert max(sizes) == 10 and min(sizes) >= 1 and sum(s == 10 for s in sizes) > len(sizes) / 2
+    for r in batched:
+        times = [p["event_time"] for p in r["value"]["pings"]]
+        assert times == sorted(times) and r["key"] == r["value"]["vehicle_id"]
+
+    summary = replay(default_network_path, tmp_path / "e10.jsonl", tmp_path / "out")
+    letters = [
+        json.loads(x) for x in (tmp_path / "out" / "dead_letters.jsonl").read_text().splitlines()
+    ]
+    assert [x for x in letters if x["source_topic"] == "gps"] == []
+    assert summary.records > 0
