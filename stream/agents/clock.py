@@ -41,8 +41,12 @@ class LiveClock:
         partitions: int = 1,
         caught_up: Callable[[Source], bool] | None = None,
         stale_s: float = 5.0,
+        wall: Callable[[], int] | None = None,
     ) -> None:
         self.event_mode = mode == "event"
+        self._wall = wall or wall_us
+        """The wall clock in µs, injected: tests drive idleness and staleness with a
+        fake one instead of sleeping."""
         self.caught_up = caught_up
         """Whether everything on a partition has been read. A partition counts as idle
         only when it is caught up: one blocked behind a waiting input is not idle."""
@@ -67,7 +71,7 @@ class LiveClock:
         """Partitions this worker now reads: each holds its watermark until it has
         delivered a record or stayed idle for `idle_s`. Partitions of `mark_topics`
         carry the other side's marks instead."""
-        now = wall_us()
+        now = self._wall()
         self._mark_topics |= mark_topics
         for source in sources:
             if source[0] in self._mark_topics:
@@ -86,14 +90,14 @@ class LiveClock:
         """Time for applying an input that happened at `event_time`; `source` (topic,
         partition) feeds the watermark (None for inputs that do not)."""
         if not self.event_mode:
-            return wall_us()
+            return self._wall()
         if self.reference is None or event_time > self.reference:
             self.reference = event_time
         if source is not None:
             previous = self._latest.get(source)
             if previous is None or event_time > previous:
                 self._latest[source] = event_time
-            self._heard[source] = wall_us()
+            self._heard[source] = self._wall()
         return event_time
 
     def restore(self, source: Source, event_time: int) -> None:
@@ -120,13 +124,13 @@ class LiveClock:
         change): on the event clock the receiving key's own time (the core holds a
         message from the key's future until its time reaches it)."""
         if not self.event_mode:
-            return wall_us()
+            return self._wall()
         return key_clock if key_clock is not None else event_time
 
     def for_tick(self, deadline: int) -> int:
         """Time for a deadline tick: the deadline itself on the event clock (as replay
         fires each deadline at its own time), the wall clock otherwise."""
-        return deadline if self.event_mode else wall_us()
+        return deadline if self.event_mode else self._wall()
 
     # -- this side's watermark -------------------------------------------------------
     def _idle(self, source: Source, heard: int, wall: int) -> bool:
@@ -137,7 +141,7 @@ class LiveClock:
     def _low(self, topic: str) -> tuple[object, int | None]:
         """(low watermark over the topic's active partitions, None if all are idle, or
         UNHEARD; the latest event time seen on any of them)."""
-        wall = wall_us()
+        wall = self._wall()
         low: object = None
         high = None
         for source, heard in self._heard.items():
@@ -160,7 +164,7 @@ class LiveClock:
         NEVER: the partition is idle, it holds nothing back). Capped at `horizon`, set
         by this side's deadlines not yet fired and inputs set aside: what those will
         say is not sent yet (see the handlers' `marks`)."""
-        wall = wall_us()
+        wall = self._wall()
         out: list[list[object]] = []
         for source, heard in self._heard.items():
             if source[0] != topic:
@@ -195,7 +199,7 @@ class LiveClock:
         safe = NEVER
         latest = None
         heard = False
-        wall = wall_us()
+        wall = self._wall()
         for (name, _), seen in self._marks.items():
             if name != topic:
                 continue
@@ -232,7 +236,7 @@ class LiveClock:
         """The time up to which vehicle deadlines may fire: the low watermark of the
         GPS (`topic`) partitions; with all idle, how far either side has got."""
         if not self.event_mode:
-            return wall_us()
+            return self._wall()
         low, high = self._low(topic)
         if low is UNHEARD:
             return None
@@ -246,7 +250,7 @@ class LiveClock:
         scans (`topic`), never past what the vehicle side has safely sent (its marks on
         `marks_topic`): a vehicle condition changing at T reaches the waybill first."""
         if not self.event_mode:
-            return wall_us()
+            return self._wall()
         low, high = self._low(topic)
         up = self.upstream(marks_topic)
         if low is UNHEARD or up is None:

@@ -1,7 +1,5 @@
 """The live clock's watermarks: per partition, across the two sides."""
 
-import time
-
 from stream.agents.clock import NEVER, LiveClock, wall_us
 
 
@@ -75,13 +73,31 @@ def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     assert waybills.waybill_now("scans", "signals") == 1000
 
 
+class FakeWall:
+    """The wall clock in µs, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def pass_s(self, seconds: float) -> None:
+        self.now += round(seconds * 1_000_000)
+
+
 def test_a_partition_is_idle_only_when_quiet_and_caught_up():
     lagging = {("scans", 1)}
-    clock = LiveClock("event", idle_s=0.05, caught_up=lambda source: source not in lagging)
+    wall = FakeWall()
+    clock = LiveClock("event", idle_s=5, caught_up=lambda source: source not in lagging, wall=wall)
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 500)
     clock.observe(("scans", 1), 100)
-    time.sleep(0.06)
+    wall.pass_s(4.9)
+    lagging.clear()
+    assert clock.now("scans", "x") == 100  # not quiet long enough yet
+    lagging.add(("scans", 1))
+    wall.pass_s(0.2)
     # Partition 1 is quiet but not caught up (its agent is busy elsewhere): it holds.
     assert clock.now("scans", "x") == 100
     lagging.clear()
@@ -98,16 +114,18 @@ def test_the_wall_clock_holds_nothing():
 def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
     """A worker that said "idle" and then died (or lost the partition) keeps no promise
     about later input: its stale mark degrades to its latest, until the new owner reports."""
-    waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=0.05)
+    wall = FakeWall()
+    waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=5, wall=wall)
     waybills.assign({("scans", 0), ("signals", 0)}, frozenset({"signals"}))
-    waybills.mark(("signals", 0), [[0, NEVER, 400]], at=wall_us())
+    waybills.mark(("signals", 0), [[0, NEVER, 400]], at=wall())
+    wall.pass_s(5)
     assert waybills.upstream("signals") == (NEVER, 400)  # fresh: nothing held back
-    time.sleep(0.06)
+    wall.pass_s(0.1)
     assert waybills.upstream("signals") == (400, 400)
     assert not waybills.upstream_reached("signals", 401)
-    waybills.mark(("signals", 0), [[0, None, None]], at=wall_us())  # the new owner
+    waybills.mark(("signals", 0), [[0, None, None]], at=wall())  # the new owner
     assert waybills.upstream("signals") is None
-    waybills.mark(("signals", 0), [[0, NEVER, None]], at=wall_us() - 10**6)  # never read any
+    waybills.mark(("signals", 0), [[0, NEVER, None]], at=wall() - 10 * 10**6)  # never read any
     assert waybills.upstream("signals") is None
 
 
