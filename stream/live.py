@@ -184,8 +184,8 @@ def read_replay_file(
 
 def crc32_partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
     """librdkafka's default partitioner (`consistent_random`: CRC-32 of the key, modulo
-    the partition count; a random available partition for a null key), as kafka-python's
-    `partitioner`: what kcat, confluent-kafka and the other librdkafka clients do."""
+    the partition count; a random available partition for a null key): what kcat,
+    confluent-kafka and the other librdkafka clients do."""
     if key is None:
         return random.choice(available or all_partitions)
     return all_partitions[zlib.crc32(key) % len(all_partitions)]

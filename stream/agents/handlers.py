@@ -78,8 +78,8 @@ class Topics:
 
 
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives `key` (as our producers and the
-    input producers use), for state restored from a table without its partition."""
+    """The partition the Java (murmur2) partitioner gives `key`: only for state stored
+    by an older version, without the partition its records arrived on."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 

@@ -70,3 +70,13 @@ def await_replay(settings, bootstrap: str, expected: set, timeout=240) -> tuple[
         if time.monotonic() > deadline:
             return got, records
         time.sleep(3)
+
+
+def await_committed(admin, app_id: str, topics: set[str], count: int, what: str) -> None:
+    """Until the group has processed and committed `count` records of `topics`."""
+    from stream.live import committed
+
+    deadline = time.monotonic() + 90
+    while committed(admin, app_id, topics) < count:
+        assert time.monotonic() < deadline, f"{what} never committed"
+        time.sleep(1)

@@ -12,7 +12,7 @@ from conftest import Events
 from stream.live import committed, create_topics, produce
 from stream.replay import replay
 
-from .conftest import await_replay, collect, settings_for, start_worker
+from .conftest import await_committed, await_replay, collect, settings_for, start_worker
 
 pytestmark = pytest.mark.integration  # a broker and worker processes: `make test-fast` skips
 
@@ -133,8 +133,6 @@ def test_a_restarted_worker_goes_on_with_partitions_it_has_nothing_left_to_read(
     not hold the event clock (they are caught up as of the group's last commit)."""
     from kafka.admin import KafkaAdminClient
 
-    from stream.live import committed
-
     app_id = "pw-caught-up"
     settings = settings_for(broker, app_id)
     before, after = Events(), Events()
@@ -158,10 +156,7 @@ def test_a_restarted_worker_goes_on_with_partitions_it_has_nothing_left_to_read(
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         produce(settings, broker.bootstrap, files[0], None)
-        deadline = time.monotonic() + 90
-        while committed(admin, app_id, inputs) < total:  # all of it processed and committed
-            assert time.monotonic() < deadline, "part one never committed"
-            time.sleep(1)
+        await_committed(admin, app_id, inputs, total, "part one")
         worker.kill()
         worker.wait(30)
         worker = start_worker(broker, tmp_path, network_file, app_id, "w2.log")
@@ -321,18 +316,13 @@ def test_timer_rules_fire_whatever_partitioner_the_producer_used(
 
     from kafka.admin import KafkaAdminClient
 
-    from stream.live import committed
-
     create_topics(settings, broker.bootstrap, embedded=True)
     worker = start_worker(broker, tmp_path, network_file, app_id, store="rocksdb://")
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         # Orders first, as an order system sends them (across topics Kafka keeps no order)
         sent = produce(settings, broker.bootstrap, orders, None, partitioner=partitioner)
-        deadline = time.monotonic() + 90
-        while committed(admin, app_id, {settings.topic_waybills}) < sent:
-            assert time.monotonic() < deadline, "the orders were never processed"
-            time.sleep(1)
+        await_committed(admin, app_id, {settings.topic_waybills}, sent, "the orders")
         produce(settings, broker.bootstrap, scans, None, partitioner=partitioner)
         got, _ = await_replay(settings, broker.bootstrap, expected, timeout=120)
     finally:
