@@ -14,7 +14,15 @@ import structlog
 from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
-from ..core.codec import dump_vehicle, dump_waybill, load_vehicle, load_waybill, stored_schedule
+from ..core.codec import (
+    dump_vehicle,
+    dump_waybill,
+    load_stored_vehicle,
+    load_stored_waybill,
+    load_vehicle,
+    load_waybill,
+    stored_schedule,
+)
 from ..core.guard import ClockGuard, record_time
 from ..core.vehicles import VehicleProcessor, VehicleStep
 from ..core.waybills import WaybillProcessor, WaybillStep
@@ -115,6 +123,11 @@ class _Base:
 
     key_name = "key"
     """What the key is, in log lines (waybill_no, vehicle_id)."""
+
+    def _owner(self, key: bytes, stored: int | None) -> int:
+        """The partition a restored key belongs to: stored with its state, else (state
+        of an older version) the murmur2 partitioner's."""
+        return stored if stored is not None else partition_of(key, self.partitions)
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         raise NotImplementedError
@@ -391,12 +404,9 @@ class WaybillHandler(_Base):
         if key.endswith(HELD):
             self.recovered(key, value)
             return
-        state = load_waybill(value)
-        partition = stored_schedule(value)[1]
+        state, partition = load_stored_waybill(value)
         self._schedule(key, state.deadline, partition)
-        if partition is None:  # stored before partitions were: the default partitioner's
-            partition = partition_of(key, self.partitions)
-        self._index(key, partition, state.episodes)
+        self._index(key, self._owner(key, partition), state.episodes)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their keys' open episodes are another worker's now."""
@@ -500,12 +510,9 @@ class VehicleHandler(_Base):
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a vehicle's state read back from the table."""
-        state = load_vehicle(value)
-        partition = stored_schedule(value)[1]
+        state, partition = load_stored_vehicle(value)
         self.ticks.track(state.vehicle_id, state.deadline, partition)
-        if partition is None:  # stored before partitions were: the default partitioner's
-            partition = partition_of(key, self.partitions)
-        self.conditions[state.vehicle_id] = (partition, state.status)
+        self.conditions[state.vehicle_id] = (self._owner(key, partition), state.status)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their vehicles are another worker's now."""

@@ -68,6 +68,11 @@ def stored_schedule(data: bytes) -> tuple[int | None, int | None]:
 
 
 def load_waybill(data: bytes) -> WaybillState:
+    return load_stored_waybill(data)[0]
+
+
+def load_stored_waybill(data: bytes) -> tuple[WaybillState, int | None]:
+    """The state and the partition stored beside it, from one parse."""
     raw = orjson.loads(data)
     w = WaybillState(raw["waybill_no"])
     for name, value in raw.items():
@@ -85,7 +90,7 @@ def load_waybill(data: bytes) -> WaybillState:
         elif name in _TUPLES and value is not None:
             value = tuple(value)
         setattr(w, name, value)
-    return w
+    return w, raw.get(PARTITION)
 
 
 def _episode(fields: list[Any]) -> Episode:
@@ -111,6 +116,11 @@ def dump_vehicle(v: VehicleState, partition: int | None = None) -> bytes:
 
 
 def load_vehicle(data: bytes) -> VehicleState:
+    return load_stored_vehicle(data)[0]
+
+
+def load_stored_vehicle(data: bytes) -> tuple[VehicleState, int | None]:
+    """The state and the partition stored beside it, from one parse."""
     raw = orjson.loads(data)
     v = VehicleState(raw["vehicle_id"])
     for name, value in raw.items():
@@ -123,4 +133,4 @@ def load_vehicle(data: bytes) -> VehicleState:
         elif name == "pending" and value is not None:
             value = [ManifestChange(*fields) for fields in value]
         setattr(v, name, value)
-    return v
+    return v, raw.get(PARTITION)
