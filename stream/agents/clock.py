@@ -166,7 +166,9 @@ class LiveClock:
         say is not sent yet (see the handlers' `marks`)."""
         wall = self._wall()
         out: list[list[object]] = []
-        for source, heard in self._heard.items():
+        # Sorted: assign() takes a set, so insertion order is the hash seed's choice, and
+        # a marks record should be the same bytes for the same state.
+        for source, heard in sorted(self._heard.items()):
             if source[0] != topic:
                 continue
             latest = self._latest.get(source)
