@@ -1,12 +1,16 @@
-"""The Faust application: two keyed agents around the pure core, their changelogged
+"""The Faust application: the two sides of the pure core as agents, their changelogged
 tables, deadline timers, and the topics of CONTRACT §1.
 
-    waybills, scans, vehicle-signals, waybill-ticks  -> waybill agent (table: waybill state)
-    gps, vehicle-manifest, vehicle-ticks             -> vehicle agent (table: vehicle state)
+    gps, vehicle-ticks                          -> vehicle side (table: vehicle state)
+    waybills, scans, vehicle-facts, waybill-ticks -> waybill side (table: waybill state,
+                                                   each partition's copy of the facts)
 
-The waybill agent sends manifest changes to the vehicle side (keyed by vehicle), the
-vehicle agent sends condition changes back (keyed by waybill). All topics an agent reads
-are co-partitioned, so a key's state and all of its inputs meet in one worker.
+Data flows one way. The vehicle side publishes each fact (a vehicle's condition changed)
+and its progress marks to every partition of vehicle-facts; the waybill side reads the
+partition numbered like its scans partitions (Faust assigns topics of equal partition
+counts read by the same workers together), keeps which of its parcels ride which vehicle
+and applies the facts to them. Ticks go to the partition the key's inputs arrived on. No
+message is addressed by hashing a key, so the producers' partitioner does not matter.
 """
 
 from __future__ import annotations
@@ -136,25 +140,31 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     outputs = {
         name: topic(name)
         for name in (topics.exceptions, topics.tickets, topics.notifications, topics.dead_letters,
-                     topics.manifest, topics.signals, topics.waybill_ticks, topics.vehicle_ticks,
+                     topics.facts, topics.waybill_ticks, topics.vehicle_ticks,
                      topics.waybills, topics.scans, topics.gps)
     }  # fmt: skip
+    everywhere = range(settings.partitions)
 
     async def send(items: list[Send]) -> None:
         for name, key, value in items:
-            await outputs[name].send(key=key, value=value)
+            if name == topics.facts:  # every partition: each worker's waybill side reads its own
+                for partition in everywhere:
+                    await outputs[name].send(key=key, value=value, partition=partition)
+            else:
+                await outputs[name].send(key=key, value=value)
 
     # key_type/value_type bytes (not a Schema): faust derives the changelog serializers
     # from the types, and would otherwise decode the changelog as JSON on recovery.
     waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
     waybill_ticks = TickSource(
-        lambda: clock.waybill_now(topics.scans, topics.signals),
+        lambda: clock.waybill_now(topics.scans, topics.facts),
         lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
     )
     vehicle_ticks = TickSource(
-        lambda: clock.now(topics.gps, topics.manifest),
+        lambda: clock.now(topics.gps),
         lambda k, v, p: outputs[topics.vehicle_ticks].send(key=k, value=v, partition=p),
+        released=lambda: clock.idle_partitions(topics.gps),
     )
     waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table, metrics,
                               settings.partitions)  # fmt: skip
@@ -168,7 +178,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         if name is not None and msg.timestamp:
             metrics.processed(name, time.time() - msg.timestamp)
 
-    # Orders and scans have an agent of their own, signals and ticks another: a scan set
+    # Orders and scans have an agent of their own, facts and ticks another: a scan set
     # aside for the vehicle side (event clock, stream/agents/clock.py) is released by
     # what arrives there.
     @app.agent(topic(topics.waybills, topics.scans))
@@ -180,7 +190,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             clock.confirm(source)
             done(msg)
 
-    @app.agent(topic(topics.signals, topics.waybill_ticks))
+    @app.agent(topic(topics.facts, topics.waybill_ticks))
     async def waybill_agent(stream):
         async for event in stream.events():
             msg = event.message
@@ -197,9 +207,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             clock.confirm((msg.topic, msg.partition))
             done(msg)
 
-    # Manifest changes and ticks do not queue behind the GPS stream: a boarding's ack and
-    # a due condition change hold the waybill side back until they are out.
-    @app.agent(topic(topics.manifest, topics.vehicle_ticks))
+    # Ticks do not queue behind the GPS stream: a due condition change holds the waybill
+    # side back until it is out.
+    @app.agent(topic(topics.vehicle_ticks))
     async def vehicle_agent(stream):
         async for event in stream.events():
             msg = event.message
@@ -220,7 +230,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             if value is not None:
                 vehicles.restored(key, value)
 
-    marked = frozenset({topics.signals, topics.manifest})
+    marked = frozenset({topics.facts})
     clocked = {topics.scans, topics.gps, *marked}
 
     @app.on_partitions_revoked.connect
@@ -242,14 +252,14 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def status() -> None:
         if clock.event_mode:
             aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
-            log.info("event clock", clock=clock.describe(), waiting_for_acks=len(waybills.awaiting),
+            log.info("event clock", clock=clock.describe(),
                      set_aside=len(waybills.waiting), earliest_aside=aside,
                      waybill_ticks_queued=len(waybill_ticks),
                      waybill_ticks_in_flight=waybill_ticks.in_flight,
                      vehicle_horizon=vehicle_ticks.horizon(),
                      vehicle_ticks_in_flight=vehicle_ticks.in_flight,
-                     vehicle_time=clock.now(topics.gps, topics.manifest),
-                     waybill_time=clock.waybill_now(topics.scans, topics.signals))  # fmt: skip
+                     vehicle_time=clock.now(topics.gps),
+                     waybill_time=clock.waybill_now(topics.scans, topics.facts))  # fmt: skip
 
     # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
     # released) never delays the marks or the vehicle side's ticks.
@@ -257,26 +267,24 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def fire_vehicle_deadlines() -> None:
         await vehicle_ticks.fire()
 
-    said: dict[str, tuple[object, float]] = {}  # marks topic -> (marks, monotonic time)
+    said: list[object] = [None, 0.0]  # the last marks sent, and when (monotonic)
 
     @app.timer(interval=settings.tick_interval_s)
     async def send_marks() -> None:
-        """Each side's progress, after the messages it covers: when it says something
-        new, and at least every MARKS_REPEAT_S (an idle mark is only believed while it
-        is repeated, see LiveClock._safe). A short tick interval then costs nothing
-        while nothing moves, and each hop between the sides waits less."""
+        """The vehicle side's progress, after the facts it covers: when it says
+        something new, and at least every MARKS_REPEAT_S (an idle mark is only believed
+        while it is repeated, see LiveClock._safe). A short tick interval then costs
+        nothing while nothing moves, and the waybill side waits less."""
         if not clock.event_mode:
             return
         now = time.monotonic()
-        for name, marks in ((topics.signals, vehicles.marks()),
-                            (topics.manifest, waybills.marks())):  # fmt: skip
-            last = said.get(name)
-            if last is not None and last[0] == marks and now - last[1] < MARKS_REPEAT_S:
-                continue
-            said[name] = (marks, now)
-            value = encode_marks(marks, wall_us())
-            for partition in range(settings.partitions):
-                await outputs[name].send(key=b"", value=value, partition=partition)
+        marks = vehicles.marks()
+        if marks == said[0] and now - said[1] < MARKS_REPEAT_S:  # type: ignore[operator]
+            return
+        said[:] = [marks, now]
+        value = encode_marks(marks, wall_us())
+        for partition in everywhere:
+            await outputs[topics.facts].send(key=b"", value=value, partition=partition)
 
     @app.timer(interval=settings.tick_interval_s)
     async def fire_waybill_deadlines() -> None:

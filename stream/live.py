@@ -83,7 +83,7 @@ def create_topics(settings: ServiceSettings, bootstrap: str, embedded: bool = Fa
     from kafka.errors import TopicAlreadyExistsError
 
     names = [topic_name(settings, t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
-    internal = ("vehicle-manifest", "vehicle-signals", "waybill-ticks", "vehicle-ticks")
+    internal = ("vehicle-facts", "waybill-ticks", "vehicle-ticks")
     names += [settings.internal(n) for n in internal]
     admin = KafkaAdminClient(**_client_config(settings, bootstrap))
     try:

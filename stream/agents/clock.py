@@ -8,14 +8,17 @@ would run ahead of the slowest partition and fire deadlines for inputs still unr
 Partitions quiet for `idle_s` and caught up hold nothing back. The waybills topic is left
 out: orders arrive only when parcels are created, and would hold the watermark back.
 
-The two sides must also not run ahead of each other. A waybill that gets a scan at T
-must first have heard every vehicle condition up to T, or replay's order is lost (a stall
-on the road reported after the parcel was already unloaded is dropped). So the vehicle
-side publishes its progress as *marks* on every partition of the signals topic, after
-the signals they cover (one producer, one partition: Kafka keeps that order), and the
-waybill side its own on the manifest topic. The waybill side takes the *upstream
-watermark* from the marks it has read, sets scans beyond it aside (see
-stream/agents/handlers.py), and fires its deadlines only up to it.
+Data flows one way, from the vehicle side to the waybill side, and so does time. A
+waybill that gets a scan at T must first have heard every vehicle fact up to T, or
+replay's order is lost (a stall on the road reported after the parcel was already
+unloaded is dropped). So the vehicle side publishes its progress as *marks* on every
+partition of the facts topic, after the facts they cover (one producer, one partition:
+Kafka keeps that order). The waybill side takes the *upstream watermark* from the marks
+it has read, sets scans beyond it aside (see stream/agents/handlers.py), and fires its
+deadlines only up to it. The vehicle side waits for nothing: its deadlines fire on the
+GPS watermark, and those of an idle GPS partition's vehicles at once (`idle_partitions`:
+nothing will come to stop them), so its marks never wait on a time that no GPS input
+will bring.
 """
 
 from __future__ import annotations
@@ -234,18 +237,28 @@ class LiveClock:
             return high
         return other if high is None else max(high, other)
 
-    def now(self, topic: str, marks_topic: str) -> int | None:
+    def now(self, topic: str) -> int | None:
         """The time up to which vehicle deadlines may fire: the low watermark of the
-        GPS (`topic`) partitions; with all idle, how far either side has got."""
+        GPS (`topic`) partitions; with all idle, the latest read."""
         if not self.event_mode:
             return self._wall()
         low, high = self._low(topic)
         if low is UNHEARD:
             return None
-        if low is not None:
-            return low  # type: ignore[return-value]
-        up = self.upstream(marks_topic)
-        return high if up is None else self._reached(high, up)
+        return high if low is None else low  # type: ignore[return-value]
+
+    def idle_partitions(self, topic: str) -> set[int]:
+        """The partitions of `topic` read to their end and quiet (event clock only): the
+        deadlines of their keys may fire whatever the watermark, as nothing read later
+        will come before them."""
+        if not self.event_mode:
+            return set()
+        wall = self._wall()
+        return {
+            source[1]
+            for source, heard in self._heard.items()
+            if source[0] == topic and self._idle(source, heard, wall)
+        }
 
     def waybill_now(self, topic: str, marks_topic: str) -> int | None:
         """The time up to which waybill deadlines may fire: the low watermark of the

@@ -11,7 +11,7 @@ stale tick is harmless: a tick only fires what is due.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from ..core.deadlines import DeadlineQueue
 from .clock import wall_us
@@ -30,8 +30,12 @@ class TickSource:
         self,
         now: Callable[[], int | None],
         send: Callable[[bytes, bytes, int | None], Awaitable[object]],
+        released: Callable[[], Collection[int]] | None = None,
     ) -> None:
         self.now = now
+        self.released = released
+        """Partitions whose keys' deadlines are due whatever `now` says (the vehicle
+        side's idle GPS partitions on the event clock, LiveClock.idle_partitions)."""
         self.queue = DeadlineQueue()
         self._send = send
         self._partition: dict[str, int] = {}  # key -> partition its state lives on
@@ -61,12 +65,23 @@ class TickSource:
             return 0
         sent = 0
         while sent < limit and (due := self.queue.pop_due(now)) is not None:
-            when, key = due
-            raw = str(key).encode()
-            self._in_flight[raw] = (when, wall_us())
-            await self._send(raw, encode_tick(when), self._partition.get(key))
+            await self._fire(*due)  # type: ignore[arg-type]
             sent += 1
+        released = self.released() if self.released is not None else ()
+        if released:
+            for key, partition in list(self._partition.items()):
+                if sent >= limit:
+                    break
+                when = self.queue.pop(key) if partition in released else None
+                if when is not None:
+                    await self._fire(when, key)
+                    sent += 1
         return sent
+
+    async def _fire(self, when: int, key: str) -> None:
+        raw = str(key).encode()
+        self._in_flight[raw] = (when, wall_us())
+        await self._send(raw, encode_tick(when), self._partition.get(key))
 
     def done(self, key: bytes | None) -> None:
         """The tick for `key` has been processed and its outputs sent."""

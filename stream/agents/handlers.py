@@ -15,16 +15,20 @@ from kafka.partitioner.default import murmur2
 
 from ..core.clock import to_us
 from ..core.codec import (
+    dump_facts,
     dump_vehicle,
     dump_waybill,
+    load_facts,
     load_stored_vehicle,
     load_stored_waybill,
     load_vehicle,
     load_waybill,
     stored_schedule,
 )
+from ..core.fleet import Riders, condition_at, remember
 from ..core.guard import ClockGuard, record_time
-from ..core.vehicles import VehicleProcessor, VehicleStep
+from ..core.state import VehicleFact
+from ..core.vehicles import VehicleProcessor
 from ..core.waybills import WaybillProcessor, WaybillStep
 from ..intake import InvalidRecord, check_key, dead_letter, decode
 from ..logs import bind, mask
@@ -34,24 +38,17 @@ from ..schemas import GpsBatch, GpsPing, Scan, Waybill, to_json
 from ..service import ServiceSettings
 from .clock import LiveClock, wall_us
 from .deadlines import TickSource
-from .messages import (
-    decode_control,
-    decode_manifest,
-    decode_signal,
-    decode_tick,
-    encode_ack,
-    encode_manifest,
-    encode_signal,
-)
+from .messages import decode_fact, decode_marks, decode_tick, encode_fact
 
 log = structlog.get_logger(__name__)
 
 HELD = b"\x00held"
-"""Table key suffix of a parcel's scans set aside while its boarding is acknowledged."""
+"""Table key suffix of a parcel's inputs set aside until the vehicle side has caught up."""
 
-ACK_TIMEOUT_US = 30_000_000
-"""How long a parcel's scans wait for the vehicle side's ack of its boarding before
-going on without it (the vehicle side is down or far behind): late, not stuck."""
+FLEET = b"\x00fleet\x00"
+"""Table key prefix of a vehicle's recent facts, one copy per partition (FLEET, the
+partition, NUL, the vehicle id): the facts are read on every partition of the facts
+topic, and each partition's copy moves with it in a rebalance."""
 
 Send = tuple[str, bytes, bytes]
 """(topic name, key, value) to produce."""
@@ -66,8 +63,7 @@ class Topics:
     tickets: str
     notifications: str
     dead_letters: str
-    manifest: str
-    signals: str
+    facts: str
     waybill_ticks: str
     vehicle_ticks: str
 
@@ -80,8 +76,8 @@ class Topics:
     def from_settings(cls, s: ServiceSettings) -> Topics:
         return cls(
             s.topic_waybills, s.topic_scans, s.topic_gps, s.topic_exceptions, s.topic_tickets,
-            s.topic_notifications, s.topic_dead_letters, s.internal("vehicle-manifest"),
-            s.internal("vehicle-signals"), s.internal("waybill-ticks"), s.internal("vehicle-ticks"),
+            s.topic_notifications, s.topic_dead_letters, s.internal("vehicle-facts"),
+            s.internal("waybill-ticks"), s.internal("vehicle-ticks"),
         )  # fmt: skip
 
 
@@ -166,10 +162,6 @@ class _Base:
         )
         return (self.topics.dead_letters, key or b"", to_json(letter))
 
-    def _marks(self, topic: str, cap: int | None) -> list[list[object]]:
-        """This side's progress on `topic`, never past `cap` (see LiveClock.marks)."""
-        return self.clock.marks(topic, cap)
-
     def _outputs(self, step: WaybillStep, out: list[Send], due: int | None) -> None:
         """Queue the step's records; `due`: when what this step detects became due (for
         the detection delay, on the wall clock only)."""
@@ -182,12 +174,11 @@ class _Base:
 
 
 class WaybillHandler(_Base):
-    """Waybills, scans, vehicle signals and ticks, keyed by waybill_no.
+    """Orders, scans, vehicle facts and ticks, keyed by waybill_no.
 
     Orders and scans go through `parse` and `apply`; on the event clock `apply` sets a
-    scan aside (in the table) until the vehicle side has told the parcel everything up
-    to its time, and a later tick or ack releases it. Signals, marks, acks and ticks go
-    through `handle`."""
+    scan aside (in the table) until the vehicle side has published every fact up to its
+    time, and a later tick releases it. Facts, marks and ticks go through `handle`."""
 
     key_name = "waybill_no"
 
@@ -199,15 +190,13 @@ class WaybillHandler(_Base):
         # key -> (partition, ((type, facility), ...)) of its open episodes: the open
         # exceptions gauges, without reading the table.
         self.open: dict[bytes, tuple[int, tuple[tuple[str, str | None], ...]]] = {}
-        # key -> (vehicle, wall time): boarded, the vehicle side's ack not read yet.
-        self.awaiting: dict[bytes, tuple[str, int]] = {}
+        # partition -> which of its parcels ride which vehicle (rebuilt from the states
+        # after a restart: a state knows its vehicle).
+        self.riders: dict[int, Riders] = {}
         # key -> event time of its first input set aside (the inputs are in the table).
         # They go in arrival order, each at the key's time, which never goes back: no
         # output of theirs comes before the first one's time, whatever the later ones'.
-        # Taking the earliest instead held the marks back at a late upload, and the
-        # vehicle side's clock with them: a deadlock.
         self.waiting: dict[bytes, int] = {}
-        self.ack_timeout_us = ACK_TIMEOUT_US
 
     def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
         """The record, or its dead letter (undecodable, invalid, or not keyed by its
@@ -230,11 +219,11 @@ class WaybillHandler(_Base):
         # vehicle side. Put behind them, it would be applied after them, and the parcel
         # would lose its pickup deadline.
         first = key not in self.waiting or isinstance(record, Waybill)
-        if not self.clock.event_mode or (first and self._ready(key, record)):
+        if not self.clock.event_mode or (first and self._ready(record)):
             return self._process(topic, partition, key, record, raw)
         # Set aside in the table (changelogged: a restart keeps it), in arrival order.
-        # The partition has been read this far: its watermark moves on, and the marks
-        # and this key's ticks stop before its first input set aside.
+        # The partition has been read this far: its watermark moves on, and this key's
+        # ticks stop before its first input set aside.
         self.clock.observe((topic, partition) if isinstance(record, Scan) else None, when)
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
         held.append([topic, partition, raw.decode()])
@@ -244,14 +233,11 @@ class WaybillHandler(_Base):
             self.ticks.no_later(key.decode(), when, partition)
         return []
 
-    def _ready(self, key: bytes, record: Waybill | Scan) -> bool:
-        """Whether the vehicle side has told this parcel everything up to the record's
-        time: every condition up to then, and the ack of its latest boarding."""
-        if key in self.awaiting and not self._ack_overdue(key):
-            return False
+    def _ready(self, record: Waybill | Scan) -> bool:
+        """Whether the vehicle side has published every fact up to the record's time."""
         if isinstance(record, Waybill):
             return True
-        return self.clock.upstream_reached(self.topics.signals, to_us(record.event_time))
+        return self.clock.upstream_reached(self.topics.facts, to_us(record.event_time))
 
     def _process(
         self, topic: str, partition: int, key: bytes, record: Waybill | Scan, raw: bytes
@@ -270,40 +256,70 @@ class WaybillHandler(_Base):
         if admitted is None:
             return []  # a redelivery changes nothing
         step = self.side.scan(w, record, now, admitted, at)
-        return self._store(key, step, partition, at)
+        out = self._store(key, step, partition, at)
+        for change in step.manifest:
+            out += self._board(partition, change, now, topic, raw)
+        return out
+
+    def _board(self, partition: int, change, now: int, topic: str, raw: bytes) -> list[Send]:
+        """The partition's index of riders follows a boarding or a leaving; a parcel
+        boarding is told the vehicle's condition then and every fact since."""
+        riders = self._riders(partition)
+        if not change.on:
+            riders.leave(change.vehicle_id, change.waybill_no)
+            return []
+        refusal = riders.board(change.vehicle_id, change.waybill_no)
+        if refusal is not None:  # the scan stands; the parcel is not indexed on it
+            return [self._dead_letter(topic, change.waybill_no.encode(), raw, refusal)]
+        out: list[Send] = []
+        for fact in condition_at(self._facts(partition, change.vehicle_id), change.at):
+            out += self._tell(partition, change.waybill_no.encode(), fact, now)
+        return out
+
+    def _riders(self, partition: int) -> Riders:
+        riders = self.riders.get(partition)
+        if riders is None:
+            cap = self.ctx.settings.max_parcels_per_vehicle
+            riders = self.riders[partition] = Riders(cap)
+        return riders
+
+    @staticmethod
+    def _fleet_key(partition: int, vehicle_id: str) -> bytes:
+        return b"%s%d\x00%s" % (FLEET, partition, vehicle_id.encode())
+
+    def _facts(self, partition: int, vehicle_id: str) -> list[VehicleFact] | None:
+        data = self.table.get(self._fleet_key(partition, vehicle_id))
+        return load_facts(data) if data is not None else None
+
+    def _fact(self, partition: int, fact: VehicleFact) -> list[Send]:
+        """A fact read on `partition`: remembered there, and told to its riders there."""
+        history = remember(self._facts(partition, fact.vehicle_id), fact)
+        if history is None:
+            return []  # known already: a redelivery
+        self.table[self._fleet_key(partition, fact.vehicle_id)] = dump_facts(history)
+        out: list[Send] = []
+        for waybill_no in self._riders(partition).on(fact.vehicle_id):
+            out += self._tell(partition, waybill_no.encode(), fact, None)
+        return out
+
+    def _tell(self, partition: int, key: bytes, fact: VehicleFact, now: int | None) -> list[Send]:
+        data = self.table.get(key)
+        w = load_waybill(data) if data is not None else None
+        if now is None:
+            now = self.clock.for_key(w.clock if w is not None else None, fact.at)
+        step = self.side.vehicle_fact(w, fact, now)
+        return [] if step is None else self._store(key, step, partition, fact.at)
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
         if topic == t.waybill_ticks:
-            out = self._release(key) if key in self.waiting else []  # type: ignore[arg-type]
-            deadline = decode_tick(raw)
-            due = self.clock.for_tick(deadline)
-            if (key in self.awaiting and not self._ack_overdue(key)) or (  # type: ignore[arg-type]
-                due > self.waiting.get(key, due)  # type: ignore[arg-type]
-            ):
-                # Nothing fires before the boarding's ack, nor past an input still set
-                # aside: a tick sent before the other side's marks went back (its
-                # partitions moved to another worker) can come after they did.
-                self.track(key, self.table.get(key))  # type: ignore[arg-type]
-                return out
-            self.awaiting.pop(key, None)  # type: ignore[arg-type]
-            data = self.table.get(key)
-            if data is None:
-                return out
-            step = self.side.tick(load_waybill(data), due)
-            return out + self._store(key, step, partition, deadline)  # type: ignore[arg-type]
-        elif topic == t.signals:
-            control = decode_control(raw)
-            if control is not None:
-                return self._control(topic, partition, key, control)
-            signal = decode_signal(raw)
-            data = self.table.get(key)
-            w = load_waybill(data) if data is not None else None
-            now = self.clock.for_key(w.clock if w is not None else None, signal.at)
-            step = self.side.vehicle_signal(w, signal, now)
-            if step is None:
+            return self._tick(key, partition, decode_tick(raw))  # type: ignore[arg-type]
+        if topic == t.facts:
+            marks = decode_marks(raw)
+            if marks is not None:
+                self.clock.mark((topic, partition), marks["marks"], marks.get("at"))
                 return []
-            return self._store(key, step, partition, signal.at)  # type: ignore[arg-type]
+            return self._fact(partition, decode_fact(raw))
         record = self.parse(topic, key, raw)
         if isinstance(record, list):
             return record
@@ -315,24 +331,20 @@ class WaybillHandler(_Base):
         self.metrics.input(self.topics.inputs.get(topic, topic), scan_type)
         return self.apply(topic, partition, record, raw)
 
-    def _control(self, topic: str, partition: int, key: bytes | None, control: dict) -> list[Send]:
-        if "marks" in control:
-            self.clock.mark((topic, partition), control["marks"], control.get("at"))
-        elif "ack" in control and key is not None:
-            waiting = self.awaiting.get(key)
-            if waiting is not None and waiting[0] == control["ack"][0]:
-                del self.awaiting[key]
-                return self._release(key) if key in self.waiting else []
-        return []
-
-    def _ack_overdue(self, key: bytes) -> bool:
-        vehicle, since = self.awaiting[key]
-        if wall_us() - since < self.ack_timeout_us:
-            return False
-        log.warning(
-            "no ack from the vehicle side; going on", vehicle_id=vehicle, waybill_no=key.decode()
-        )
-        return True
+    def _tick(self, key: bytes, partition: int, deadline: int) -> list[Send]:
+        out = self._release(key) if key in self.waiting else []
+        due = self.clock.for_tick(deadline)
+        if due > self.waiting.get(key, due):
+            # Nothing fires past an input still set aside: a tick sent before the vehicle
+            # side's marks went back (its partitions moved to another worker) can come
+            # after they did.
+            self.track(key, self.table.get(key))
+            return out
+        data = self.table.get(key)
+        if data is None:
+            return out
+        step = self.side.tick(load_waybill(data), due)
+        return out + self._store(key, step, partition, deadline)
 
     def _release(self, key: bytes) -> list[Send]:
         """Process what was set aside for `key` and may go now, in order; the rest (from
@@ -345,7 +357,7 @@ class WaybillHandler(_Base):
             record = self.parse(topic, key, raw.encode())
             if isinstance(record, list):
                 continue  # cannot happen: it was parsed before it was set aside
-            if not self._ready(key, record):
+            if not self._ready(record):
                 # It and everything after it stay aside, unread: only the first can go
                 # next, so decoding the others on every release is wasted (a parcel on
                 # a truck read far ahead holds hundreds).
@@ -374,10 +386,9 @@ class WaybillHandler(_Base):
 
     def recovered(self, key: bytes, value: bytes) -> None:
         """After a restart or a rebalance: rebuild the index of inputs set aside (the
-        wait for an ack was in memory only and is gone; the next tick releases what may
-        go). Their partitions were read past them (their offsets are committed): the
-        watermark must know how far, or a stream that ends with inputs set aside holds
-        both sides short of them for good."""
+        next tick releases what may go). Their partitions were read past them (their
+        offsets are committed): the watermark must know how far, or a stream that ends
+        with inputs set aside holds this side short of them for good."""
         owner = key[: -len(HELD)]
         first = True
         for topic, partition, raw in orjson.loads(value):
@@ -391,26 +402,26 @@ class WaybillHandler(_Base):
             if isinstance(record, Scan):
                 self.clock.restore((topic, partition), record_time(record))
 
-    def marks(self) -> list[list[object]]:
-        """This side's progress for the manifest topic (see LiveClock.marks): never past
-        the first input set aside of any parcel. Up to its time F, not F - 1: the inputs
-        before it are done, and replay fires a vehicle deadline at F before an input at
-        F, so the vehicle side may fire it (holding it back deadlocks when that input
-        waits for it)."""
-        return self._marks(self.topics.scans, min(self.waiting.values(), default=None))
-
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""
+        if key.startswith(FLEET):
+            return  # read when a fact or a boarding needs it
         if key.endswith(HELD):
             self.recovered(key, value)
             return
-        state, partition = load_stored_waybill(value)
-        self._schedule(key, state.deadline, partition)
-        self._index(key, self._owner(key, partition), state.episodes)
+        state, stored = load_stored_waybill(value)
+        partition = self._owner(key, stored)
+        self._schedule(key, state.deadline, stored)
+        self._index(key, partition, state.episodes)
+        if state.vehicle is not None:
+            self._riders(partition).board(state.vehicle, state.waybill_no)
 
     def forget(self, partitions: Iterable[int]) -> None:
-        """Partitions revoked: their keys' open episodes are another worker's now."""
-        self.open = _without(self.open, partitions)
+        """Partitions revoked: their parcels are another worker's now."""
+        gone = set(partitions)
+        self.open = _without(self.open, gone)
+        for partition in gone:
+            self.riders.pop(partition, None)
 
     def _index(self, key: bytes, partition: int, episodes: dict | None) -> None:
         if episodes:
@@ -419,14 +430,16 @@ class WaybillHandler(_Base):
             self.open.pop(key, None)
 
     def _store(self, key: bytes, step: WaybillStep, partition: int, due: int | None) -> list[Send]:
-        out: list[Send] = []
+        """Write the state, queue its records (`due`: when what this step detects became
+        due, for the detection delay on the wall clock) and schedule its next tick."""
         self.table[key] = dump_waybill(step.state, partition)
-        self._outputs(step, out, due)
+        out: list[Send] = []
+        names = self._output_topics
+        now = None if self.clock.event_mode else wall_us()
+        for logical, record in step.outputs:
+            out.append((names[logical], key, to_json(record)))
+            self.metrics.output(record, due, now)
         self._index(key, partition, step.state.episodes)
-        for change in step.manifest:
-            out.append((self.topics.manifest, change.vehicle_id.encode(), encode_manifest(change)))
-            if change.on and self.clock.event_mode:
-                self.awaiting[key] = (change.vehicle_id, wall_us())
         self._schedule(key, step.state.deadline, partition)
         return out
 
@@ -438,7 +451,8 @@ def _without(index: dict, partitions: Iterable[int]) -> dict:
 
 
 class VehicleHandler(_Base):
-    """GPS pings, manifest changes and ticks, keyed by vehicle_id."""
+    """GPS pings and ticks, keyed by vehicle_id. Publishes facts, never reads anything
+    from the waybill side."""
 
     key_name = "vehicle_id"
 
@@ -452,30 +466,12 @@ class VehicleHandler(_Base):
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
         t = self.topics
-        ack: Send | None = None
         if topic == t.vehicle_ticks:
-            data = self.table.get(key)
+            data = self.table.get(key)  # type: ignore[arg-type]
             if data is None:
                 return []
-            step: VehicleStep = self.side.tick(
-                load_vehicle(data), self.clock.for_tick(decode_tick(raw))
-            )
-        elif topic == t.manifest:
-            control = decode_control(raw)
-            if control is not None:
-                self.clock.mark((topic, partition), control["marks"], control.get("at"))
-                return []
-            change = decode_manifest(raw)
-            data = self.table.get(key)
-            v = load_vehicle(data) if data is not None else None
-            now = self.clock.for_key(v.clock if v is not None else None, change.at)
-            step = self.side.manifest(v, change, now)
-            if change.on and self.clock.event_mode:
-                ack = (
-                    t.signals,
-                    change.waybill_no.encode(),
-                    encode_ack(change.vehicle_id, change.at),
-                )
+            step = self.side.tick(load_vehicle(data), self.clock.for_tick(decode_tick(raw)))
+            facts = step.facts
         else:
             try:
                 record = decode("gps", raw, self.ctx.network)
@@ -487,26 +483,18 @@ class VehicleHandler(_Base):
             except InvalidRecord as exc:
                 return [self._dead_letter(topic, key, raw, exc)]
             self.metrics.input("gps")
-            data = self.table.get(key)
+            data = self.table.get(key)  # type: ignore[arg-type]
             v = load_vehicle(data) if data is not None else None
-            signals: list = []
-            refused: tuple = ()
+            facts = []
             for ping, at in zip(pings, times, strict=True):  # one by one, in time order
-                now = self.clock.observe((topic, partition), at)
-                step = self.side.ping(v, ping, now, at)
+                step = self.side.ping(v, ping, self.clock.observe((topic, partition), at), at)
                 v = step.state
-                signals += step.signals
-                refused += step.refused
-            step.signals, step.refused = signals, refused
-        self.table[key] = dump_vehicle(step.state, partition)
-        self.ticks.track(step.state.vehicle_id, step.state.deadline, partition)
-        self.conditions[step.state.vehicle_id] = (partition, step.state.status)
-        out = [(t.signals, s.waybill_no.encode(), encode_signal(s)) for s in step.signals]
-        for change, exc in step.refused:  # boardings past the vehicle's cap
-            out.append(self._dead_letter(t.manifest, key, encode_manifest(change), exc))
-        if ack is not None:
-            out.append(ack)  # after the signals: the waybill has them when it reads the ack
-        return out
+                facts += step.facts
+        state = step.state
+        self.table[key] = dump_vehicle(state, partition)  # type: ignore[index]
+        self.ticks.track(state.vehicle_id, state.deadline, partition)
+        self.conditions[state.vehicle_id] = (partition, state.status)
+        return [(t.facts, state.vehicle_id.encode(), encode_fact(f)) for f in facts]
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a vehicle's state read back from the table."""
@@ -519,7 +507,7 @@ class VehicleHandler(_Base):
         self.conditions = _without(self.conditions, partitions)
 
     def marks(self) -> list[list[object]]:
-        """This side's progress for the signals topic (see LiveClock.marks): before its
+        """This side's progress for the facts topic (see LiveClock.marks): before its
         earliest deadline not yet fired, which replay fires before any input at its time."""
         horizon = self.ticks.horizon()
-        return self._marks(self.topics.gps, None if horizon is None else horizon - 1)
+        return self.clock.marks(self.topics.gps, None if horizon is None else horizon - 1)

@@ -15,8 +15,7 @@ import orjson
 from .state import (
     UNKNOWN_CONTENT,
     Episode,
-    ManifestChange,
-    VehicleSignal,
+    VehicleFact,
     VehicleState,
     WaybillState,
 )
@@ -86,7 +85,7 @@ def load_stored_waybill(data: bytes) -> tuple[WaybillState, int | None]:
         elif name == "episodes":
             value = {t: _episode(fields) for t, fields in value.items()}
         elif name == "pending" and value is not None:
-            value = [VehicleSignal(*fields) for fields in value]
+            value = [_fact(fields) for fields in value]
         elif name in _TUPLES and value is not None:
             value = tuple(value)
         setattr(w, name, value)
@@ -100,17 +99,26 @@ def _episode(fields: list[Any]) -> Episode:
     return ep
 
 
+def _fact(fields: list[Any]) -> VehicleFact:
+    if len(fields) == len(VehicleFact._fields) + 1:  # an older version's signal
+        del fields[1]  # (the waybill it was addressed to)
+    return VehicleFact(*fields)
+
+
+def dump_facts(facts: list[VehicleFact]) -> bytes:
+    """A vehicle's recent facts (stream/core/fleet.py), as the waybill side stores them."""
+    return orjson.dumps([list(f) for f in facts])
+
+
+def load_facts(data: bytes) -> list[VehicleFact]:
+    return [VehicleFact(*fields) for fields in orjson.loads(data)]
+
+
 def dump_vehicle(v: VehicleState, partition: int | None = None) -> bytes:
     out: dict[str, Any] = {} if partition is None else {PARTITION: partition}
     for name, default in _V_DEFAULTS.items():
         value = getattr(v, name)
-        if name == "manifest":
-            if value:
-                out[name] = list(value)
-        elif name == "pending":
-            if value:
-                out[name] = [list(p) for p in value]
-        elif value != default or name == "vehicle_id":
+        if value != default or name == "vehicle_id":
             out[name] = value
     return orjson.dumps(out)
 
@@ -124,13 +132,6 @@ def load_stored_vehicle(data: bytes) -> tuple[VehicleState, int | None]:
     raw = orjson.loads(data)
     v = VehicleState(raw["vehicle_id"])
     for name, value in raw.items():
-        if name not in _V_DEFAULTS:
-            continue
-        if name == "manifest":
-            value = dict.fromkeys(value)
-        elif name == "history" and value is not None:
-            value = [tuple(h) for h in value]
-        elif name == "pending" and value is not None:
-            value = [ManifestChange(*fields) for fields in value]
-        setattr(v, name, value)
+        if name in _V_DEFAULTS:  # (an older version's manifest and history are not)
+            setattr(v, name, value)
     return v, raw.get(PARTITION)

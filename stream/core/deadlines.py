@@ -54,6 +54,10 @@ class DeadlineQueue:
                 heapq.heappush(heap, (actual, key))  # moved later since it was queued
         return None
 
+    def pop(self, key: Hashable) -> int | None:
+        """The key's live deadline, removed (its heap entry goes stale); else None."""
+        return self._live.pop(key, None)
+
     def peek(self) -> int | None:
         """The earliest live deadline, without removing it."""
         heap = self._heap

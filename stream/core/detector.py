@@ -1,14 +1,15 @@
 """Both sides of the core wired together in one process, with state in dicts, a deadline
 queue and an event clock: what `parcelwatch replay`, the benchmarks and the tests run.
 
-The wiring mirrors the live pipeline: waybill steps produce manifest changes for the
-vehicle side; vehicle steps produce signals for the waybill side. Here they are
-delivered at once, in order, instead of through co-partitioned topics.
+The wiring mirrors the live pipeline: vehicle steps produce facts, which the waybill
+side remembers and applies to the parcels riding the vehicle; a parcel boarding a vehicle
+is told its condition from the facts remembered (stream/core/fleet.py). Data flows one
+way, vehicle side to waybill side; here a fact is applied at once instead of through
+the facts topic.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 from ..network import Network
@@ -18,13 +19,14 @@ from ..settings import RuleSettings
 from .clock import EventClock, to_us
 from .deadlines import DeadlineQueue
 from .errors import InvalidRecord
+from .fleet import Riders, condition_at, remember
 from .guard import ClockGuard
-from .state import ManifestChange, VehicleSignal, VehicleState, WaybillState
+from .state import ManifestChange, VehicleFact, VehicleState, WaybillState
 from .vehicles import VehicleProcessor, VehicleStep
 from .waybills import Output, WaybillProcessor, WaybillStep
 
 _WAYBILL = 1
-_VEHICLE = 0  # vehicles first at equal deadlines, so their news reaches waybills at once
+_VEHICLE = 0  # vehicles first at equal deadlines, so their facts reach waybills at once
 
 Sink = Callable[[Output], None]
 
@@ -38,12 +40,14 @@ class Detector:
         self.vehicle_side = VehicleProcessor(self.ctx)
         self.waybills: dict[str, WaybillState] = {}
         self.vehicles: dict[str, VehicleState] = {}
+        self.facts: dict[str, list[VehicleFact]] = {}  # vehicle -> its recent facts
+        self.riders = Riders(self.ctx.settings.max_parcels_per_vehicle)
         self.deadlines = DeadlineQueue()
         self.clock = EventClock()
         self.guard = ClockGuard(self.ctx.settings)
         self.refused: list[tuple[ManifestChange, InvalidRecord]] = []
-        """Boardings the vehicle side refused (over its cap) since the caller last
-        emptied this: dead letters, with the input that caused them."""
+        """Boardings refused (the vehicle is full) since the caller last emptied this:
+        dead letters, with the input that caused them."""
         self.outputs: list[Output] = []
         self.sink: Sink = sink or self.outputs.append
         self._feeders = {
@@ -114,46 +118,45 @@ class Detector:
 
     # -- wiring ------------------------------------------------------------------
     def _after_waybill(self, step: WaybillStep, now: int) -> None:
-        pending: deque[ManifestChange | VehicleSignal] = deque()
-        self._collect_waybill(step, pending)
-        if pending:
-            self._drain(pending, now)
+        self._store_waybill(step)
+        for change in step.manifest:
+            self._board(change, now)
+
+    def _board(self, change: ManifestChange, now: int) -> None:
+        """The index of riders follows a boarding or a leaving; a parcel boarding is
+        told the vehicle's condition then and every fact since."""
+        vehicle, waybill_no = change.vehicle_id, change.waybill_no
+        if not change.on:
+            self.riders.leave(vehicle, waybill_no)
+            return
+        refusal = self.riders.board(vehicle, waybill_no)
+        if refusal is not None:
+            self.refused.append((change, refusal))
+            return
+        for fact in condition_at(self.facts.get(vehicle), change.at):
+            self._tell(waybill_no, fact, now)
 
     def _after_vehicle(self, step: VehicleStep, now: int) -> None:
-        self._store_vehicle(step)
-        if step.signals:
-            self._drain(deque(step.signals), now)
+        v = step.state
+        self.vehicles[v.vehicle_id] = v
+        self.deadlines.schedule((_VEHICLE, v.vehicle_id), v.deadline)
+        for fact in step.facts:
+            history = remember(self.facts.get(fact.vehicle_id), fact)
+            if history is None:
+                continue
+            self.facts[fact.vehicle_id] = history
+            for waybill_no in self.riders.on(fact.vehicle_id):
+                self._tell(waybill_no, fact, now)
 
-    def _drain(self, pending: deque[ManifestChange | VehicleSignal], now: int) -> None:
-        """Deliver messages between the sides until both are quiet, in FIFO order."""
-        while pending:
-            msg = pending.popleft()
-            if isinstance(msg, ManifestChange):
-                vstep = self.vehicle_side.manifest(self.vehicles.get(msg.vehicle_id), msg, now)
-                self._collect_vehicle(vstep, pending)
-            else:
-                wstep = self.waybill_side.vehicle_signal(
-                    self.waybills.get(msg.waybill_no), msg, now
-                )
-                if wstep is not None:
-                    self._collect_waybill(wstep, pending)
+    def _tell(self, waybill_no: str, fact: VehicleFact, now: int) -> None:
+        step = self.waybill_side.vehicle_fact(self.waybills.get(waybill_no), fact, now)
+        if step is not None:
+            self._store_waybill(step)  # (a fact moves no parcel: no boarding follows)
 
-    def _collect_waybill(self, step: WaybillStep, pending: deque) -> None:
+    def _store_waybill(self, step: WaybillStep) -> None:
         w = step.state
         self.waybills[w.waybill_no] = w
         self.deadlines.schedule((_WAYBILL, w.waybill_no), w.deadline)
         sink = self.sink
         for out in step.outputs:
             sink(out)
-        pending.extend(step.manifest)
-
-    def _collect_vehicle(self, step: VehicleStep, pending: deque) -> None:
-        self._store_vehicle(step)
-        pending.extend(step.signals)
-
-    def _store_vehicle(self, step: VehicleStep) -> None:
-        if step.refused:
-            self.refused.extend(step.refused)
-        v = step.state
-        self.vehicles[v.vehicle_id] = v
-        self.deadlines.schedule((_VEHICLE, v.vehicle_id), v.deadline)

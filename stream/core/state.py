@@ -205,7 +205,7 @@ class WaybillState:
         # input to the next: it changes only with a scan or a re-sent waybill, which
         # clear it. Derived, so never stored in the table.
         self.late: int | None = None
-        self.pending: list[VehicleSignal] | None = None  # signals from this waybill's future
+        self.pending: list[VehicleFact] | None = None  # facts from this waybill's future
 
 
 def find_event(events: array, digest: int) -> int:
@@ -224,7 +224,8 @@ def find_event(events: array, digest: int) -> int:
 
 
 class VehicleState:
-    """Last position, stationary anchor, geofence and manifest of one vehicle."""
+    """Last position, stationary anchor, geofence and condition of one vehicle. Which
+    parcels ride it is the waybill side's business (stream/core/fleet.py)."""
 
     __slots__ = (
         "anchor_at",
@@ -235,12 +236,9 @@ class VehicleState:
         "at_facility_since",
         "clock",
         "deadline",
-        "history",
         "last_ping_at",
         "lat",
         "lon",
-        "manifest",
-        "pending",
         "status",
         "vehicle_id",
     )
@@ -257,17 +255,13 @@ class VehicleState:
         self.at_facility: str | None = None
         self.at_facility_since: int | None = None
         self.status = VEHICLE_OK
-        # waybill_no -> None; a dict (not a set) so fan-out order is deterministic.
-        self.manifest: dict[str, None] = {}
         self.deadline: int | None = None
         self.clock: int | None = None
-        # Recent condition changes: (at, status, since, lat, lon, facility, facility_since).
-        self.history: list[tuple] | None = None
-        self.pending: list[ManifestChange] | None = None  # changes from its future
 
 
 class ManifestChange(NamedTuple):
-    """Waybill side -> vehicle side: the waybill got on (on=True) or off a vehicle."""
+    """A waybill got on (on=True) or off a vehicle: what the waybill side's index of
+    riders (stream/core/fleet.py) learns from a scan."""
 
     vehicle_id: str
     waybill_no: str
@@ -275,15 +269,15 @@ class ManifestChange(NamedTuple):
     at: int
 
 
-class VehicleSignal(NamedTuple):
-    """Vehicle side -> waybill side: the vehicle's condition, sent to each waybill on its
-    manifest when the condition changes, and to a waybill when it joins the manifest.
+class VehicleFact(NamedTuple):
+    """Vehicle side -> waybill side: the vehicle's condition from `at` on. Published when
+    it changes (first ping, a stop, a silence, moving again, a facility reached), never
+    per ping; the waybill side applies it to the parcels riding the vehicle.
 
     `since` is the raw fact behind the status: the last ping for SILENT, the moment the
     vehicle stopped moving for STATIONARY."""
 
     vehicle_id: str
-    waybill_no: str
     status: str
     since: int | None
     lat: float

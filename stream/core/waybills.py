@@ -38,7 +38,7 @@ from .state import (
     VEHICLE_OK,
     Episode,
     ManifestChange,
-    VehicleSignal,
+    VehicleFact,
     WaybillState,
     find_event,
 )
@@ -47,7 +47,7 @@ _STICKY_TYPES = frozenset(r.type for r in RULES if r.sticky)
 _MAX_PENDING = 32
 
 
-def _apply_signal(w: WaybillState, sig: VehicleSignal) -> None:
+def _apply_fact(w: WaybillState, sig: VehicleFact) -> None:
     if w.sig_vehicle == sig.vehicle_id and w.sig_at is not None and sig.at < w.sig_at:
         return  # redelivered after a fail-over: the vehicle side sends in time order
     w.sig_at = sig.at
@@ -67,8 +67,9 @@ Output = tuple[str, ExceptionRecord | Ticket | Notification]
 
 
 class WaybillStep:
-    """What one input did: the state, records to publish in order, manifest changes for
-    the vehicle side, and the state's next deadline."""
+    """What one input did: the state, records to publish in order, the vehicles it got
+    on or off (for the index of riders, stream/core/fleet.py), and the state's next
+    deadline."""
 
     __slots__ = ("manifest", "outputs", "state")
 
@@ -242,13 +243,13 @@ class WaybillProcessor:
         self._reconcile(step, now)
         return step
 
-    def vehicle_signal(
-        self, w: WaybillState | None, sig: VehicleSignal, now: int
+    def vehicle_fact(
+        self, w: WaybillState | None, sig: VehicleFact, now: int
     ) -> WaybillStep | None:
-        """Apply the condition of the vehicle the waybill is on; stale signals (from a
-        vehicle the parcel has left) are ignored and return None.
+        """Apply a fact of the vehicle the waybill is on; stale facts (from a vehicle the
+        parcel has left) are ignored and return None.
 
-        A signal from the waybill's future (`sig.at` > `now`: the vehicle side ran ahead
+        A fact from the waybill's future (`sig.at` > `now`: the vehicle side ran ahead
         while catching up on a backlog) waits in the state and is applied when the
         waybill's time reaches it, in order with its scans."""
         if w is None:
@@ -265,7 +266,7 @@ class WaybillProcessor:
         if w.vehicle != sig.vehicle_id:
             return None
         step, now = self._begin(w, now)
-        _apply_signal(w, sig)
+        _apply_fact(w, sig)
         self._reconcile(step, now)
         return step
 
@@ -301,7 +302,7 @@ class WaybillProcessor:
         while pending and pending[0].at <= upto:
             sig = pending.pop(0)
             if w.vehicle == sig.vehicle_id:
-                _apply_signal(w, sig)
+                _apply_fact(w, sig)
         w.pending = pending or None
 
     # -- episodes ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """An in-process stand-in for Kafka around the live handlers: per-topic queues, the
 same routing as stream/app.py, and a choice of which side reads ahead. Lets tests drive
-the live logic (event clock, ticks, cross-side messages) deterministically."""
+the live logic (event clock, ticks, facts and marks) deterministically."""
 
 from __future__ import annotations
 
@@ -32,18 +32,19 @@ class Harness:
         ctx = RuleContext.create(network)
         t = self.topics
         self.wticks = TickSource(
-            lambda: self.clock.waybill_now(t.scans, t.signals), self._sender(t.waybill_ticks)
+            lambda: self.clock.waybill_now(t.scans, t.facts), self._sender(t.waybill_ticks)
         )
         self.vticks = TickSource(
-            lambda: self.clock.now(t.gps, t.manifest), self._sender(t.vehicle_ticks)
+            lambda: self.clock.now(t.gps),
+            self._sender(t.vehicle_ticks),
+            released=lambda: self.clock.idle_partitions(t.gps),
         )
         self.waybills = WaybillHandler(ctx, self.topics, self.clock, self.wticks, {})
-        self.waybills.ack_timeout_us = 10**15  # the harness is deterministic: acks come
         self.vehicles = VehicleHandler(ctx, self.topics, self.clock, self.vticks, {})
         # Faust reads the orders and scans topics of a backlog in no set order.
         orders = (t.scans, t.waybills) if orders_last else (t.waybills, t.scans)
-        self.waybill_inputs = (*orders, t.signals, t.waybill_ticks)
-        self.vehicle_inputs = (t.gps, t.manifest, t.vehicle_ticks)
+        self.waybill_inputs = (*orders, t.facts, t.waybill_ticks)
+        self.vehicle_inputs = (t.gps, t.vehicle_ticks)
         names = {t.exceptions: "exceptions", t.tickets: "tickets",
                  t.notifications: "notifications", t.dead_letters: "dead_letters"}  # fmt: skip
         self._sinks = names
@@ -89,8 +90,8 @@ class Harness:
     def _assign(self) -> None:
         t = self.topics
         self.clock.assign(
-            {(t.scans, 0), (t.gps, 0), (t.signals, 0), (t.manifest, 0)},
-            frozenset({t.signals, t.manifest}),
+            {(t.scans, 0), (t.gps, 0), (t.facts, 0)},
+            frozenset({t.facts}),
         )
 
     def run(self, vehicle_batch: int, waybill_batch: int) -> None:
@@ -124,12 +125,9 @@ class Harness:
     async def _fire(self) -> int:
         fired = await self.vticks.fire()
         t = self.topics
-        for topic, marks in (
-            (t.signals, self.vehicles.marks()),
-            (t.manifest, self.waybills.marks()),
-        ):
-            if marks != self._marks.get(topic):  # the timer's marks, when they say something new
-                self._marks[topic] = marks
-                self._put(topic, b"", encode_marks(marks, wall_us()))
-                fired += 1
+        marks = self.vehicles.marks()
+        if marks != self._marks.get(t.facts):  # the timer's marks, when they say something new
+            self._marks[t.facts] = marks
+            self._put(t.facts, b"", encode_marks(marks, wall_us()))
+            fired += 1
         return fired + await self.wticks.fire()

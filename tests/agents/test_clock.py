@@ -1,4 +1,4 @@
-"""The live clock's watermarks: per partition, across the two sides."""
+"""The live clock's watermarks: per partition, and from the vehicle side to the waybill side."""
 
 from stream.agents.clock import NEVER, LiveClock, wall_us
 
@@ -7,20 +7,20 @@ def test_low_watermark_waits_for_every_partition():
     clock = LiveClock("event", idle_s=60)
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 100)
-    assert clock.now("scans", "x") is None  # partition 1 not heard from yet
+    assert clock.now("scans") is None  # partition 1 not heard from yet
     clock.observe(("scans", 1), 50)
-    assert clock.now("scans", "x") == 50
+    assert clock.now("scans") == 50
     clock.observe(("scans", 1), 500)
-    assert clock.now("scans", "x") == 100
+    assert clock.now("scans") == 100
     clock.forget({("scans", 0)})
-    assert clock.now("scans", "x") == 500
+    assert clock.now("scans") == 500
 
 
 def test_idle_partitions_hold_nothing_back():
     clock = LiveClock("event", idle_s=0)
     clock.assign({("gps", 0), ("gps", 1)})
     clock.observe(("gps", 0), 100)
-    assert clock.now("gps", "x") == 100  # all idle: everything is read, time is the latest
+    assert clock.now("gps") == 100  # all idle: everything is read, time is the latest
 
 
 def _vehicle_side(partitions=2) -> LiveClock:
@@ -40,37 +40,45 @@ def test_marks_cover_only_what_was_sent_and_stop_at_the_horizon():
     assert sorted(vehicles.marks("gps", 199)) == [[0, 100, 100], [1, 199, 300]]
 
 
-def test_an_idle_vehicle_side_waits_for_the_next_deadline_and_lets_the_other_side_move_it():
-    vehicles = LiveClock("event", idle_s=0, partitions=1)
-    vehicles.assign({("gps", 0), ("manifest", 0)}, frozenset({"manifest"}))
+def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
+    """The vehicle side's time is its own GPS: with a partition read to its end and
+    quiet, its vehicles' deadlines may fire at once (nothing read later can come before
+    them), so its marks never wait for a time no GPS input will bring."""
+    wall = FakeWall()
+    vehicles = LiveClock("event", idle_s=5, partitions=2, wall=wall)
+    vehicles.assign({("gps", 0), ("gps", 1)})
     vehicles.observe(("gps", 0), 100)
+    vehicles.observe(("gps", 1), 300)
     vehicles.confirm(("gps", 0))
-    assert vehicles.marks("gps", 299) == [[0, 299, 100]]  # idle, but a deadline at 300 is due
-    vehicles.mark(("manifest", 0), [[0, 50, 60]])
-    assert vehicles.now("gps", "manifest") == 100
-    vehicles.mark(("manifest", 0), [[0, 450, 500]])  # scans have passed it
-    assert vehicles.now("gps", "manifest") == 450
+    assert vehicles.now("gps") == 100 and vehicles.idle_partitions("gps") == set()
+    assert vehicles.marks("gps", 299) == [[0, 100, 100], [1, None, 300]]
+    wall.pass_s(5)
+    assert vehicles.idle_partitions("gps") == {0, 1}
+    assert vehicles.now("gps") == 300  # all idle: the latest read
+    assert vehicles.marks("gps", 299) == [[0, 299, 100], [1, 299, 300]]  # a deadline at 300
+    assert vehicles.marks("gps", None) == [[0, NEVER, 100], [1, NEVER, 300]]
+    assert LiveClock("wall").idle_partitions("gps") == set()
 
 
 def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     waybills = LiveClock("event", idle_s=60, partitions=2)
-    waybills.assign({("scans", 0), ("signals", 0), ("signals", 1)}, frozenset({"signals"}))
+    waybills.assign({("scans", 0), ("facts", 0), ("facts", 1)}, frozenset({"facts"}))
     waybills.observe(("scans", 0), 1000)
-    assert not waybills.upstream_reached("signals", 10)  # no marks yet
-    assert waybills.waybill_now("scans", "signals") is None
-    for signals in (0, 1):
-        waybills.mark(("signals", signals), [[0, 400, 400]])
-    assert not waybills.upstream_reached("signals", 10)  # gps partition 1 not reported
-    waybills.mark(("signals", 0), [[1, 200, 200]])
-    assert not waybills.upstream_reached("signals", 10)  # ... not on signals partition 1
-    waybills.mark(("signals", 1), [[1, 250, 250]])
-    assert waybills.upstream_reached("signals", 200)
-    assert not waybills.upstream_reached("signals", 201)
-    assert waybills.waybill_now("scans", "signals") == 200  # min(scans 1000, vehicles 200)
-    for signals in (0, 1):  # the vehicle side is idle
-        waybills.mark(("signals", signals), [[0, NEVER, 400], [1, NEVER, 500]])
-    assert waybills.upstream_reached("signals", 10**9)
-    assert waybills.waybill_now("scans", "signals") == 1000
+    assert not waybills.upstream_reached("facts", 10)  # no marks yet
+    assert waybills.waybill_now("scans", "facts") is None
+    for facts in (0, 1):
+        waybills.mark(("facts", facts), [[0, 400, 400]])
+    assert not waybills.upstream_reached("facts", 10)  # gps partition 1 not reported
+    waybills.mark(("facts", 0), [[1, 200, 200]])
+    assert not waybills.upstream_reached("facts", 10)  # ... not on facts partition 1
+    waybills.mark(("facts", 1), [[1, 250, 250]])
+    assert waybills.upstream_reached("facts", 200)
+    assert not waybills.upstream_reached("facts", 201)
+    assert waybills.waybill_now("scans", "facts") == 200  # min(scans 1000, vehicles 200)
+    for facts in (0, 1):  # the vehicle side is idle
+        waybills.mark(("facts", facts), [[0, NEVER, 400], [1, NEVER, 500]])
+    assert waybills.upstream_reached("facts", 10**9)
+    assert waybills.waybill_now("scans", "facts") == 1000
 
 
 class FakeWall:
@@ -95,20 +103,20 @@ def test_a_partition_is_idle_only_when_quiet_and_caught_up():
     clock.observe(("scans", 1), 100)
     wall.pass_s(4.9)
     lagging.clear()
-    assert clock.now("scans", "x") == 100  # not quiet long enough yet
+    assert clock.now("scans") == 100  # not quiet long enough yet
     lagging.add(("scans", 1))
     wall.pass_s(0.2)
     # Partition 1 is quiet but not caught up (its agent is busy elsewhere): it holds.
-    assert clock.now("scans", "x") == 100
+    assert clock.now("scans") == 100
     lagging.clear()
-    assert clock.now("scans", "x") == 500
+    assert clock.now("scans") == 500
 
 
 def test_the_wall_clock_holds_nothing():
     clock = LiveClock("wall")
-    assert clock.upstream_reached("signals", 10**18)
+    assert clock.upstream_reached("facts", 10**18)
     before = wall_us()
-    assert clock.now("gps", "x") >= before and clock.waybill_now("scans", "signals") >= before
+    assert clock.now("gps") >= before and clock.waybill_now("scans", "facts") >= before
 
 
 def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
@@ -116,17 +124,17 @@ def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
     about later input: its stale mark degrades to its latest, until the new owner reports."""
     wall = FakeWall()
     waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=5, wall=wall)
-    waybills.assign({("scans", 0), ("signals", 0)}, frozenset({"signals"}))
-    waybills.mark(("signals", 0), [[0, NEVER, 400]], at=wall())
+    waybills.assign({("scans", 0), ("facts", 0)}, frozenset({"facts"}))
+    waybills.mark(("facts", 0), [[0, NEVER, 400]], at=wall())
     wall.pass_s(5)
-    assert waybills.upstream("signals") == (NEVER, 400)  # fresh: nothing held back
+    assert waybills.upstream("facts") == (NEVER, 400)  # fresh: nothing held back
     wall.pass_s(0.1)
-    assert waybills.upstream("signals") == (400, 400)
-    assert not waybills.upstream_reached("signals", 401)
-    waybills.mark(("signals", 0), [[0, None, None]], at=wall())  # the new owner
-    assert waybills.upstream("signals") is None
-    waybills.mark(("signals", 0), [[0, NEVER, None]], at=wall() - 10 * 10**6)  # never read any
-    assert waybills.upstream("signals") is None
+    assert waybills.upstream("facts") == (400, 400)
+    assert not waybills.upstream_reached("facts", 401)
+    waybills.mark(("facts", 0), [[0, None, None]], at=wall())  # the new owner
+    assert waybills.upstream("facts") is None
+    waybills.mark(("facts", 0), [[0, NEVER, None]], at=wall() - 10 * 10**6)  # never read any
+    assert waybills.upstream("facts") is None
 
 
 def test_inputs_kept_aside_across_a_rebalance_count_as_read():
@@ -141,8 +149,8 @@ def test_inputs_kept_aside_across_a_rebalance_count_as_read():
     clock.forget({("scans", 0), ("scans", 1)})
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 100)  # read again past the commit
-    assert clock.now("scans", "x") == 100  # all idle: the latest read, not the one aside
+    assert clock.now("scans") == 100  # all idle: the latest read, not the one aside
     clock.restore(("scans", 1), 500)
     clock.restore(("scans", 2), 900)  # a standby's: another worker's to report
-    assert clock.now("scans", "x") == 500
+    assert clock.now("scans") == 500
     assert [p for p, _, _ in clock.marks("scans", None)] == [0, 1]

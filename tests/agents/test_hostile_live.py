@@ -118,7 +118,8 @@ def test_a_gps_batch_is_its_pings_and_one_bad_ping_refuses_it_whole(default_netw
     assert [x["error"].split(":")[0] for x in _letters(refused, t)] == ["future"]
     assert b"V1" not in vehicles.table
     batch = {"vehicle_id": "V1", "pings": pings}
-    assert vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode()) == []
+    facts = vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode())
+    assert [(topic, json.loads(v)[1]) for topic, _, v in facts] == [(t.facts, "OK")]  # tracked
     from stream.core.clock import to_us
     from stream.core.codec import load_vehicle
 

@@ -122,10 +122,10 @@ def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
     assert "STALLED_AT_FACILITY" in {r["type"] for t, r in got if t == "exceptions"}
 
 
-def test_a_vehicle_signal_older_than_the_last_one_applied_is_ignored(ctx):
-    """Signals of one vehicle come in time order; an older one is a redelivery (after a
+def test_a_vehicle_fact_older_than_the_last_one_applied_is_ignored(ctx):
+    """Facts of one vehicle come in time order; an older one is a redelivery (after a
     fail-over) and must not bring back a condition that has already cleared."""
-    from stream.core.state import VehicleSignal
+    from stream.core.state import VehicleFact
     from stream.core.waybills import WaybillProcessor
     from stream.schemas import Scan
 
@@ -134,14 +134,14 @@ def test_a_vehicle_signal_older_than_the_last_one_applied_is_ignored(ctx):
                  event_time=BASE, vehicle_id="T1", next_facility_id="B-HUB")  # fmt: skip
     w = side.scan(None, board, to_us(BASE)).state
 
-    def signal(status: str, minutes: int) -> VehicleSignal:
+    def signal(status: str, minutes: int) -> VehicleFact:
         at = to_us(BASE) + minutes * MINUTE
-        return VehicleSignal("T1", "W1", status, to_us(BASE), 23.0, 114.05, None, None, at)
+        return VehicleFact("T1", status, to_us(BASE), 23.0, 114.05, None, None, at)
 
-    opened = side.vehicle_signal(w, signal("STATIONARY", 90), to_us(BASE) + 90 * MINUTE)
+    opened = side.vehicle_fact(w, signal("STATIONARY", 90), to_us(BASE) + 90 * MINUTE)
     assert [r.status for _, r in opened.outputs if _ == "exceptions"] == ["OPEN"]
-    cleared = side.vehicle_signal(w, signal("OK", 120), to_us(BASE) + 120 * MINUTE)
+    cleared = side.vehicle_fact(w, signal("OK", 120), to_us(BASE) + 120 * MINUTE)
     assert [r.status for _, r in cleared.outputs if _ == "exceptions"] == ["RESOLVED"]
-    again = side.vehicle_signal(w, signal("STATIONARY", 90), to_us(BASE) + 121 * MINUTE)
+    again = side.vehicle_fact(w, signal("STATIONARY", 90), to_us(BASE) + 121 * MINUTE)
     assert again is not None and again.outputs == []
     assert w.sig_status == "OK"
