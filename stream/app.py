@@ -164,7 +164,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     vehicle_ticks = TickSource(
         lambda: clock.now(topics.gps),
         lambda k, v, p: outputs[topics.vehicle_ticks].send(key=k, value=v, partition=p),
-        released=lambda: clock.idle_partitions(topics.gps),
+        released=lambda: clock.released(topics.gps),
     )
     waybills = WaybillHandler(ctx, topics, clock, waybill_ticks, waybill_table, metrics,
                               settings.partitions)  # fmt: skip

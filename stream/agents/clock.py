@@ -16,9 +16,9 @@ partition of the facts topic, after the facts they cover (one producer, one part
 Kafka keeps that order). The waybill side takes the *upstream watermark* from the marks
 it has read, sets scans beyond it aside (see stream/agents/handlers.py), and fires its
 deadlines only up to it. The vehicle side waits for nothing: its deadlines fire on the
-GPS watermark, and those of an idle GPS partition's vehicles at once (`idle_partitions`:
-nothing will come to stop them), so its marks never wait on a time that no GPS input
-will bring.
+GPS watermark, and those of an idle GPS partition's vehicles as far as this worker's
+inputs have got, or all of them once everything it reads is idle (`released`): its
+marks never wait on a time no GPS input will bring.
 """
 
 from __future__ import annotations
@@ -247,18 +247,22 @@ class LiveClock:
             return None
         return high if low is None else low  # type: ignore[return-value]
 
-    def idle_partitions(self, topic: str) -> set[int]:
-        """The partitions of `topic` read to their end and quiet (event clock only): the
-        deadlines of their keys may fire whatever the watermark, as nothing read later
-        will come before them."""
+    def released(self, topic: str) -> tuple[set[int], int]:
+        """The partitions of `topic` read to their end and quiet, and the time up to
+        which their keys' deadlines may fire whatever the watermark (event clock only).
+        Nothing read later on them comes before: up to the latest input this worker has
+        applied on any topic (scans move time on while the GPS is quiet, as replay's
+        one clock does), and with every partition it reads idle, all of them."""
         if not self.event_mode:
-            return set()
+            return set(), 0
         wall = self._wall()
-        return {
-            source[1]
-            for source, heard in self._heard.items()
-            if source[0] == topic and self._idle(source, heard, wall)
-        }
+        idle = {source for source, heard in self._heard.items() if self._idle(source, heard, wall)}
+        partitions = {source[1] for source in idle if source[0] == topic}
+        if not partitions:
+            return partitions, 0
+        if len(idle) == len(self._heard):
+            return partitions, NEVER
+        return partitions, self.reference if self.reference is not None else 0
 
     def waybill_now(self, topic: str, marks_topic: str) -> int | None:
         """The time up to which waybill deadlines may fire: the low watermark of the

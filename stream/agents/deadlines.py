@@ -30,12 +30,12 @@ class TickSource:
         self,
         now: Callable[[], int | None],
         send: Callable[[bytes, bytes, int | None], Awaitable[object]],
-        released: Callable[[], Collection[int]] | None = None,
+        released: Callable[[], tuple[Collection[int], int]] | None = None,
     ) -> None:
         self.now = now
         self.released = released
-        """Partitions whose keys' deadlines are due whatever `now` says (the vehicle
-        side's idle GPS partitions on the event clock, LiveClock.idle_partitions)."""
+        """Partitions whose keys' deadlines are due up to a time past `now`, and that
+        time (the vehicle side's idle GPS partitions, LiveClock.released)."""
         self.queue = DeadlineQueue()
         self._send = send
         self._partition: dict[str, int] = {}  # key -> partition its state lives on
@@ -67,13 +67,14 @@ class TickSource:
         while sent < limit and (due := self.queue.pop_due(now)) is not None:
             await self._fire(*due)  # type: ignore[arg-type]
             sent += 1
-        released = self.released() if self.released is not None else ()
-        if released:
+        partitions, upto = self.released() if self.released is not None else ((), 0)
+        if partitions and upto > now:
+            live = self.queue.deadline
             for key, partition in list(self._partition.items()):
                 if sent >= limit:
                     break
-                when = self.queue.pop(key) if partition in released else None
-                if when is not None:
+                if partition in partitions and (when := live(key)) is not None and when <= upto:
+                    self.queue.schedule(key, None)
                     await self._fire(when, key)
                     sent += 1
         return sent

@@ -54,9 +54,9 @@ class DeadlineQueue:
                 heapq.heappush(heap, (actual, key))  # moved later since it was queued
         return None
 
-    def pop(self, key: Hashable) -> int | None:
-        """The key's live deadline, removed (its heap entry goes stale); else None."""
-        return self._live.pop(key, None)
+    def deadline(self, key: Hashable) -> int | None:
+        """The key's live deadline, if it has one."""
+        return self._live.get(key)
 
     def peek(self) -> int | None:
         """The earliest live deadline, without removing it."""

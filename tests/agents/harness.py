@@ -37,7 +37,7 @@ class Harness:
         self.vticks = TickSource(
             lambda: self.clock.now(t.gps),
             self._sender(t.vehicle_ticks),
-            released=lambda: self.clock.idle_partitions(t.gps),
+            released=lambda: self.clock.released(t.gps),
         )
         self.waybills = WaybillHandler(ctx, self.topics, self.clock, self.wticks, {})
         self.vehicles = VehicleHandler(ctx, self.topics, self.clock, self.vticks, {})
@@ -121,6 +121,7 @@ class Harness:
         for logical, key, value, _ in read_replay_file(path):
             self._put(topic_name(self.settings, logical), key, value)
             self.run(10**9, 10**9)
+        self.run_to_end(10**9, 10**9)
 
     async def _fire(self) -> int:
         fired = await self.vticks.fire()

@@ -41,23 +41,27 @@ def test_marks_cover_only_what_was_sent_and_stop_at_the_horizon():
 
 
 def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
-    """The vehicle side's time is its own GPS: with a partition read to its end and
-    quiet, its vehicles' deadlines may fire at once (nothing read later can come before
-    them), so its marks never wait for a time no GPS input will bring."""
+    """The vehicle side's time is its own GPS. With a GPS partition read to its end and
+    quiet, its vehicles' deadlines may fire as far as this worker's inputs have got (the
+    scans move time on, as replay's one clock does), and all of them once everything it
+    reads is idle: its marks never wait for a time no GPS input will bring."""
     wall = FakeWall()
-    vehicles = LiveClock("event", idle_s=5, partitions=2, wall=wall)
-    vehicles.assign({("gps", 0), ("gps", 1)})
-    vehicles.observe(("gps", 0), 100)
-    vehicles.observe(("gps", 1), 300)
-    vehicles.confirm(("gps", 0))
-    assert vehicles.now("gps") == 100 and vehicles.idle_partitions("gps") == set()
-    assert vehicles.marks("gps", 299) == [[0, 100, 100], [1, None, 300]]
+    clock = LiveClock("event", idle_s=5, partitions=2, wall=wall)
+    clock.assign({("gps", 0), ("gps", 1), ("scans", 0)})
+    clock.observe(("gps", 0), 100)
+    clock.observe(("gps", 1), 300)
+    clock.confirm(("gps", 0))
+    assert clock.now("gps") == 100 and clock.released("gps") == (set(), 0)
+    assert clock.marks("gps", 299) == [[0, 100, 100], [1, None, 300]]
     wall.pass_s(5)
-    assert vehicles.idle_partitions("gps") == {0, 1}
-    assert vehicles.now("gps") == 300  # all idle: the latest read
-    assert vehicles.marks("gps", 299) == [[0, 299, 100], [1, 299, 300]]  # a deadline at 300
-    assert vehicles.marks("gps", None) == [[0, NEVER, 100], [1, NEVER, 300]]
-    assert LiveClock("wall").idle_partitions("gps") == set()
+    clock.observe(("scans", 0), 700)  # the scans go on
+    assert clock.released("gps") == ({0, 1}, 700)
+    assert clock.now("gps") == 300  # all GPS idle: the latest read
+    assert clock.marks("gps", 299) == [[0, 299, 100], [1, 299, 300]]  # a deadline at 300
+    assert clock.marks("gps", None) == [[0, NEVER, 100], [1, NEVER, 300]]
+    wall.pass_s(5)
+    assert clock.released("gps") == ({0, 1}, NEVER)  # nothing more to read at all
+    assert LiveClock("wall").released("gps") == (set(), 0)
 
 
 def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
