@@ -30,7 +30,7 @@ from faust.types import TP
 from .agents.clock import LiveClock, wall_us
 from .agents.deadlines import TickSource
 from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
-from .agents.messages import encode_marks
+from .agents.messages import arrival, encode_marks
 from .metrics import Metrics
 from .network import Network
 from .rules.base import RuleContext
@@ -186,7 +186,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         async for event in stream.events():
             msg = event.message
             source = (msg.topic, msg.partition)
-            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value))
+            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value,
+                                              arrival(msg.headers)))  # fmt: skip
             clock.confirm(source)
             done(msg)
 
@@ -203,7 +204,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def gps_agent(stream):
         async for event in stream.events():
             msg = event.message
-            await send(vehicles.handle_safely(msg.topic, msg.partition, event.key, event.value))
+            await send(vehicles.handle_safely(msg.topic, msg.partition, event.key, event.value,
+                                              arrival(msg.headers)))  # fmt: skip
             clock.confirm((msg.topic, msg.partition))
             done(msg)
 

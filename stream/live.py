@@ -144,6 +144,18 @@ def run_worker(
     return 0
 
 
+def rules_of(settings: ServiceSettings) -> tuple[Any, Any]:
+    """The network and rule settings a service's settings name (the bundled network by
+    default)."""
+    from importlib.resources import files
+
+    from .network import Network
+    from .settings import RuleSettings
+
+    path = settings.network_file or Path(str(files("stream") / "data" / "network.yaml"))
+    return Network.load(path), RuleSettings.load(settings.config_file)
+
+
 def read_replay_file(
     path: Path, skipped: Callable[[int, int], None] | None = None
 ) -> Iterator[tuple[str, bytes | None, bytes, float | None]]:
@@ -151,6 +163,22 @@ def read_replay_file(
     that are not even an envelope are passed through to the scans topic as they are, so
     the service's dead-letter path sees them. A line over the record limit is not read
     whole nor sent (a broker refuses it): `skipped(line number, size)` is told instead."""
+    for _, topic, key, raw, when in _envelopes(path, skipped):
+        yield topic, key, raw, when
+
+
+def read_with_arrival(
+    path: Path, arrival: ArrivalClock, skipped: Callable[[int, int], None] | None = None
+) -> Iterator[tuple[str, bytes | None, bytes, float | None, int | None]]:
+    """`read_replay_file`, each record with replay's clock as it reaches the line (see
+    ArrivalClock): what `produce` stamps on it."""
+    for line, topic, key, raw, when in _envelopes(path, skipped):
+        yield topic, key, raw, when, arrival.before(line)
+
+
+def _envelopes(
+    path: Path, skipped: Callable[[int, int], None] | None
+) -> Iterator[tuple[bytes, str, bytes | None, bytes, float | None]]:
     from .intake import Oversized, read_lines
 
     with path.open("rb") as fh:
@@ -166,7 +194,7 @@ def read_replay_file(
                 value = envelope["value"]
                 assert topic in INPUT_TOPICS
             except Exception:
-                yield "scans", None, line, None
+                yield line, "scans", None, line, None
                 continue
             key = envelope.get("key")
             if key is None and isinstance(value, dict):
@@ -179,7 +207,49 @@ def read_replay_file(
                     from datetime import datetime
 
                     when = datetime.fromisoformat(stamp).timestamp()
-            yield topic, str(key).encode() if key is not None else None, raw, when
+            yield line, topic, str(key).encode() if key is not None else None, raw, when
+
+
+class ArrivalClock:
+    """Replay's clock over a replay file, line by line: the latest event time of the
+    records replay accepts (valid, and within `max_clock_jump_hours` of the clock).
+
+    `produce` stamps it on each record (header ARRIVAL_HEADER), and the worker on the
+    event clock applies the record no earlier than that: a scan uploaded hours late is
+    applied when it arrived, as replay applies it, not at its own time. Without the
+    stamp (another producer) a record is applied at its own time and its parcel's.
+    A scan the core refuses (an event id reused with other content, a cap) moves
+    replay's clock no further but moves this one: such records are rare, and only the
+    detected_at of what the next records of the stream say can differ."""
+
+    def __init__(self, network: Any, rules: Any) -> None:
+        from .core.guard import ClockGuard
+
+        self.now: int | None = None
+        self._network = network
+        self._guard = ClockGuard(rules)
+
+    def before(self, line: bytes) -> int | None:
+        """The clock as replay reaches `line`; then moved as replay moves it."""
+        from .core.clock import to_us
+        from .core.errors import InvalidRecord
+        from .core.guard import record_time
+        from .replay import parse_line
+        from .schemas import GpsBatch
+
+        before = self.now
+        try:
+            record = parse_line(line, self._network)
+            if isinstance(record, GpsBatch):
+                times = [to_us(p.event_time) for p in record.as_pings()]
+            else:
+                times = [record_time(record)]  # type: ignore[arg-type]
+            self._guard.on_event_clock_each(times, before)
+        except InvalidRecord:
+            return before
+        latest = max(times)
+        self.now = latest if before is None else max(before, latest)
+        return before
 
 
 def crc32_partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
@@ -217,21 +287,25 @@ def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float 
     murmur2 (Java's) or crc32 (librdkafka's). Returns the number of records sent."""
     from kafka import KafkaProducer
 
+    from .agents.messages import ARRIVAL_HEADER
+
     chosen = _partitioner(partitioner)
     extra = {} if chosen is None else {"partitioner": chosen}
     producer = KafkaProducer(**_client_config(settings, bootstrap), linger_ms=20,
                              batch_size=256 * 1024, acks=1, **extra)  # fmt: skip
     sent = 0
     first_event = first_wall = None
+    arrival = ArrivalClock(*rules_of(settings))
     try:
-        for topic, key, value, when in read_replay_file(path, skipped):
+        for topic, key, value, when, before in read_with_arrival(path, arrival, skipped):
             if speed and when is not None:
                 if first_event is None:
                     first_event, first_wall = when, time.monotonic()
                 wait = (when - first_event) / speed - (time.monotonic() - first_wall)
                 if wait > 0:
                     time.sleep(min(wait, 5.0))
-            producer.send(topic_name(settings, topic), key=key, value=value)
+            headers = None if before is None else [(ARRIVAL_HEADER, b"%d" % before)]
+            producer.send(topic_name(settings, topic), key=key, value=value, headers=headers)
             sent += 1
             if progress is not None and sent % 1000 == 0:
                 progress(sent, when)

@@ -125,19 +125,35 @@ class _Base:
         of an older version) the murmur2 partitioner's."""
         return stored if stored is not None else partition_of(key, self.partitions)
 
-    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
+    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes,
+               arrival: int | None = None) -> list[Send]:  # fmt: skip
+        """Process one record; `arrival`: its arrival stamp (ARRIVAL_HEADER), if any."""
         raise NotImplementedError
 
+    def _arrived(self, arrival: int | None, when: int) -> int:
+        """The time an input is applied at on the event clock: its own, or its arrival
+        stamp if later. A stamp the clock guard would refuse as a record's time is
+        ignored (hostile input must not move time)."""
+        if arrival is None or arrival <= when or not self.clock.event_mode:
+            return when
+        reference = self.clock.reference
+        try:  # (before this worker has a clock, measured against the record's own time)
+            self.guard.on_event_clock(arrival, when if reference is None else reference)
+        except InvalidRecord:
+            return when
+        return arrival
+
     def handle_safely(
-        self, topic: str, partition: int, key: bytes | None, raw: bytes | None
-    ) -> list[Send]:
+        self, topic: str, partition: int, key: bytes | None, raw: bytes | None,
+        arrival: int | None = None,
+    ) -> list[Send]:  # fmt: skip
         """`handle`, but a failure (a bug, not bad data: that is a dead letter already)
         never stops the stream: the record goes to dead letters with the error, and the
         log has the traceback with the key."""
         if raw is None:  # a tombstone: nothing to process, but not nothing to report
             return [self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))]
         try:
-            return self.handle(topic, partition, key, raw)
+            return self.handle(topic, partition, key, raw, arrival)
         except Exception as exc:
             ident = key.decode("utf-8", "replace")[:200] if key else None
             with bind(**{self.key_name: ident}):
@@ -209,50 +225,49 @@ class WaybillHandler(_Base):
             return [self._dead_letter(topic, key, raw, exc)]
         return record  # type: ignore[return-value]
 
-    def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes) -> list[Send]:
-        """Process an order or scan, or set it aside until it may be (event clock)."""
+    def apply(self, topic: str, partition: int, record: Waybill | Scan, raw: bytes,
+              when: int) -> list[Send]:  # fmt: skip
+        """Process an order or scan at `when` (its time, or its arrival if later), or set
+        it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
-        when = record_time(record)
         # An order goes even past its parcel's scans set aside: it comes on a topic of
         # its own, whose order against the scans topic means nothing (the order system
         # sends it before the parcel is scanned), and it waits for nothing on the
         # vehicle side. Put behind them, it would be applied after them, and the parcel
         # would lose its pickup deadline.
         first = key not in self.waiting or isinstance(record, Waybill)
-        if not self.clock.event_mode or (first and self._ready(record)):
-            return self._process(topic, partition, key, record, raw)
+        if not self.clock.event_mode or (first and self._ready(topic, when)):
+            return self._process(topic, partition, key, record, raw, when)
         # Set aside in the table (changelogged: a restart keeps it), in arrival order.
         # The partition has been read this far: its watermark moves on, and this key's
         # ticks stop before its first input set aside.
         self.clock.observe((topic, partition) if isinstance(record, Scan) else None, when)
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
-        held.append([topic, partition, raw.decode()])
+        held.append([topic, partition, raw.decode(), when])
         self.table[key + HELD] = orjson.dumps(held)
         if key not in self.waiting:
             self.waiting[key] = when
             self.ticks.no_later(key.decode(), when, partition)
         return []
 
-    def _ready(self, record: Waybill | Scan) -> bool:
-        """Whether the vehicle side has published every fact up to the record's time."""
-        if isinstance(record, Waybill):
-            return True
-        return self.clock.upstream_reached(self.topics.facts, to_us(record.event_time))
+    def _ready(self, topic: str, when: int) -> bool:
+        """Whether an input of `topic` may be applied at `when`: an order waits for
+        nothing, a scan until the vehicle side has published every fact up to then."""
+        return topic == self.topics.waybills or self.clock.upstream_reached(self.topics.facts, when)
 
-    def _process(
-        self, topic: str, partition: int, key: bytes, record: Waybill | Scan, raw: bytes
-    ) -> list[Send]:
+    def _process(self, topic: str, partition: int, key: bytes, record: Waybill | Scan,
+                 raw: bytes, when: int) -> list[Send]:  # fmt: skip
         data = self.table.get(key)
         w = load_waybill(data) if data is not None else None
         at = record_time(record)
         if isinstance(record, Waybill):
-            step = self.side.register(w, record, self.clock.observe(None, at))
+            step = self.side.register(w, record, self.clock.observe(None, when))
             return self._store(key, step, partition, at)
         try:
             admitted = self.side.admit(w, record, at)  # before it moves any clock
         except InvalidRecord as exc:
             return [self._dead_letter(topic, key, raw, exc)]
-        now = self.clock.observe((topic, partition), at)
+        now = self.clock.observe((topic, partition), when)
         if admitted is None:
             return []  # a redelivery changes nothing
         step = self.side.scan(w, record, now, admitted, at)
@@ -310,7 +325,8 @@ class WaybillHandler(_Base):
         step = self.side.vehicle_fact(w, fact, now)
         return [] if step is None else self._store(key, step, partition, fact.at)
 
-    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
+    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes,
+               arrival: int | None = None) -> list[Send]:  # fmt: skip
         t = self.topics
         if topic == t.waybill_ticks:
             return self._tick(key, partition, decode_tick(raw))  # type: ignore[arg-type]
@@ -323,13 +339,14 @@ class WaybillHandler(_Base):
         record = self.parse(topic, key, raw)
         if isinstance(record, list):
             return record
+        at = record_time(record)
         try:
-            self._admit_time(record_time(record))
+            self._admit_time(at)
         except InvalidRecord as exc:
             return [self._dead_letter(topic, key, raw, exc)]
         scan_type = record.scan_type.value if isinstance(record, Scan) else ""
         self.metrics.input(self.topics.inputs.get(topic, topic), scan_type)
-        return self.apply(topic, partition, record, raw)
+        return self.apply(topic, partition, record, raw, self._arrived(arrival, at))
 
     def _tick(self, key: bytes, partition: int, deadline: int) -> list[Send]:
         out = self._release(key) if key in self.waiting else []
@@ -353,18 +370,18 @@ class WaybillHandler(_Base):
         held = orjson.loads(self.table.get(key + HELD) or b"[]")
         rest: list[list] = []
         for i, item in enumerate(held):
-            topic, partition, raw = item
-            record = self.parse(topic, key, raw.encode())
-            if isinstance(record, list):
-                continue  # cannot happen: it was parsed before it was set aside
-            if not self._ready(record):
+            topic, partition, raw, when = _aside(item)
+            if not self._ready(topic, when):
                 # It and everything after it stay aside, unread: only the first can go
                 # next, so decoding the others on every release is wasted (a parcel on
                 # a truck read far ahead holds hundreds).
-                self.waiting[key] = record_time(record)
+                self.waiting[key] = when
                 rest = held[i:]
                 break
-            out += self._process(topic, partition, key, record, raw.encode())
+            record = self.parse(topic, key, raw.encode())
+            if isinstance(record, list):
+                continue  # cannot happen: it was parsed before it was set aside
+            out += self._process(topic, partition, key, record, raw.encode(), when)
         if rest:
             self.table[key + HELD] = orjson.dumps(rest)
         else:
@@ -391,16 +408,14 @@ class WaybillHandler(_Base):
         with inputs set aside holds this side short of them for good."""
         owner = key[: -len(HELD)]
         first = True
-        for topic, partition, raw in orjson.loads(value):
-            record = self.parse(topic, owner, raw.encode())
-            if isinstance(record, list):
-                continue
+        for item in orjson.loads(value):
+            topic, partition, _, when = _aside(item)
             if first:
-                self.waiting[owner] = record_time(record)
+                self.waiting[owner] = when
                 self.track(owner, self.table.get(owner))
                 first = False
-            if isinstance(record, Scan):
-                self.clock.restore((topic, partition), record_time(record))
+            if topic == self.topics.scans:
+                self.clock.restore((topic, partition), when)
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""
@@ -444,6 +459,17 @@ class WaybillHandler(_Base):
         return out
 
 
+def _aside(item: list) -> tuple[str, int, str, int]:
+    """(topic, partition, raw value, time to apply it at) of an input set aside; one set
+    aside by an older version has no time: its own."""
+    if len(item) == 4:
+        return item[0], item[1], item[2], item[3]
+    topic, partition, raw = item
+    value = orjson.loads(raw)
+    stamp = value["created_at"] if "created_at" in value else value["event_time"]
+    return topic, partition, raw, to_us(datetime.fromisoformat(stamp))
+
+
 def _without(index: dict, partitions: Iterable[int]) -> dict:
     """`index` (key -> (partition, …)) without the keys of `partitions`."""
     gone = set(partitions)
@@ -464,7 +490,8 @@ class VehicleHandler(_Base):
         # vehicle_id -> (partition, condition): the vehicles-by-condition gauge.
         self.conditions: dict[str, tuple[int, str]] = {}
 
-    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes) -> list[Send]:
+    def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes,
+               arrival: int | None = None) -> list[Send]:  # fmt: skip
         t = self.topics
         if topic == t.vehicle_ticks:
             data = self.table.get(key)  # type: ignore[arg-type]
@@ -486,8 +513,10 @@ class VehicleHandler(_Base):
             data = self.table.get(key)  # type: ignore[arg-type]
             v = load_vehicle(data) if data is not None else None
             facts = []
+            when = self._arrived(arrival, times[0])
             for ping, at in zip(pings, times, strict=True):  # one by one, in time order
-                step = self.side.ping(v, ping, self.clock.observe((topic, partition), at), at)
+                when = max(when, at)  # replay's clock moves on with each ping
+                step = self.side.ping(v, ping, self.clock.observe((topic, partition), when), at)
                 v = step.state
                 facts += step.facts
         state = step.state

@@ -13,7 +13,7 @@ from stream.agents.clock import LiveClock, wall_us
 from stream.agents.deadlines import TickSource
 from stream.agents.handlers import Topics, VehicleHandler, WaybillHandler
 from stream.agents.messages import encode_marks
-from stream.live import read_replay_file, topic_name
+from stream.live import ArrivalClock, read_with_arrival, topic_name
 from stream.network import Network
 from stream.rules.base import RuleContext
 from stream.service import ServiceSettings
@@ -30,6 +30,7 @@ class Harness:
         self.outputs: dict[str, list[dict]] = {"exceptions": [], "tickets": [],
                                                "notifications": [], "dead_letters": []}  # fmt: skip
         ctx = RuleContext.create(network)
+        self._rules = (network, ctx.settings)
         t = self.topics
         self.wticks = TickSource(
             lambda: self.clock.waybill_now(t.scans, t.facts), self._sender(t.waybill_ticks)
@@ -56,15 +57,20 @@ class Harness:
 
         return send
 
-    def _put(self, topic: str, key: bytes, value: bytes) -> None:
+    def _put(self, topic: str, key: bytes, value: bytes, arrival: int | None = None) -> None:
         if topic in self._sinks:
             self.outputs[self._sinks[topic]].append(json.loads(value))
         else:
-            self.queues.setdefault(topic, deque()).append((key, value))
+            self.queues.setdefault(topic, deque()).append((key, value, arrival))
+
+    def _records(self, path: Path):
+        """The file's records as `parcelwatch produce` sends them: with arrival stamps."""
+        for logical, key, value, _, arrival in read_with_arrival(path, ArrivalClock(*self._rules)):
+            yield topic_name(self.settings, logical), key, value, arrival
 
     def load(self, path: Path) -> None:
-        for logical, key, value, _ in read_replay_file(path):
-            self._put(topic_name(self.settings, logical), key, value)
+        for record in self._records(path):
+            self._put(*record)
             self.loaded += 1
 
     def _step(self, topics: tuple[str, ...], handler, limit: int) -> int:
@@ -75,8 +81,8 @@ class Harness:
         for topic in topics:
             queue = self.queues.get(topic)
             while queue and done < limit:
-                key, value = queue.popleft()
-                for out_topic, out_key, out_value in handler.handle(topic, 0, key, value):
+                key, value, arrival = queue.popleft()
+                for out_topic, out_key, out_value in handler.handle(topic, 0, key, value, arrival):
                     self._put(out_topic, out_key, out_value)
                 if topic in (t.scans, t.gps):
                     self.clock.confirm((topic, 0))
@@ -118,8 +124,8 @@ class Harness:
         """Read the file in arrival order, one record at a time, letting both sides and
         the timer settle after each: the order a live pipeline keeping up sees."""
         self._assign()
-        for logical, key, value, _ in read_replay_file(path):
-            self._put(topic_name(self.settings, logical), key, value)
+        for record in self._records(path):
+            self._put(*record)
             self.run(10**9, 10**9)
         self.run_to_end(10**9, 10**9)
 

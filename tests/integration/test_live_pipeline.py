@@ -170,25 +170,38 @@ def test_a_restarted_worker_goes_on_with_partitions_it_has_nothing_left_to_read(
     assert got == expected, (sorted(expected - got)[:5], log)
 
 
-def _librdkafka_produce(settings, bootstrap: str, path: Path) -> int:
-    """Send a replay-format file as a librdkafka client does by default (confluent-kafka:
-    keys hashed with CRC-32, `consistent_random`), not our own emulation of it."""
+def _send(settings, bootstrap: str, records: list, client: str) -> None:
+    """Send (topic, key, value, arrival) records as `parcelwatch produce` would, from a
+    Java client (kafka-python: murmur2) or a librdkafka one (confluent-kafka: CRC-32 by
+    default), not our emulation of it."""
+    from stream.agents.messages import ARRIVAL_HEADER
+    from stream.live import topic_name
+
+    def headers(arrival):
+        return None if arrival is None else [(ARRIVAL_HEADER, b"%d" % arrival)]
+
+    if client == "java":
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+        for topic, key, value, arrival in records:
+            producer.send(topic_name(settings, topic), key=key, value=value,
+                          headers=headers(arrival))  # fmt: skip
+        producer.flush()
+        producer.close()
+        return
     from confluent_kafka import Producer
 
-    from stream.live import read_replay_file, topic_name
-
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    sent = 0
-    for logical, key, value, _ in read_replay_file(path):
+    for topic, key, value, arrival in records:
         while True:
             try:
-                producer.produce(topic_name(settings, logical), key=key, value=value)
+                producer.produce(topic_name(settings, topic), key=key, value=value,
+                                 headers=headers(arrival))  # fmt: skip
                 break
             except BufferError:  # the local queue is full: let it drain
                 producer.poll(0.5)
-        sent += 1
     assert producer.flush(60) == 0, "librdkafka could not deliver everything"
-    return sent
 
 
 def _canonical(records) -> set[str]:
@@ -215,20 +228,16 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     app_id = f"pw-backlog-{producers}"
     settings = settings_for(broker, app_id)
     create_topics(settings, broker.bootstrap, embedded=True)
-    lines = (small_sim / "ev.jsonl").read_text().splitlines()
-    split: dict[str, list[str]] = {"scans": [], "waybills": [], "gps": []}
-    for line in lines:  # a broken line (it has no usable topic) goes with the scans
-        topic = next((t for t in ("waybills", "gps") if f'"topic":"{t}"' in line), "scans")
-        split[topic].append(line + "\n")
-    parts = {name: tmp_path / f"{name}.jsonl" for name in split}
-    for name, part in split.items():
-        parts[name].write_text("".join(part))
-    for name in ("scans", "waybills"):  # the orders after the scans
-        if producers == "java":
-            produce(settings, broker.bootstrap, parts[name], None)
-        else:
-            _librdkafka_produce(settings, broker.bootstrap, parts[name])
-    produce(settings, broker.bootstrap, parts["gps"], None)
+    from stream.live import ArrivalClock, read_with_arrival, rules_of
+
+    arrival = ArrivalClock(*rules_of(settings))
+    split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
+    for topic, key, value, _, stamp in read_with_arrival(small_sim / "ev.jsonl", arrival):
+        split[topic].append((topic, key, value, stamp))
+    client = "java" if producers == "java" else "librdkafka"
+    _send(settings, broker.bootstrap, split["scans"], client)
+    _send(settings, broker.bootstrap, split["waybills"], client)  # the orders after the scans
+    _send(settings, broker.bootstrap, split["gps"], "java")
     worker = start_worker(broker, tmp_path, default_network_path, app_id)
     try:
         ids = {(r["exception_id"], r["type"], r["status"]) for r in
