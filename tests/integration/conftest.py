@@ -31,12 +31,13 @@ def start_worker(
     log: str = "worker.log",
     store: str = "memory://",
     data: str = "data",
+    clock: str = "event",
     **fields,
 ) -> subprocess.Popen:
-    """A worker on the event clock for `app_id`'s topics (metrics on any free port unless
-    `metrics_port` is given)."""
+    """A worker for `app_id`'s topics, on the event clock unless told (metrics on any
+    free port unless `metrics_port` is given)."""
     settings = app_settings(
-        broker.bootstrap, app_id, partitions=4, clock="event", store=store, tansu=True,
+        broker.bootstrap, app_id, partitions=4, clock=clock, store=store, tansu=True,
         data_dir=str(tmp_path / data),  # a restarted worker finds its RocksDB tables here
         network_file=str(network_file), **{"metrics_port": 0, **fields},
     )  # fmt: skip
