@@ -385,9 +385,17 @@ def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | N
     gsim = simulate_to_files(network, parcels, start, 1, seed, batched, out / "truth-gps10.jsonl",
                              config, False)  # fmt: skip
     config.gps_batch = 1
+    # The latency stream has its times rewritten to the wall clock as it is sent: many
+    # faults a scan reveals at once, and no redelivery or late upload (a record sent
+    # again would get another time, and conflict with itself).
+    paced_config = config.model_copy(deep=True)
+    paced_config.gps_batch = 1
+    paced_config.faults.damage = paced_config.faults.failed_delivery = 0.3
+    paced_config.faults.misroute = 0.2
+    paced_config.noise.redelivery = paced_config.noise.late_upload = 0.0
     paced = out / "paced.jsonl"
     simulate_to_files(network, max(parcels // 3, 20), start, 1, seed + 1, paced,
-                      out / "paced-truth.jsonl", config, False)  # fmt: skip
+                      out / "paced-truth.jsonl", paced_config, False)  # fmt: skip
     console.print(f"stream: {parcels:,} parcels, {sim.records:,} records "
                   f"({sim.scans:,} scans, {sim.pings:,} pings); replay: {len(expected):,} "
                   "exception events")  # fmt: skip

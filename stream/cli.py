@@ -290,7 +290,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
     result = run_bench(Path(args.out), args.parcels, args.seed)
-    return 0 if result["pipeline"]["same_as_replay"] else 1
+    return 0 if result["same_as_replay"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

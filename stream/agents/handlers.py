@@ -492,14 +492,32 @@ class VehicleHandler(_Base):
 
     def handle(self, topic: str, partition: int, key: bytes | None, raw: bytes,
                arrival: int | None = None) -> list[Send]:  # fmt: skip
-        t = self.topics
-        if topic == t.vehicle_ticks:
-            data = self.table.get(key)  # type: ignore[arg-type]
-            if data is None:
-                return []
-            step = self.side.tick(load_vehicle(data), self.clock.for_tick(decode_tick(raw)))
-            facts = step.facts
-        else:
+        if topic != self.topics.vehicle_ticks:
+            return self.handle_pings(partition, key, [(raw, arrival)])
+        data = self.table.get(key)  # type: ignore[arg-type]
+        if data is None:
+            return []
+        step = self.side.tick(load_vehicle(data), self.clock.for_tick(decode_tick(raw)))
+        return self._store(key, step.state, partition, step.facts)  # type: ignore[arg-type]
+
+    def handle_pings(
+        self, partition: int, key: bytes | None, records: list[tuple[bytes | None, int | None]]
+    ) -> list[Send]:
+        """One vehicle's GPS records of a micro-batch, in arrival order, as (value,
+        arrival stamp): its state is read and decoded once and written once, however many
+        it got. Each record is still checked, refused and applied on its own, so one bad
+        record changes nothing for the others."""
+        topic = self.topics.gps
+        out: list[Send] = []
+        facts: list[VehicleFact] = []
+        v = None
+        loaded = False
+        for raw, arrival in records:
+            if raw is None:
+                out.append(
+                    self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))
+                )
+                continue
             try:
                 record = decode("gps", raw, self.ctx.network)
                 assert isinstance(record, GpsPing | GpsBatch)
@@ -508,22 +526,44 @@ class VehicleHandler(_Base):
                 times = [to_us(p.event_time) for p in pings]
                 self._admit_time(*times)  # a batch is refused whole
             except InvalidRecord as exc:
-                return [self._dead_letter(topic, key, raw, exc)]
+                out.append(self._dead_letter(topic, key, raw, exc))
+                continue
             self.metrics.input("gps")
-            data = self.table.get(key)  # type: ignore[arg-type]
-            v = load_vehicle(data) if data is not None else None
-            facts = []
+            if not loaded:
+                data = self.table.get(key)  # type: ignore[arg-type]
+                v = load_vehicle(data) if data is not None else None
+                loaded = True
             when = self._arrived(arrival, times[0])
             for ping, at in zip(pings, times, strict=True):  # one by one, in time order
                 when = max(when, at)  # replay's clock moves on with each ping
                 step = self.side.ping(v, ping, self.clock.observe((topic, partition), when), at)
                 v = step.state
                 facts += step.facts
-        state = step.state
-        self.table[key] = dump_vehicle(state, partition)  # type: ignore[index]
+        if v is None:
+            return out
+        return out + self._store(key, v, partition, facts)  # type: ignore[arg-type]
+
+    def handle_pings_safely(
+        self, partition: int, key: bytes | None, records: list[tuple[bytes | None, int | None]]
+    ) -> list[Send]:
+        """`handle_pings`, but a failure (a bug) never stops the stream: each record goes
+        on its own, and the one that fails goes to dead letters (see `handle_safely`)."""
+        try:
+            return self.handle_pings(partition, key, records)
+        except Exception:
+            if len(records) == 1:
+                raw, arrival = records[0]
+                return self.handle_safely(self.topics.gps, partition, key, raw, arrival)
+            out: list[Send] = []
+            for raw, arrival in records:
+                out += self.handle_safely(self.topics.gps, partition, key, raw, arrival)
+            return out
+
+    def _store(self, key: bytes, state, partition: int, facts: list[VehicleFact]) -> list[Send]:
+        self.table[key] = dump_vehicle(state, partition)
         self.ticks.track(state.vehicle_id, state.deadline, partition)
         self.conditions[state.vehicle_id] = (partition, state.status)
-        return [(t.facts, state.vehicle_id.encode(), encode_fact(f)) for f in facts]
+        return [(self.topics.facts, state.vehicle_id.encode(), encode_fact(f)) for f in facts]
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a vehicle's state read back from the table."""

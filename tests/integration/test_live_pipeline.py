@@ -208,14 +208,20 @@ def _canonical(records) -> set[str]:
     return {json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records}
 
 
-@pytest.mark.parametrize("producers", ["java", "librdkafka-scans-java-gps"])
+@pytest.mark.parametrize(
+    ("producers", "store", "gps_batch"),
+    [("java", "memory://", 1), ("java", "memory://", 4000), ("java", "rocksdb://", 1),
+     ("java", "rocksdb://", 4000), ("librdkafka-scans-java-gps", "memory://", 1000)],
+)  # fmt: skip
 def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
-    broker, tmp_path, small_sim, default_network_path, producers
+    broker, tmp_path, small_sim, default_network_path, producers, store, gps_batch
 ):
     """The differential test: a simulated stream with late uploads, all of it on the
     topics before the worker has read much (the scans before the orders), gives replay's
     exceptions, tickets and notifications, whole records. The orders and scans topics and
-    the GPS are read at their own speeds; the marks keep replay's order.
+    the GPS are read at their own speeds; the marks keep replay's order. The GPS is taken
+    one record at a time or in batches of up to 4 000 (each vehicle's state read and
+    written once per batch), on either store: the same records.
 
     Produced by Java clients (murmur2) for every topic, or by a librdkafka client
     (confluent-kafka, CRC-32) for orders and scans with the GPS from a Java client: the
@@ -225,7 +231,7 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
         for name in ("exceptions", "tickets", "notifications")
     }
     assert len(expected["exceptions"]) > 50 and expected["notifications"]
-    app_id = f"pw-backlog-{producers}"
+    app_id = f"pw-backlog-{producers}-{store[:4]}-{gps_batch}"
     settings = settings_for(broker, app_id)
     create_topics(settings, broker.bootstrap, embedded=True)
     from stream.live import ArrivalClock, read_with_arrival, rules_of
@@ -238,7 +244,8 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     _send(settings, broker.bootstrap, split["scans"], client)
     _send(settings, broker.bootstrap, split["waybills"], client)  # the orders after the scans
     _send(settings, broker.bootstrap, split["gps"], "java")
-    worker = start_worker(broker, tmp_path, default_network_path, app_id)
+    worker = start_worker(broker, tmp_path, default_network_path, app_id, store=store,
+                          gps_batch_max=gps_batch)  # fmt: skip
     try:
         ids = {(r["exception_id"], r["type"], r["status"]) for r in
                map(json.loads, expected["exceptions"])}  # fmt: skip
