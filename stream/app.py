@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -30,13 +28,14 @@ from faust.types import TP
 
 from .agents.clock import LiveClock, wall_us
 from .agents.deadlines import TickSource
-from .agents.handlers import Send, Topics, VehicleHandler, WaybillHandler
-from .agents.messages import arrival, encode_marks
+from .agents.handlers import Send, VehicleHandler, WaybillHandler
+from .agents.messages import encode_marks
+from .gauges import register_gauges
+from .intake import arrival
 from .metrics import Metrics
 from .network import Network
 from .rules.base import RuleContext
-from .schemas.outputs import ExceptionType
-from .service import ServiceSettings
+from .service import ServiceSettings, Topics
 from .settings import RuleSettings
 
 log = structlog.get_logger(__name__)
@@ -308,7 +307,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def fire_waybill_deadlines() -> None:
         await waybill_ticks.fire(limit=2_000)
 
-    _register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
+    register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
     return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
 
 
@@ -328,73 +327,3 @@ def _facilities(settings: ServiceSettings, network: Network) -> list[str]:
         return [f.strip() for f in settings.metrics_facilities.split(",") if f.strip()]
     hubs = sorted(f.id for f in network.facilities.values() if f.is_hub)
     return hubs[: settings.metrics_max_facilities]
-
-
-def _table_keys(table: faust.Table) -> int:
-    """Keys in a table: RocksDB's estimate (counting them would read the whole store at
-    every scrape), or the exact count of an in-memory table."""
-    dbs = getattr(table.data, "_dbs", None)
-    if dbs is not None:
-        return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
-    return len(table.data)
-
-
-def _register_gauges(
-    metrics: Metrics,
-    app: faust.App,
-    waybills: WaybillHandler,
-    vehicles: VehicleHandler,
-    waybill_table: faust.Table,
-    vehicle_table: faust.Table,
-    position: Callable[[tuple[str, int]], int | None],
-) -> None:
-    """Gauges read at scrape time, from what the handlers and the consumer know. The
-    scrape runs in the metrics server's thread while the event loop changes these
-    dicts: each is copied first (`list()` of a dict view runs under the GIL at once)."""
-
-    def open_by_type():
-        counts = Counter(t for _, eps in list(waybills.open.values()) for t, _ in eps)
-        return [((kind.value,), counts.get(kind.value, 0)) for kind in ExceptionType]
-
-    def open_by_facility():
-        counts = Counter((metrics.facility(f), t) for _, eps in list(waybills.open.values())
-                         for t, f in eps)  # fmt: skip
-        return [(k, v) for k, v in sorted(counts.items())]
-
-    def vehicles_by_condition():
-        counts = Counter(c for _, c in list(vehicles.conditions.values()))
-        return [((c,), counts.get(c, 0)) for c in ("OK", "STATIONARY", "SILENT")]
-
-    def lag():
-        out = []  # only partitions assigned now: revoked ones' high-water marks go stale
-        for tp in sorted(app.consumer.assignment()):
-            offset = position((tp.topic, tp.partition))
-            high = app.consumer.highwater(tp) if offset is not None else None
-            if high is not None:
-                out.append(((tp.topic, str(tp.partition)), max(high - offset, 0)))
-        return out
-
-    metrics.gauge("parcelwatch_open_exceptions", "Open exception episodes of the parcels "
-                  "this worker owns, by type.", ("type",), open_by_type)  # fmt: skip
-    metrics.gauge("parcelwatch_open_exceptions_by_facility", "Open exception episodes by "
-                  "facility (allow-listed, else 'other') and type.", ("facility", "type"),
-                  open_by_facility)  # fmt: skip
-    metrics.gauge("parcelwatch_vehicles", "Vehicles this worker owns, by GPS condition.",
-                  ("condition",), vehicles_by_condition)  # fmt: skip
-    metrics.gauge("parcelwatch_deadline_backlog", "Deadlines due and not yet processed, "
-                  "by side.", ("side",),
-                  lambda: [(("waybill",), waybills.ticks.backlog()),
-                           (("vehicle",), vehicles.ticks.backlog())])  # fmt: skip
-    metrics.gauge("parcelwatch_deadlines_scheduled", "Keys with a deadline pending, by side.",
-                  ("side",), lambda: [(("waybill",), len(waybills.ticks)),
-                                      (("vehicle",), len(vehicles.ticks))])  # fmt: skip
-    metrics.gauge("parcelwatch_parcels_set_aside", "Parcels with inputs set aside for the "
-                  "vehicle side (event clock).", (),
-                  lambda: [((), len(waybills.waiting))])  # fmt: skip
-    metrics.gauge("parcelwatch_table_keys", "Keys in each state table on this worker "
-                  "(RocksDB: its estimate).", ("table",),
-                  lambda: [(("waybill-state",), _table_keys(waybill_table)),
-                           (("vehicle-state",), _table_keys(vehicle_table))])  # fmt: skip
-    metrics.gauge("parcelwatch_consumer_lag", "Records not yet processed, per topic "
-                  "partition this worker reads (high-water mark minus position).",
-                  ("topic", "partition"), lag)  # fmt: skip

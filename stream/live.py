@@ -287,7 +287,7 @@ def produce(settings: ServiceSettings, bootstrap: str, path: Path, speed: float 
     murmur2 (Java's) or crc32 (librdkafka's). Returns the number of records sent."""
     from kafka import KafkaProducer
 
-    from .agents.messages import ARRIVAL_HEADER
+    from .intake import ARRIVAL_HEADER
 
     chosen = _partitioner(partitioner)
     extra = {} if chosen is None else {"partitioner": chosen}

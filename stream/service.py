@@ -8,6 +8,8 @@ the environment, never from code or files in the repository.
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -104,3 +106,30 @@ class ServiceSettings(BaseSettings):
         if self.ssl_certfile:
             context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
         return context
+
+
+@dataclass(frozen=True)
+class Topics:
+    waybills: str
+    scans: str
+    gps: str
+    exceptions: str
+    tickets: str
+    notifications: str
+    dead_letters: str
+    facts: str
+    waybill_ticks: str
+    vehicle_ticks: str
+
+    @cached_property
+    def inputs(self) -> dict[str, str]:
+        """Input topic -> its logical name (metric labels)."""
+        return {self.waybills: "waybills", self.scans: "scans", self.gps: "gps"}
+
+    @classmethod
+    def from_settings(cls, s: ServiceSettings) -> Topics:
+        return cls(
+            s.topic_waybills, s.topic_scans, s.topic_gps, s.topic_exceptions, s.topic_tickets,
+            s.topic_notifications, s.topic_dead_letters, s.internal("vehicle-facts"),
+            s.internal("waybill-ticks"), s.internal("vehicle-ticks"),
+        )  # fmt: skip

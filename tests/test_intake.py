@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stream.core.detector import Detector
 from stream.core.errors import InvalidRecord
+from stream.intake import ARRIVAL_HEADER, arrival
 from stream.replay import parse_line, replay
 
 VALID = {
@@ -87,3 +88,11 @@ def test_replay_accounts_for_every_line(tmp_path_factory, network_file, changes)
     for letter in map(json.loads, letters):
         reason, _, message = letter["error"].partition(": ")
         assert reason and message
+
+
+def test_an_arrival_header_is_read_only_when_it_is_a_number():
+    assert arrival([(ARRIVAL_HEADER, b"1700000000000000")]) == 1_700_000_000_000_000
+    assert arrival({ARRIVAL_HEADER: b"12"}) == 12
+    for junk in (b"", b"x", b"-5", b"1e9", b"9" * 5000, None):
+        assert arrival([("other", b"1"), (ARRIVAL_HEADER, junk)]) is None
+    assert arrival(None) is None and arrival([]) is None

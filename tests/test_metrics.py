@@ -155,9 +155,9 @@ def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default
 
     from stream.agents.clock import LiveClock
     from stream.agents.deadlines import TickSource
-    from stream.agents.handlers import Topics, WaybillHandler
+    from stream.agents.handlers import WaybillHandler
     from stream.rules.base import RuleContext
-    from stream.service import ServiceSettings
+    from stream.service import ServiceSettings, Topics
 
     async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass

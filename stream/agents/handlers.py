@@ -5,9 +5,7 @@ The Faust agents (stream/app.py) are thin loops around these."""
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 
 import orjson
 import structlog
@@ -35,7 +33,7 @@ from ..logs import bind, mask
 from ..metrics import Metrics
 from ..rules.base import RuleContext
 from ..schemas import GpsBatch, GpsPing, Scan, Waybill, to_json
-from ..service import ServiceSettings
+from ..service import Topics
 from .clock import LiveClock, wall_us
 from .deadlines import TickSource
 from .messages import decode_fact, decode_marks, decode_tick, encode_fact
@@ -52,33 +50,6 @@ topic, and each partition's copy moves with it in a rebalance."""
 
 Send = tuple[str, bytes, bytes]
 """(topic name, key, value) to produce."""
-
-
-@dataclass(frozen=True)
-class Topics:
-    waybills: str
-    scans: str
-    gps: str
-    exceptions: str
-    tickets: str
-    notifications: str
-    dead_letters: str
-    facts: str
-    waybill_ticks: str
-    vehicle_ticks: str
-
-    @cached_property
-    def inputs(self) -> dict[str, str]:
-        """Input topic -> its logical name (metric labels)."""
-        return {self.waybills: "waybills", self.scans: "scans", self.gps: "gps"}
-
-    @classmethod
-    def from_settings(cls, s: ServiceSettings) -> Topics:
-        return cls(
-            s.topic_waybills, s.topic_scans, s.topic_gps, s.topic_exceptions, s.topic_tickets,
-            s.topic_notifications, s.topic_dead_letters, s.internal("vehicle-facts"),
-            s.internal("waybill-ticks"), s.internal("vehicle-ticks"),
-        )  # fmt: skip
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -177,16 +148,6 @@ class _Base:
             key=key.decode("utf-8", "replace")[:200] if key is not None else None,
         )
         return (self.topics.dead_letters, key or b"", to_json(letter))
-
-    def _outputs(self, step: WaybillStep, out: list[Send], due: int | None) -> None:
-        """Queue the step's records; `due`: when what this step detects became due (for
-        the detection delay, on the wall clock only)."""
-        key = step.state.waybill_no.encode()
-        names = self._output_topics
-        now = None if self.clock.event_mode else wall_us()
-        for logical, record in step.outputs:
-            out.append((names[logical], key, to_json(record)))
-            self.metrics.output(record, due, now)
 
 
 class WaybillHandler(_Base):
@@ -546,18 +507,14 @@ class VehicleHandler(_Base):
     def handle_pings_safely(
         self, partition: int, key: bytes | None, records: list[tuple[bytes | None, int | None]]
     ) -> list[Send]:
-        """`handle_pings`, but a failure (a bug) never stops the stream: each record goes
-        on its own, and the one that fails goes to dead letters (see `handle_safely`)."""
+        """`handle_pings`; after a failure (a bug) each record goes again on its own, so
+        only the one that fails is a dead letter (see `handle_safely`)."""
         try:
             return self.handle_pings(partition, key, records)
         except Exception:
-            if len(records) == 1:
-                raw, arrival = records[0]
-                return self.handle_safely(self.topics.gps, partition, key, raw, arrival)
-            out: list[Send] = []
-            for raw, arrival in records:
-                out += self.handle_safely(self.topics.gps, partition, key, raw, arrival)
-            return out
+            gps = self.topics.gps
+            return [x for raw, stamp in records
+                    for x in self.handle_safely(gps, partition, key, raw, stamp)]  # fmt: skip
 
     def _store(self, key: bytes, state, partition: int, facts: list[VehicleFact]) -> list[Send]:
         self.table[key] = dump_vehicle(state, partition)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from stream.agents.clock import LiveClock, wall_us
 from stream.agents.deadlines import TickSource
-from stream.agents.handlers import Topics, VehicleHandler, WaybillHandler
+from stream.agents.handlers import VehicleHandler, WaybillHandler
 from stream.agents.messages import encode_marks
 from stream.live import ArrivalClock, read_with_arrival, topic_name
 from stream.network import Network
 from stream.rules.base import RuleContext
-from stream.service import ServiceSettings
+from stream.service import ServiceSettings, Topics
 
 
 class Harness:

@@ -10,9 +10,9 @@ import pytest
 
 from stream.agents.clock import LiveClock
 from stream.agents.deadlines import TickSource
-from stream.agents.handlers import Topics, VehicleHandler, WaybillHandler
+from stream.agents.handlers import VehicleHandler, WaybillHandler
 from stream.rules.base import RuleContext
-from stream.service import ServiceSettings
+from stream.service import ServiceSettings, Topics
 
 from .harness import Harness
 

@@ -173,9 +173,9 @@ def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_netw
 
     from stream.agents.clock import LiveClock
     from stream.agents.deadlines import TickSource
-    from stream.agents.handlers import Topics, WaybillHandler, partition_of
+    from stream.agents.handlers import WaybillHandler, partition_of
     from stream.rules.base import RuleContext
-    from stream.service import ServiceSettings
+    from stream.service import ServiceSettings, Topics
 
     sent: list[tuple[bytes, int | None]] = []
 
@@ -224,13 +224,3 @@ def test_an_order_is_applied_at_its_arrival_stamp_unless_the_guard_refuses_it(
     w, t = harness.waybills, harness.topics
     w.handle(t.waybills, 0, KEY, _raw(ORDER), times.get(stamp))
     assert load_waybill(w.table[KEY]).clock == times[applied_at]
-
-
-def test_an_arrival_header_is_read_only_when_it_is_a_number():
-    from stream.agents.messages import ARRIVAL_HEADER, arrival
-
-    assert arrival([(ARRIVAL_HEADER, b"1700000000000000")]) == 1_700_000_000_000_000
-    assert arrival({ARRIVAL_HEADER: b"12"}) == 12
-    for junk in (b"", b"x", b"-5", b"1e9", b"9" * 5000, None):
-        assert arrival([("other", b"1"), (ARRIVAL_HEADER, junk)]) is None
-    assert arrival(None) is None and arrival([]) is None

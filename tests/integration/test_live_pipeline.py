@@ -174,7 +174,7 @@ def _send(settings, bootstrap: str, records: list, client: str) -> None:
     """Send (topic, key, value, arrival) records as `parcelwatch produce` would, from a
     Java client (kafka-python: murmur2) or a librdkafka one (confluent-kafka: CRC-32 by
     default), not our emulation of it."""
-    from stream.agents.messages import ARRIVAL_HEADER
+    from stream.intake import ARRIVAL_HEADER
     from stream.live import topic_name
 
     def headers(arrival):
