@@ -260,6 +260,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     @app.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
+        _fetch_wait(app, settings.fetch_max_wait_ms)
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
         clock.assign(sources, marked)
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
@@ -309,6 +310,17 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
     return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
+
+
+def _fetch_wait(app: faust.App, ms: int) -> None:
+    """How long a fetch waits at the broker for data. Faust fixes it at 1.5 s, and a
+    broker that answers a fetch only when the wait is over (Tansu) then holds each
+    record that arrives while the worker is caught up for up to that long: the latency
+    of the wall clock. Set on the running consumer (Faust has no setting for it)."""
+    try:
+        app.consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms = ms
+    except AttributeError:  # another Faust or aiokafka: its own default stays
+        log.warning("cannot set the consumer's fetch wait", fetch_max_wait_ms=ms)
 
 
 def as_current(event: faust.types.EventT | None) -> None:

@@ -55,6 +55,9 @@ class ServiceSettings(BaseSettings):
     written once per batch, and the batch is delivered before its offsets are acked."""
     gps_batch_within_s: float = Field(default=0.02, gt=0, le=5)
     """How long the vehicle side waits to fill a batch: the latency it may add."""
+    fetch_max_wait_ms: int = Field(default=20, ge=0, le=1500)
+    """How long a fetch waits at the broker for new records (Faust's own is 1.5 s): a
+    record that arrives while the worker is caught up can wait that long."""
     web_port: int | None = None
     """Faust's web server; None: disabled."""
 
