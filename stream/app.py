@@ -26,8 +26,8 @@ import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP
 
-from .agents.clock import LiveClock, wall_us
 from .agents.deadlines import TickSource
+from .agents.eventtime import LiveClock, wall_us
 from .agents.handlers import Send, VehicleHandler, WaybillHandler
 from .agents.messages import encode_marks
 from .gauges import register_gauges
@@ -178,18 +178,28 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         if name is not None and msg.timestamp:
             metrics.processed(name, time.time() - msg.timestamp)
 
-    # Orders and scans have an agent of their own, facts and ticks another: a scan set
-    # aside for the vehicle side (event clock, stream/agents/clock.py) is released by
-    # what arrives there.
+    async def deliver(items: list[Send]) -> None:
+        """Send what a batch produced and wait until the broker has it, its changelog
+        records included: take_events acks the batch's offsets after this."""
+        await send(items)
+        await app.producer.flush()
+
+    # Inputs in micro-batches, each key's records in arrival order. Orders and scans have
+    # an agent of their own, facts and ticks another: a scan set aside for the vehicle
+    # side (event clock, stream/agents/eventtime.py) is released by what arrives there.
     @app.agent(topic(topics.waybills, topics.scans))
     async def scan_agent(stream):
-        async for event in stream.events():
-            msg = event.message
-            source = (msg.topic, msg.partition)
-            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value,
-                                              arrival(msg.headers)))  # fmt: skip
-            clock.confirm(source)
-            done(msg)
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            out: list[Send] = []
+            for event in events:
+                as_current(event)  # its table writes: its partition's changelog
+                msg = event.message
+                out += waybills.handle_safely(msg.topic, msg.partition, event.key, event.value,
+                                              arrival(msg.headers))  # fmt: skip
+            as_current(None)
+            await deliver(out)
+            for event in events:
+                done(event.message)
 
     @app.agent(topic(topics.facts, topics.waybill_ticks))
     async def waybill_agent(stream):
@@ -200,25 +210,22 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 waybill_ticks.done(event.key)
             done(msg)
 
-    # GPS in micro-batches: most of the input, and a truck's pings come in runs. Each
-    # vehicle's state is read and written once per batch; what the batch produced (its
-    # changelog records and facts) is delivered before take_events acks its offsets.
+    # A truck's pings come in runs: each vehicle's state is read and written once per
+    # batch, with the run's last event as current.
     @app.agent(topic(topics.gps))
     async def gps_agent(stream):
-        async for events in stream.take_events(settings.gps_batch_max,
-                                               within=settings.gps_batch_within_s):  # fmt: skip
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             runs: dict[tuple[int, bytes | None], list] = {}
             for event in events:
                 runs.setdefault((event.message.partition, event.key), []).append(event)
             out: list[Send] = []
             for (partition, key), run in runs.items():
-                as_current(run[-1])  # the table's reads and writes: this partition's
+                as_current(run[-1])
                 out += vehicles.handle_pings_safely(
                     partition, key, [(e.value, arrival(e.message.headers)) for e in run]
                 )
             as_current(None)
-            await send(out)
-            await app.producer.flush()
+            await deliver(out)
             for source in {(e.message.topic, e.message.partition) for e in events}:
                 clock.confirm(source)
             for event in events:

@@ -50,11 +50,11 @@ class ServiceSettings(BaseSettings):
     commit_interval_s: float = Field(default=2.8, gt=0, le=60)
     """How often consumed offsets are committed (Faust's default); after a crash the
     records since the last commit are read again (outputs are idempotent)."""
-    gps_batch_max: int = Field(default=1000, ge=1, le=10_000)
-    """GPS records the vehicle side takes at once: each vehicle's state is read and
-    written once per batch, and the batch is delivered before its offsets are acked."""
-    gps_batch_within_s: float = Field(default=0.02, gt=0, le=5)
-    """How long the vehicle side waits to fill a batch: the latency it may add."""
+    batch_max: int = Field(default=1000, ge=1, le=10_000)
+    """Input records an agent takes at once: the GPS side reads and writes each
+    vehicle's state once per batch; a batch is delivered before its offsets are acked."""
+    batch_within_s: float = Field(default=0.01, gt=0, le=5)
+    """How long an agent waits to fill a batch: the latency it may add."""
     fetch_max_wait_ms: int = Field(default=20, ge=0, le=1500)
     """How long a fetch waits at the broker for new records (Faust's own is 1.5 s): a
     record that arrives while the worker is caught up can wait that long."""

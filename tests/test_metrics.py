@@ -153,8 +153,8 @@ def test_a_failure_in_processing_becomes_a_counted_dead_letter(default_network, 
 def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default_network):
     from datetime import UTC, datetime, timedelta
 
-    from stream.agents.clock import LiveClock
     from stream.agents.deadlines import TickSource
+    from stream.agents.eventtime import LiveClock
     from stream.agents.handlers import WaybillHandler
     from stream.rules.base import RuleContext
     from stream.service import ServiceSettings, Topics

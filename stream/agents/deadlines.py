@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 
 from ..core.deadlines import DeadlineQueue
-from .clock import wall_us
+from .eventtime import wall_us
 from .messages import encode_tick
 
 IN_FLIGHT_US = 30_000_000
@@ -30,12 +30,12 @@ class TickSource:
         self,
         now: Callable[[], int | None],
         send: Callable[[bytes, bytes, int | None], Awaitable[object]],
-        released: Callable[[], tuple[Collection[int], int]] | None = None,
+        released: Callable[[], tuple[Collection[int], int | None]] | None = None,
     ) -> None:
         self.now = now
         self.released = released
         """Partitions whose keys' deadlines are due up to a time past `now`, and that
-        time (the vehicle side's idle GPS partitions, LiveClock.released)."""
+        time, None: all (the vehicle side's idle GPS partitions, LiveClock.released)."""
         self.queue = DeadlineQueue()
         self._send = send
         self._partition: dict[str, int] = {}  # key -> partition its state lives on
@@ -68,12 +68,13 @@ class TickSource:
             await self._fire(*due)  # type: ignore[arg-type]
             sent += 1
         partitions, upto = self.released() if self.released is not None else ((), 0)
-        if partitions and upto > now:
+        if partitions and (upto is None or upto > now):
             live = self.queue.deadline
             for key, partition in list(self._partition.items()):
                 if sent >= limit:
                     break
-                if partition in partitions and (when := live(key)) is not None and when <= upto:
+                when = live(key) if partition in partitions else None
+                if when is not None and (upto is None or when <= upto):
                     self.queue.schedule(key, None)
                     await self._fire(when, key)
                     sent += 1

@@ -34,8 +34,8 @@ from ..metrics import Metrics
 from ..rules.base import RuleContext
 from ..schemas import GpsBatch, GpsPing, Scan, Waybill, to_json
 from ..service import Topics
-from .clock import LiveClock, wall_us
 from .deadlines import TickSource
+from .eventtime import LiveClock, Mark, wall_us
 from .messages import decode_fact, decode_marks, decode_tick, encode_fact
 
 log = structlog.get_logger(__name__)
@@ -294,7 +294,7 @@ class WaybillHandler(_Base):
         if topic == t.facts:
             marks = decode_marks(raw)
             if marks is not None:
-                self.clock.mark((topic, partition), marks["marks"], marks.get("at"))
+                self.clock.mark((topic, partition), *marks)
                 return []
             return self._fact(partition, decode_fact(raw))
         record = self.parse(topic, key, raw)
@@ -532,7 +532,7 @@ class VehicleHandler(_Base):
         """Partitions revoked: their vehicles are another worker's now."""
         self.conditions = _without(self.conditions, partitions)
 
-    def marks(self) -> list[list[object]]:
+    def marks(self) -> list[Mark]:
         """This side's progress for the facts topic (see LiveClock.marks): before its
         earliest deadline not yet fired, which replay fires before any input at its time."""
         horizon = self.ticks.horizon()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from ..core.state import VehicleFact
+from .eventtime import Mark
 
 
 def encode_fact(fact: VehicleFact) -> bytes:
@@ -23,13 +24,14 @@ def decode_tick(data: bytes) -> int:
     return int(data)
 
 
-def encode_marks(marks: list[list[object]], at: int) -> bytes:
+def encode_marks(marks: list[Mark], at: int) -> bytes:
     """The vehicle side's progress (see LiveClock.marks), sent at wall time `at` (µs)."""
-    return orjson.dumps({"marks": marks, "at": at})
+    return orjson.dumps({"marks": [list(m) for m in marks], "at": at})
 
 
-def decode_marks(data: bytes) -> dict | None:
-    """Marks, or None for a fact."""
+def decode_marks(data: bytes) -> tuple[list[Mark], int | None] | None:
+    """(marks, wall time sent), or None for a fact."""
     if data[:1] != b"{":
         return None
-    return orjson.loads(data)
+    raw = orjson.loads(data)
+    return [Mark.from_wire(m) for m in raw["marks"]], raw.get("at")

@@ -9,8 +9,8 @@ import json
 from collections import deque
 from pathlib import Path
 
-from stream.agents.clock import LiveClock, wall_us
 from stream.agents.deadlines import TickSource
+from stream.agents.eventtime import LiveClock, wall_us
 from stream.agents.handlers import VehicleHandler, WaybillHandler
 from stream.agents.messages import encode_marks
 from stream.live import ArrivalClock, read_with_arrival, topic_name

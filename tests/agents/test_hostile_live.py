@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.agents.clock import LiveClock
 from stream.agents.deadlines import TickSource
+from stream.agents.eventtime import LiveClock
 from stream.agents.handlers import VehicleHandler, WaybillHandler
 from stream.rules.base import RuleContext
 from stream.service import ServiceSettings, Topics

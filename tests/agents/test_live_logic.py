@@ -171,8 +171,8 @@ def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_netw
     A worker that restores the state from its table addresses the ticks the same way."""
     from datetime import UTC, datetime
 
-    from stream.agents.clock import LiveClock
     from stream.agents.deadlines import TickSource
+    from stream.agents.eventtime import LiveClock
     from stream.agents.handlers import WaybillHandler, partition_of
     from stream.rules.base import RuleContext
     from stream.service import ServiceSettings, Topics

@@ -245,7 +245,7 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     _send(settings, broker.bootstrap, split["waybills"], client)  # the orders after the scans
     _send(settings, broker.bootstrap, split["gps"], "java")
     worker = start_worker(broker, tmp_path, default_network_path, app_id, store=store,
-                          gps_batch_max=gps_batch)  # fmt: skip
+                          batch_max=gps_batch)  # fmt: skip
     try:
         ids = {(r["exception_id"], r["type"], r["status"]) for r in
                map(json.loads, expected["exceptions"])}  # fmt: skip

@@ -1,6 +1,8 @@
-"""The live clock's watermarks: per partition, and from the vehicle side to the waybill side."""
+"""The event clock's invariants (stream/agents/eventtime.py), on a plain object with a fake
+wall clock: watermarks per partition, idleness, and marks from the vehicle side to the
+waybill side."""
 
-from stream.agents.clock import NEVER, LiveClock, wall_us
+from stream.agents.eventtime import LiveClock, Mark, Upstream, wall_us
 
 
 def test_low_watermark_waits_for_every_partition():
@@ -33,11 +35,11 @@ def test_marks_cover_only_what_was_sent_and_stop_at_the_horizon():
     vehicles = _vehicle_side()
     vehicles.observe(("gps", 0), 100)
     vehicles.observe(("gps", 1), 300)
-    assert sorted(vehicles.marks("gps", None)) == [[0, None, 100], [1, None, 300]]
+    assert vehicles.marks("gps", None) == [Mark(0, None, 100), Mark(1, None, 300)]
     vehicles.confirm(("gps", 0))
     vehicles.confirm(("gps", 1))
-    assert sorted(vehicles.marks("gps", None)) == [[0, 100, 100], [1, 300, 300]]
-    assert sorted(vehicles.marks("gps", 199)) == [[0, 100, 100], [1, 199, 300]]
+    assert vehicles.marks("gps", None) == [Mark(0, 100, 100), Mark(1, 300, 300)]
+    assert vehicles.marks("gps", 199) == [Mark(0, 100, 100), Mark(1, 199, 300)]
 
 
 def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
@@ -52,15 +54,15 @@ def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
     clock.observe(("gps", 1), 300)
     clock.confirm(("gps", 0))
     assert clock.now("gps") == 100 and clock.released("gps") == (set(), 0)
-    assert clock.marks("gps", 299) == [[0, 100, 100], [1, None, 300]]
+    assert clock.marks("gps", 299) == [Mark(0, 100, 100), Mark(1, None, 300)]
     wall.pass_s(5)
     clock.observe(("scans", 0), 700)  # the scans go on
     assert clock.released("gps") == ({0, 1}, 700)
     assert clock.now("gps") == 300  # all GPS idle: the latest read
-    assert clock.marks("gps", 299) == [[0, 299, 100], [1, 299, 300]]  # a deadline at 300
-    assert clock.marks("gps", None) == [[0, NEVER, 100], [1, NEVER, 300]]
+    assert clock.marks("gps", 299) == [Mark(0, 299, 100), Mark(1, 299, 300)]  # a deadline at 300
+    assert clock.marks("gps", None) == [Mark(0, 100, 100, idle=True), Mark(1, None, 300, idle=True)]
     wall.pass_s(5)
-    assert clock.released("gps") == ({0, 1}, NEVER)  # nothing more to read at all
+    assert clock.released("gps") == ({0, 1}, None)  # nothing more to read at all
     assert LiveClock("wall").released("gps") == (set(), 0)
 
 
@@ -71,16 +73,18 @@ def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     assert not waybills.upstream_reached("facts", 10)  # no marks yet
     assert waybills.waybill_now("scans", "facts") is None
     for facts in (0, 1):
-        waybills.mark(("facts", facts), [[0, 400, 400]])
+        waybills.mark(("facts", facts), [Mark(0, 400, 400)])
     assert not waybills.upstream_reached("facts", 10)  # gps partition 1 not reported
-    waybills.mark(("facts", 0), [[1, 200, 200]])
+    waybills.mark(("facts", 0), [Mark(1, 200, 200)])
     assert not waybills.upstream_reached("facts", 10)  # ... not on facts partition 1
-    waybills.mark(("facts", 1), [[1, 250, 250]])
+    waybills.mark(("facts", 1), [Mark(1, 250, 250)])
     assert waybills.upstream_reached("facts", 200)
     assert not waybills.upstream_reached("facts", 201)
     assert waybills.waybill_now("scans", "facts") == 200  # min(scans 1000, vehicles 200)
     for facts in (0, 1):  # the vehicle side is idle
-        waybills.mark(("facts", facts), [[0, NEVER, 400], [1, NEVER, 500]])
+        waybills.mark(
+            ("facts", facts), [Mark(0, 400, 400, idle=True), Mark(1, 500, 500, idle=True)]
+        )
     assert waybills.upstream_reached("facts", 10**9)
     assert waybills.waybill_now("scans", "facts") == 1000
 
@@ -129,15 +133,17 @@ def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
     wall = FakeWall()
     waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=5, wall=wall)
     waybills.assign({("scans", 0), ("facts", 0)}, frozenset({"facts"}))
-    waybills.mark(("facts", 0), [[0, NEVER, 400]], at=wall())
+    waybills.mark(("facts", 0), [Mark(0, 400, 400, idle=True)], at=wall())
     wall.pass_s(5)
-    assert waybills.upstream("facts") == (NEVER, 400)  # fresh: nothing held back
+    assert waybills.upstream("facts") == Upstream(None, 400)  # fresh: nothing held back
     wall.pass_s(0.1)
-    assert waybills.upstream("facts") == (400, 400)
+    assert waybills.upstream("facts") == Upstream(400, 400)
     assert not waybills.upstream_reached("facts", 401)
-    waybills.mark(("facts", 0), [[0, None, None]], at=wall())  # the new owner
+    waybills.mark(("facts", 0), [Mark(0, None, None)], at=wall())  # the new owner
     assert waybills.upstream("facts") is None
-    waybills.mark(("facts", 0), [[0, NEVER, None]], at=wall() - 10 * 10**6)  # never read any
+    waybills.mark(
+        ("facts", 0), [Mark(0, None, None, idle=True)], at=wall() - 10 * 10**6
+    )  # read none
     assert waybills.upstream("facts") is None
 
 
@@ -157,4 +163,14 @@ def test_inputs_kept_aside_across_a_rebalance_count_as_read():
     clock.restore(("scans", 1), 500)
     clock.restore(("scans", 2), 900)  # a standby's: another worker's to report
     assert clock.now("scans") == 500
-    assert [p for p, _, _ in clock.marks("scans", None)] == [0, 1]
+    assert [m.partition for m in clock.marks("scans", None)] == [0, 1]
+
+
+def test_marks_go_over_the_wire_and_read_an_older_version():
+    from stream.agents.messages import decode_marks, encode_marks
+
+    marks = [Mark(0, 100, 120), Mark(1, None, None), Mark(2, 5, 9, idle=True)]
+    assert decode_marks(encode_marks(marks, 77)) == (marks, 77)
+    assert Mark.from_wire([3, 2**62, 40]) == Mark(3, None, 40, idle=True)  # idle, as it was
+    assert Mark.from_wire([3, 30, 40]) == Mark(3, 30, 40)
+    assert decode_marks(b'["V1","OK"]') is None  # a fact

@@ -1,30 +1,30 @@
-"""The live clock: the wall clock, or event-time watermarks.
+"""The live pipeline's clock: the wall clock, or event time with watermarks and marks.
 
-On the event clock an input is applied at its own event time (each key's time still never
-goes back, see the core), and deadlines fire when a *low* watermark passes them: the
-minimum, over the partitions this worker reads, of the latest event time in each. A
-worker catching up on a backlog reads partitions at different speeds; a plain maximum
-would run ahead of the slowest partition and fire deadlines for inputs still unread.
-Partitions quiet for `idle_s` and caught up hold nothing back. The waybills topic is left
-out: orders arrive only when parcels are created, and would hold the watermark back.
-
-Data flows one way, from the vehicle side to the waybill side, and so does time. A
-waybill that gets a scan at T must first have heard every vehicle fact up to T, or
-replay's order is lost (a stall on the road reported after the parcel was already
-unloaded is dropped). So the vehicle side publishes its progress as *marks* on every
-partition of the facts topic, after the facts they cover (one producer, one partition:
-Kafka keeps that order). The waybill side takes the *upstream watermark* from the marks
-it has read, sets scans beyond it aside (see stream/agents/handlers.py), and fires its
-deadlines only up to it. The vehicle side waits for nothing: its deadlines fire on the
-GPS watermark, and those of an idle GPS partition's vehicles as far as this worker's
-inputs have got, or all of them once everything it reads is idle (`released`): its
-marks never wait on a time no GPS input will bring.
+Invariants of the event clock (each a test in tests/agents/test_eventtime.py):
+1. An input is applied at its own event time or its arrival stamp, if later; a key's
+   time never goes back (the core keeps that).
+2. A deadline fires only once the *low watermark* has passed it: the minimum, over the
+   partitions this worker reads, of the latest event time read on each. A partition
+   holds nothing back once it is idle: quiet for `idle_s` *and* read to its high-water
+   mark (one blocked behind a waiting input is not idle).
+3. Time flows one way. The vehicle side publishes its progress per GPS partition as
+   `Mark`s on every partition of the facts topic, after the facts they cover, never past
+   its earliest deadline not yet fired. The waybill side applies a scan at T only once
+   the marks say every fact up to T is out (`upstream_reached`), and fires its own
+   deadlines no further (`waybill_now`).
+4. "Idle" is a promise only a live sender keeps: a mark older than `stale_s` covers only
+   what its sender had read (a worker that died, or lost the partition).
+5. The vehicle side waits for nobody: an idle GPS partition's deadlines fire as far as
+   this worker's inputs have got, and all of them once all it reads is idle (`released`).
+The wall clock is injected, so all of this runs in tests without sleeping. The waybills
+topic is left out of the watermark: orders arrive only when parcels are created.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 Source = tuple[str, int]
 """(topic, partition)."""
@@ -32,8 +32,37 @@ Source = tuple[str, int]
 UNHEARD = object()
 """A partition assigned but not heard from yet: it holds everything back."""
 
-NEVER = 2**62
-"""The time an idle partition holds the other side back to: none."""
+_UNBOUNDED = 2**62  # internal: what an idle partition holds back to (nothing)
+
+
+class Mark(NamedTuple):
+    """One input partition's progress, as the side reading it reports it."""
+
+    partition: int
+    safe: int | None
+    """Every output for inputs up to this time is sent (None: not known yet)."""
+    latest: int | None
+    """The latest input read."""
+    idle: bool = False
+    """Read to its end and quiet: it holds nothing back while the sender says so."""
+
+    @classmethod
+    def from_wire(cls, fields: list) -> Mark:
+        if len(fields) == 3:  # an older version's: "idle" was a safe time of 2**62
+            partition, safe, latest = fields
+            idle = safe == _UNBOUNDED
+            return cls(int(partition), None if idle else safe, latest, idle)
+        partition, safe, latest, idle = fields
+        return cls(int(partition), safe, latest, bool(idle))
+
+
+class Upstream(NamedTuple):
+    """The other side's progress over all its partitions, as far as read here."""
+
+    safe: int | None
+    """Every output for inputs up to this time is out; None: nothing is held back."""
+    latest: int | None
+    """The latest input it has read."""
 
 
 class LiveClock:
@@ -61,8 +90,8 @@ class LiveClock:
         self._latest: dict[Source, int] = {}
         self._heard: dict[Source, int] = {}  # wall time of the last message
         self._sent: dict[Source, int] = {}  # latest input whose outputs are all sent
-        # (marks topic, partition) -> input partition -> (safe, latest, sent at), as read
-        self._marks: dict[Source, dict[int, tuple[int | None, int | None, int | None]]] = {}
+        # (marks topic, partition) -> input partition -> (its mark, wall time sent), as read
+        self._marks: dict[Source, dict[int, tuple[Mark, int | None]]] = {}
         self._mark_topics: set[str] = set()
         self.reference: int | None = None
         """The latest event time of any input this worker has applied: what the clock
@@ -161,47 +190,48 @@ class LiveClock:
                 low = latest
         return low, high
 
-    def marks(self, topic: str, horizon: int | None) -> list[list[object]]:
-        """This side's progress per partition of `topic` it reads, as [partition, safe,
-        latest]: every output for inputs up to `safe` is sent (None: not known yet;
-        NEVER: the partition is idle, it holds nothing back). Capped at `horizon`, set
-        by this side's deadlines not yet fired and inputs set aside: what those will
-        say is not sent yet (see the handlers' `marks`)."""
+    def marks(self, topic: str, horizon: int | None) -> list[Mark]:
+        """This side's progress per partition of `topic` it reads. Capped at `horizon`
+        (an idle partition too), set by this side's deadlines not yet fired: what those
+        will say is not sent yet (see VehicleHandler.marks)."""
         wall = self._wall()
-        out: list[list[object]] = []
+        out: list[Mark] = []
         # Sorted: assign() takes a set, so insertion order is the hash seed's choice, and
         # a marks record should be the same bytes for the same state.
         for source, heard in sorted(self._heard.items()):
             if source[0] != topic:
                 continue
-            latest = self._latest.get(source)
-            safe = NEVER if self._idle(source, heard, wall) else self._sent.get(source)
-            if horizon is not None and safe is not None and horizon < safe:
-                safe = horizon
-            out.append([source[1], safe, latest])
+            latest, safe = self._latest.get(source), self._sent.get(source)
+            idle = self._idle(source, heard, wall)
+            if horizon is not None and (idle or (safe is not None and horizon < safe)):
+                safe, idle = horizon, False
+            out.append(Mark(source[1], safe, latest, idle))
         return out
 
     # -- the other side's watermark --------------------------------------------------
-    def mark(self, source: Source, marks: list[list[object]], at: int | None = None) -> None:
+    def mark(self, source: Source, marks: list[Mark], at: int | None = None) -> None:
         """Marks read on `source` (a partition of a marks topic), sent at wall time `at`."""
         seen = self._marks.setdefault(source, {})
-        for partition, safe, latest in marks:
-            seen[int(partition)] = (safe, latest, at)  # type: ignore[arg-type,call-overload]
+        for mark in marks:
+            seen[mark.partition] = (mark, at)
 
-    def _safe(self, safe: int | None, latest: int | None, at: int | None, wall: int) -> int | None:
-        """What a mark still guarantees. "Idle" (NEVER) is a promise about the future that
-        only a live sender keeps, by saying it again (every second at least): once older than
-        `stale_s` (the sender died, or lost the partition in a rebalance) it covers only
-        what the sender had read, its `latest`, until the partition's new owner reports."""
-        if safe == NEVER and at is not None and wall - at > self.stale_us:
-            return latest
-        return safe
+    def _bound(self, mark: Mark, at: int | None, wall: int) -> int | None:
+        """What a mark still guarantees: a time, or _UNBOUNDED. "Idle" is a promise
+        about the future that only a live sender keeps, by saying it again (every second
+        at least): once older than `stale_s` (the sender died, or lost the partition in a
+        rebalance) it covers only what the sender had read, its `latest`, until the
+        partition's new owner reports."""
+        if not mark.idle:
+            return mark.safe
+        if at is not None and wall - at > self.stale_us:
+            return mark.latest
+        return _UNBOUNDED
 
-    def upstream(self, topic: str) -> tuple[int, int | None] | None:
+    def upstream(self, topic: str) -> Upstream | None:
         """The other side's progress as far as this worker has read its marks on
-        `topic`: (safe, latest) over all of its partitions, or None while a partition
-        has not reported on each marks partition assigned here."""
-        safe = NEVER
+        `topic`, over all of its partitions; None while a partition has not reported on
+        each marks partition assigned here."""
+        safe = _UNBOUNDED
         latest = None
         heard = False
         wall = self._wall()
@@ -210,29 +240,31 @@ class LiveClock:
                 continue
             heard = True
             for partition in range(self.partitions):
-                mark_safe, mark_latest, at = seen.get(partition, (None, None, None))
-                mark_safe = self._safe(mark_safe, mark_latest, at, wall)
-                if mark_safe is None:
+                mark, at = seen.get(partition, (None, None))
+                bound = None if mark is None else self._bound(mark, at, wall)
+                if bound is None:
                     return None
-                safe = min(safe, mark_safe)
-                if mark_latest is not None and (latest is None or mark_latest > latest):
-                    latest = mark_latest
-        return (safe, latest) if heard else None
+                safe = min(safe, bound)
+                if mark.latest is not None and (latest is None or mark.latest > latest):  # type: ignore[union-attr]
+                    latest = mark.latest  # type: ignore[union-attr]
+        if not heard:
+            return None
+        return Upstream(None if safe == _UNBOUNDED else safe, latest)
 
     def upstream_reached(self, topic: str, event_time: int) -> bool:
         """Whether the other side has sent everything up to `event_time`."""
         if not self.event_mode:
             return True
         up = self.upstream(topic)
-        return up is not None and up[0] >= event_time
+        return up is not None and (up.safe is None or up.safe >= event_time)
 
     # -- deadlines -------------------------------------------------------------------
     @staticmethod
-    def _reached(high: int | None, up: tuple[int, int | None]) -> int | None:
+    def _reached(high: int | None, up: Upstream) -> int | None:
         """How far time has got: the latest input here, or what the other side has
         safely got to (replay fires a deadline as soon as any input passes it)."""
         safe, latest = up
-        other = min(safe, latest) if latest is not None else None
+        other = latest if safe is None or latest is None else min(safe, latest)
         if other is None:
             return high
         return other if high is None else max(high, other)
@@ -247,12 +279,12 @@ class LiveClock:
             return None
         return high if low is None else low  # type: ignore[return-value]
 
-    def released(self, topic: str) -> tuple[set[int], int]:
+    def released(self, topic: str) -> tuple[set[int], int | None]:
         """The partitions of `topic` read to their end and quiet, and the time up to
-        which their keys' deadlines may fire whatever the watermark (event clock only).
-        Nothing read later on them comes before: up to the latest input this worker has
-        applied on any topic (scans move time on while the GPS is quiet, as replay's
-        one clock does), and with every partition it reads idle, all of them."""
+        which their keys' deadlines may fire whatever the watermark (event clock only;
+        None: all of them). Nothing read later on them comes before: up to the latest
+        input this worker has applied on any topic (scans move time on while the GPS is
+        quiet, as replay's one clock does), and with every partition it reads idle, all."""
         if not self.event_mode:
             return set(), 0
         wall = self._wall()
@@ -261,7 +293,7 @@ class LiveClock:
         if not partitions:
             return partitions, 0
         if len(idle) == len(self._heard):
-            return partitions, NEVER
+            return partitions, None
         return partitions, self.reference if self.reference is not None else 0
 
     def waybill_now(self, topic: str, marks_topic: str) -> int | None:
@@ -275,7 +307,9 @@ class LiveClock:
         if low is UNHEARD or up is None:
             return None
         reached = low if low is not None else self._reached(high, up)
-        return None if reached is None else min(reached, up[0])  # type: ignore[call-overload]
+        if reached is None or up.safe is None:
+            return reached  # type: ignore[return-value]
+        return min(reached, up.safe)  # type: ignore[call-overload]
 
     def describe(self) -> dict[str, object]:
         """The clock's state, for a status log line."""
