@@ -20,7 +20,9 @@ from stream.service import ServiceSettings, Topics
 
 
 class Harness:
-    def __init__(self, network: Network, idle_s: float = 0.0, orders_last: bool = False) -> None:
+    def __init__(self, network: Network, idle_s: float = 3600.0, orders_last: bool = False) -> None:
+        # idle_s: no partition is idle until `run_to_end` says all is read (0 would have
+        # every partition idle after each record, which no live pipeline sees).
         settings = ServiceSettings(clock="event", partitions=1)
         self.settings = settings
         self.topics = Topics.from_settings(settings)
