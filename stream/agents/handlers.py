@@ -25,7 +25,7 @@ from ..core.codec import (
 )
 from ..core.fleet import Riders, condition_at, remember
 from ..core.guard import ClockGuard, record_time
-from ..core.state import VehicleFact
+from ..core.state import VehicleFact, WaybillState
 from ..core.vehicles import VehicleProcessor
 from ..core.waybills import WaybillProcessor, WaybillStep
 from ..intake import InvalidRecord, check_key, dead_letter, decode
@@ -121,8 +121,8 @@ class _Base:
         """`handle`, but a failure (a bug, not bad data: that is a dead letter already)
         never stops the stream: the record goes to dead letters with the error, and the
         log has the traceback with the key."""
-        if raw is None:  # a tombstone: nothing to process, but not nothing to report
-            return [self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))]
+        if raw is None:
+            return [self._tombstone(topic, key)]
         try:
             return self.handle(topic, partition, key, raw, arrival)
         except Exception as exc:
@@ -131,6 +131,10 @@ class _Base:
                 log.exception("processing failed; the record goes to dead letters", topic=topic)
             error = InvalidRecord("internal_error", f"{type(exc).__name__}: {exc}")
             return [self._dead_letter(topic, key, raw, error)]
+
+    def _tombstone(self, topic: str, key: bytes | None) -> Send:
+        """A record with no value: nothing to process, but not nothing to report."""
+        return self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))
 
     def _dead_letter(self, topic: str, key: bytes | None, raw: bytes, exc: InvalidRecord) -> Send:
         logical = self.topics.inputs.get(topic, topic)
@@ -234,12 +238,14 @@ class WaybillHandler(_Base):
         step = self.side.scan(w, record, now, admitted, at)
         out = self._store(key, step, partition, at)
         for change in step.manifest:
-            out += self._board(partition, change, now, topic, raw)
+            out += self._board(partition, change, step.state, now, topic, raw)
         return out
 
-    def _board(self, partition: int, change, now: int, topic: str, raw: bytes) -> list[Send]:
+    def _board(self, partition: int, change, w: WaybillState, now: int, topic: str,
+               raw: bytes) -> list[Send]:  # fmt: skip
         """The partition's index of riders follows a boarding or a leaving; a parcel
-        boarding is told the vehicle's condition then and every fact since."""
+        boarding (its state `w`, just stored) is told the vehicle's condition then and
+        every fact since."""
         riders = self._riders(partition)
         if not change.on:
             riders.leave(change.vehicle_id, change.waybill_no)
@@ -249,7 +255,7 @@ class WaybillHandler(_Base):
             return [self._dead_letter(topic, change.waybill_no.encode(), raw, refusal)]
         out: list[Send] = []
         for fact in condition_at(self._facts(partition, change.vehicle_id), change.at):
-            out += self._tell(partition, change.waybill_no.encode(), fact, now)
+            out += self._tell(partition, change.waybill_no.encode(), fact, now, w)
         return out
 
     def _riders(self, partition: int) -> Riders:
@@ -278,9 +284,13 @@ class WaybillHandler(_Base):
             out += self._tell(partition, waybill_no.encode(), fact, None)
         return out
 
-    def _tell(self, partition: int, key: bytes, fact: VehicleFact, now: int | None) -> list[Send]:
-        data = self.table.get(key)
-        w = load_waybill(data) if data is not None else None
+    def _tell(self, partition: int, key: bytes, fact: VehicleFact, now: int | None,
+              w: WaybillState | None = None) -> list[Send]:  # fmt: skip
+        """Apply a fact to a rider: its state `w` if the caller has it in hand (the fact
+        moves it on in place), else read from the table."""
+        if w is None:
+            data = self.table.get(key)
+            w = load_waybill(data) if data is not None else None
         if now is None:
             now = self.clock.for_key(w.clock if w is not None else None, fact.at)
         step = self.side.vehicle_fact(w, fact, now)
@@ -475,9 +485,7 @@ class VehicleHandler(_Base):
         loaded = False
         for raw, arrival in records:
             if raw is None:
-                out.append(
-                    self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))
-                )
+                out.append(self._tombstone(topic, key))
                 continue
             try:
                 record = decode("gps", raw, self.ctx.network)
