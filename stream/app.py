@@ -157,8 +157,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # from the types, and would otherwise decode the changelog as JSON on recovery.
     waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
+    waybill_inputs = (topics.waybills, topics.scans)
     waybill_ticks = TickSource(
-        lambda: clock.waybill_now(topics.scans, topics.facts),
+        lambda: clock.waybill_now(waybill_inputs, topics.facts),
         lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
     )
     vehicle_ticks = TickSource(
@@ -255,7 +256,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 vehicles.restored(key, value)
 
     marked = frozenset({topics.facts})
-    clocked = {topics.scans, topics.gps, *marked}
+    clocked = {*waybill_inputs, topics.gps, *marked}
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
@@ -284,7 +285,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                      vehicle_horizon=vehicle_ticks.horizon(),
                      vehicle_ticks_in_flight=vehicle_ticks.in_flight,
                      vehicle_time=clock.now(topics.gps),
-                     waybill_time=clock.waybill_now(topics.scans, topics.facts))  # fmt: skip
+                     waybill_time=clock.waybill_now(waybill_inputs, topics.facts))  # fmt: skip
 
     # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
     # released) never delays the marks or the vehicle side's ticks.

@@ -16,14 +16,16 @@ Invariants of the event clock (each a test in tests/agents/test_eventtime.py):
    what its sender had read (a worker that died, or lost the partition).
 5. The vehicle side waits for nobody: an idle GPS partition's deadlines fire as far as
    this worker's inputs have got, and all of them once all it reads is idle (`released`).
-The wall clock is injected, so all of this runs in tests without sleeping. The waybills
-topic is left out of the watermark: orders arrive only when parcels are created.
+6. A parcel's orders and scans come on two topics read at their own speeds, and are
+   applied in time order: an input at T waits until the other topic has been read to T
+   (`reached`), and waybill deadlines fire no further than both have got.
+The wall clock is injected, so all of this runs in tests without sleeping.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 Source = tuple[str, int]
@@ -170,14 +172,14 @@ class LiveClock:
             return False
         return self.caught_up is None or self.caught_up(source)
 
-    def _low(self, topic: str) -> tuple[object, int | None]:
-        """(low watermark over the topic's active partitions, None if all are idle, or
+    def _low(self, topics: Collection[str]) -> tuple[object, int | None]:
+        """(low watermark over the topics' active partitions, None if all are idle, or
         UNHEARD; the latest event time seen on any of them)."""
         wall = self._wall()
         low: object = None
         high = None
         for source, heard in self._heard.items():
-            if source[0] != topic:
+            if source[0] not in topics:
                 continue
             latest = self._latest.get(source)
             if latest is not None and (high is None or latest > high):
@@ -189,6 +191,14 @@ class LiveClock:
             elif low is not UNHEARD and (low is None or latest < low):  # type: ignore[operator]
                 low = latest
         return low, high
+
+    def reached(self, topics: Collection[str], event_time: int) -> bool:
+        """Whether every partition of `topics` this worker reads has been read up to
+        `event_time`, or is idle: nothing read there from now on comes before it."""
+        if not self.event_mode:
+            return True
+        low, _ = self._low(topics)
+        return low is None or (low is not UNHEARD and low >= event_time)  # type: ignore[operator]
 
     def marks(self, topic: str, horizon: int | None) -> list[Mark]:
         """This side's progress per partition of `topic` it reads. Capped at `horizon`
@@ -274,7 +284,7 @@ class LiveClock:
         GPS (`topic`) partitions; with all idle, the latest read."""
         if not self.event_mode:
             return self._wall()
-        low, high = self._low(topic)
+        low, high = self._low((topic,))
         if low is UNHEARD:
             return None
         return high if low is None else low  # type: ignore[return-value]
@@ -296,13 +306,14 @@ class LiveClock:
             return partitions, None
         return partitions, self.reference if self.reference is not None else 0
 
-    def waybill_now(self, topic: str, marks_topic: str) -> int | None:
+    def waybill_now(self, topics: Collection[str], marks_topic: str) -> int | None:
         """The time up to which waybill deadlines may fire: the low watermark of the
-        scans (`topic`), never past what the vehicle side has safely sent (its marks on
-        `marks_topic`): a vehicle condition changing at T reaches the waybill first."""
+        orders and scans (`topics`), never past what the vehicle side has safely sent
+        (its marks on `marks_topic`): a vehicle condition changing at T reaches the
+        waybill first."""
         if not self.event_mode:
             return self._wall()
-        low, high = self._low(topic)
+        low, high = self._low(topics)
         up = self.upstream(marks_topic)
         if low is UNHEARD or up is None:
             return None

@@ -195,30 +195,37 @@ class WaybillHandler(_Base):
         """Process an order or scan at `when` (its time, or its arrival if later), or set
         it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
-        # An order goes even past its parcel's scans set aside: it comes on a topic of
-        # its own, whose order against the scans topic means nothing (the order system
-        # sends it before the parcel is scanned), and it waits for nothing on the
-        # vehicle side. Put behind them, it would be applied after them, and the parcel
-        # would lose its pickup deadline.
-        first = key not in self.waiting or isinstance(record, Waybill)
-        if not self.clock.event_mode or (first and self._ready(topic, when)):
+        if not self.clock.event_mode:
             return self._process(topic, partition, key, record, raw, when)
-        # Set aside in the table (changelogged: a restart keeps it), in arrival order.
-        # The partition has been read this far: its watermark moves on, and this key's
-        # ticks stop before its first input set aside.
-        self.clock.observe((topic, partition) if isinstance(record, Scan) else None, when)
-        held = orjson.loads(self.table.get(key + HELD) or b"[]")
-        held.append([topic, partition, raw.decode(), when])
+        held = orjson.loads(self.table.get(key + HELD) or b"[]") if key in self.waiting else []
+        # Scans stay in arrival order (replay's); an order comes on a topic of its own,
+        # whose order against the scans topic means nothing: it goes by its time, before
+        # the scans set aside that come after it.
+        at = len(held)
+        if isinstance(record, Waybill):
+            at = next((i for i, item in enumerate(held) if _aside(item)[3] > when), at)
+        if at == 0 and self._ready(topic, when):
+            return self._process(topic, partition, key, record, raw, when)
+        # Set aside in the table (changelogged: a restart keeps it). The partition has
+        # been read this far: its watermark moves on, and this key's ticks stop before
+        # its first input set aside.
+        self.clock.observe((topic, partition), when)
+        held.insert(at, [topic, partition, raw.decode(), when])
         self.table[key + HELD] = orjson.dumps(held)
-        if key not in self.waiting:
+        if at == 0:
             self.waiting[key] = when
             self.ticks.no_later(key.decode(), when, partition)
         return []
 
     def _ready(self, topic: str, when: int) -> bool:
-        """Whether an input of `topic` may be applied at `when`: an order waits for
-        nothing, a scan until the vehicle side has published every fact up to then."""
-        return topic == self.topics.waybills or self.clock.upstream_reached(self.topics.facts, when)
+        """Whether an input of `topic` may be applied at `when`: once the other input
+        topic has been read that far, and for a scan once the vehicle side has published
+        every fact up to then."""
+        t = self.topics
+        if topic == t.waybills:
+            return self.clock.reached((t.scans,), when)
+        clock = self.clock
+        return clock.reached((t.waybills,), when) and clock.upstream_reached(t.facts, when)
 
     def _process(self, topic: str, partition: int, key: bytes, record: Waybill | Scan,
                  raw: bytes, when: int) -> list[Send]:  # fmt: skip
@@ -226,7 +233,7 @@ class WaybillHandler(_Base):
         w = load_waybill(data) if data is not None else None
         at = record_time(record)
         if isinstance(record, Waybill):
-            step = self.side.register(w, record, self.clock.observe(None, when))
+            step = self.side.register(w, record, self.clock.observe((topic, partition), when))
             return self._store(key, step, partition, at)
         try:
             admitted = self.side.admit(w, record, at)  # before it moves any clock
@@ -385,8 +392,7 @@ class WaybillHandler(_Base):
                 self.waiting[owner] = when
                 self.track(owner, self.table.get(owner))
                 first = False
-            if topic == self.topics.scans:
-                self.clock.restore((topic, partition), when)
+            self.clock.restore((topic, partition), when)
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""

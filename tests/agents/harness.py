@@ -35,7 +35,8 @@ class Harness:
         self._rules = (network, ctx.settings)
         t = self.topics
         self.wticks = TickSource(
-            lambda: self.clock.waybill_now(t.scans, t.facts), self._sender(t.waybill_ticks)
+            lambda: self.clock.waybill_now((t.waybills, t.scans), t.facts),
+            self._sender(t.waybill_ticks),
         )
         self.vticks = TickSource(
             lambda: self.clock.now(t.gps),
@@ -75,7 +76,7 @@ class Harness:
             self._put(*record)
             self.loaded += 1
 
-    def _step(self, topics: tuple[str, ...], handler, limit: int) -> int:
+    def step(self, topics: tuple[str, ...], handler, limit: int) -> int:
         """Up to `limit` messages of each topic, in order, as the agents of stream/app.py
         handle them."""
         done = 0
@@ -86,7 +87,7 @@ class Harness:
                 key, value, arrival = queue.popleft()
                 for out_topic, out_key, out_value in handler.handle(topic, 0, key, value, arrival):
                     self._put(out_topic, out_key, out_value)
-                if topic in (t.scans, t.gps):
+                if topic in (t.waybills, t.scans, t.gps):
                     self.clock.confirm((topic, 0))
                 elif topic == t.vehicle_ticks:
                     self.vticks.done(key)
@@ -98,7 +99,7 @@ class Harness:
     def _assign(self) -> None:
         t = self.topics
         self.clock.assign(
-            {(t.scans, 0), (t.gps, 0), (t.facts, 0)},
+            {(t.waybills, 0), (t.scans, 0), (t.gps, 0), (t.facts, 0)},
             frozenset({t.facts}),
         )
 
@@ -109,8 +110,8 @@ class Harness:
         spinning: every round moves at least one input until all are read."""
         self._assign()
         for _ in range(2 * self.loaded + 1000):
-            moved = self._step(self.vehicle_inputs, self.vehicles, vehicle_batch)
-            moved += self._step(self.waybill_inputs, self.waybills, waybill_batch)
+            moved = self.step(self.vehicle_inputs, self.vehicles, vehicle_batch)
+            moved += self.step(self.waybill_inputs, self.waybills, waybill_batch)
             fired = asyncio.run(self._fire())
             if not moved and not fired:
                 return

@@ -71,7 +71,7 @@ def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     waybills.assign({("scans", 0), ("facts", 0), ("facts", 1)}, frozenset({"facts"}))
     waybills.observe(("scans", 0), 1000)
     assert not waybills.upstream_reached("facts", 10)  # no marks yet
-    assert waybills.waybill_now("scans", "facts") is None
+    assert waybills.waybill_now(("scans",), "facts") is None
     for facts in (0, 1):
         waybills.mark(("facts", facts), [Mark(0, 400, 400)])
     assert not waybills.upstream_reached("facts", 10)  # gps partition 1 not reported
@@ -80,13 +80,13 @@ def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
     waybills.mark(("facts", 1), [Mark(1, 250, 250)])
     assert waybills.upstream_reached("facts", 200)
     assert not waybills.upstream_reached("facts", 201)
-    assert waybills.waybill_now("scans", "facts") == 200  # min(scans 1000, vehicles 200)
+    assert waybills.waybill_now(("scans",), "facts") == 200  # min(scans 1000, vehicles 200)
     for facts in (0, 1):  # the vehicle side is idle
         waybills.mark(
             ("facts", facts), [Mark(0, 400, 400, idle=True), Mark(1, 500, 500, idle=True)]
         )
     assert waybills.upstream_reached("facts", 10**9)
-    assert waybills.waybill_now("scans", "facts") == 1000
+    assert waybills.waybill_now(("scans",), "facts") == 1000
 
 
 class FakeWall:
@@ -124,7 +124,7 @@ def test_the_wall_clock_holds_nothing():
     clock = LiveClock("wall")
     assert clock.upstream_reached("facts", 10**18)
     before = wall_us()
-    assert clock.now("gps") >= before and clock.waybill_now("scans", "facts") >= before
+    assert clock.now("gps") >= before and clock.waybill_now(("scans",), "facts") >= before
 
 
 def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
@@ -174,3 +174,20 @@ def test_marks_go_over_the_wire_and_read_an_older_version():
     assert Mark.from_wire([3, 2**62, 40]) == Mark(3, None, 40, idle=True)  # idle, as it was
     assert Mark.from_wire([3, 30, 40]) == Mark(3, 30, 40)
     assert decode_marks(b'["V1","OK"]') is None  # a fact
+
+
+def test_orders_and_scans_wait_for_each_other_until_read_that_far_or_idle():
+    """Invariant 6: a parcel's order and scans come on two topics read at their own
+    speeds; an input at T is applied once the other topic has been read to T."""
+    wall = FakeWall()
+    clock = LiveClock("event", idle_s=5, wall=wall)
+    clock.assign({("orders", 0), ("scans", 0)})
+    clock.observe(("scans", 0), 100)
+    assert not clock.reached(("orders",), 100)  # not heard from: it may bring anything
+    clock.observe(("orders", 0), 50)
+    assert clock.reached(("scans",), 50) and clock.reached(("scans",), 100)
+    assert not clock.reached(("orders",), 51) and clock.reached(("orders",), 50)
+    wall.pass_s(5)  # quiet (and, with no caught_up to ask, read to its end)
+    assert clock.reached(("orders",), 10**15)
+    wall_clock = LiveClock("wall")
+    assert wall_clock.reached(("orders",), 10**15)  # the wall clock waits for nothing

@@ -36,17 +36,23 @@ def test_lockstep_live_logic_gives_the_replay_records(small_sim, default_network
 
 @pytest.mark.parametrize(
     ("vehicle_batch", "waybill_batch", "orders_last"),
-    [(10**9, 1, False), (1, 10**9, False), (50, 7, False), (1, 10**9, True)],
-    ids=["vehicles-ahead", "waybills-ahead", "interleaved", "scans-before-orders"],
-)
+    [(10**9, 1, False), (1, 10**9, False), (50, 7, False), (1, 10**9, True),
+     (0, 10**9, True)],
+    ids=["vehicles-ahead", "waybills-ahead", "interleaved", "scans-before-orders",
+         "all-gps-then-all-scans-then-all-orders"],
+)  # fmt: skip
 def test_a_backlog_read_unevenly_gives_the_replay_records(
     small_sim, default_network, vehicle_batch, waybill_batch, orders_last
 ):
     """The whole file is on the topics before either side starts, and one side reads far
-    ahead of the other: marks, scans set aside and the facts each partition remembers
-    keep replay's order."""
+    ahead of the other, or every scan is read before any order: marks, inputs set aside
+    and the facts each partition remembers keep replay's order."""
     harness = Harness(default_network, idle_s=3600, orders_last=orders_last)
     harness.load(small_sim / "ev.jsonl")
+    if vehicle_batch == 0:  # the vehicle side reads all its GPS before the other starts
+        harness.run(10**9, 0)
+        harness.step((harness.topics.facts,), harness.waybills, 10**9)  # and its marks
+        vehicle_batch = 10**9
     harness.run_to_end(vehicle_batch, waybill_batch)
     _same_as_replay(harness, small_sim)
 

@@ -257,10 +257,26 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     finally:
         worker.terminate()
         worker.wait(30)
-    log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
     for name, want in expected.items():
         missing, extra = want - got[name], got[name] - want
-        assert not missing and not extra, (name, _differences(missing, extra), log)
+        if missing or extra:  # pytest shows captured output in full, an assertion cut short
+            _explain(name, missing, extra, tmp_path / "worker.log")
+        assert not missing and not extra, (
+            f"{name}: {len(missing)} only replay, {len(extra)} only live"
+        )
+
+
+def _explain(name: str, missing: set[str], extra: set[str], log_file: Path) -> None:
+    """What a failing comparison prints: the first differences, whole, and the worker's
+    last event-clock status lines (where its time stood when the test gave up)."""
+    print(f"--- {name}: the first differences")
+    for difference in _differences(missing, extra):
+        print(json.dumps(difference, sort_keys=True, ensure_ascii=False))
+    lines = log_file.read_text(errors="replace").splitlines()
+    print("--- the worker's last event-clock status lines")
+    print("\n".join([line for line in lines if '"event clock"' in line][-3:]))
+    print("--- the worker's warnings and errors")
+    print("\n".join([line for line in lines if '"warning"' in line or '"error"' in line][-20:]))
 
 
 def _differences(missing: set[str], extra: set[str]) -> list:
