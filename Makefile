@@ -25,7 +25,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools
 	$(BIN)/ruff format --check stream tests benchmarks tools
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools

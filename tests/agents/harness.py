@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -53,6 +54,10 @@ class Harness:
                  t.notifications: "notifications", t.dead_letters: "dead_letters"}  # fmt: skip
         self._sinks = names
         self.loaded = 0  # input records, which bound the rounds to quiet (see `run`)
+        # One event loop for the timer's rounds: asyncio.run makes one per call, and a
+        # lockstep run has tens of thousands of rounds.
+        self._loop = asyncio.new_event_loop()
+        weakref.finalize(self, self._loop.close)
 
     def _sender(self, topic: str):
         async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
@@ -112,7 +117,7 @@ class Harness:
         for _ in range(2 * self.loaded + 1000):
             moved = self.step(self.vehicle_inputs, self.vehicles, vehicle_batch)
             moved += self.step(self.waybill_inputs, self.waybills, waybill_batch)
-            fired = asyncio.run(self._fire())
+            fired = self._loop.run_until_complete(self._fire())
             if not moved and not fired:
                 return
         raise AssertionError(f"not quiet: set aside {self.waybills.waiting}")
