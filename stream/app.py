@@ -15,6 +15,7 @@ message is addressed by hashing a key, so the producers' partitioner does not ma
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from dataclasses import dataclass
@@ -272,7 +273,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
         clock.assign(sources, marked)
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
-        log.info(f"partitions assigned: {topics.scans} {mine}")
+        loop = type(asyncio.get_running_loop())
+        log.info(f"partitions assigned: {topics.scans} {mine}", event_loop=loop.__module__)
 
     @app.timer(interval=10.0)
     async def status() -> None:

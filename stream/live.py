@@ -130,6 +130,12 @@ def run_worker(
     from .app import create_app
 
     level = loglevel or settings.log_level
+    if settings.event_loop == "uvloop":  # before Faust creates its loops (one per thread)
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     config = logs.configure(level, settings.log_format)
     create_topics(settings, bootstrap, embedded)
     pipeline = create_app(settings, bootstrap, embedded)

@@ -113,6 +113,10 @@ class Metrics:
         )  # fmt: skip
         for kind in ExceptionType:  # every type has its series from the start
             self.detection_delay.labels(kind.value)
+        # The series of the per-record metrics, by label values (bounded: topics, scan
+        # types): an increment per record without a labels() lookup each time.
+        self._inputs: dict[tuple[str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
         self._gauges = _Gauges()
         r.register(self._gauges)
 
@@ -122,7 +126,10 @@ class Metrics:
         return facility_id if facility_id in self.facilities else OTHER
 
     def input(self, topic: str, scan_type: str = "") -> None:
-        self.inputs.labels(topic, scan_type).inc()
+        child = self._inputs.get((topic, scan_type))
+        if child is None:  # labels() costs more than the increment: once per series
+            child = self._inputs[(topic, scan_type)] = self.inputs.labels(topic, scan_type)
+        child.inc()
 
     def dead_letter(self, topic: str, reason: str) -> None:
         self.dead_letters.labels(topic, reason).inc()
@@ -148,7 +155,10 @@ class Metrics:
 
     def processed(self, topic: str, seconds: float) -> None:
         """An input record done, `seconds` after its broker timestamp."""
-        self.latency.labels(topic).observe(max(seconds, 0.0))
+        child = self._latency.get(topic)
+        if child is None:
+            child = self._latency[topic] = self.latency.labels(topic)
+        child.observe(max(seconds, 0.0))
 
     # -- read at scrape time ---------------------------------------------------------
     def gauge(self, name: str, doc: str, labels: tuple[str, ...], source: GaugeSource) -> None:

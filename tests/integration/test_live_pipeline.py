@@ -66,6 +66,7 @@ def test_end_to_end_on_the_topics_matches_replay(broker, tmp_path, network_file)
     ticket_key = lambda t: (t["ticket_id"], t["status"], t["priority"], t["department"])  # noqa: E731
     assert sorted(map(ticket_key, tickets)) == sorted(map(ticket_key, expected_tickets))
     assert code == 0, log[-3000:]  # SIGTERM: a clean shutdown
+    assert '"event_loop": "uvloop"' in log  # the default, PARCELWATCH_EVENT_LOOP
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
