@@ -159,6 +159,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
     waybill_inputs = (topics.waybills, topics.scans)
+    tick_topics = {topics.waybill_ticks, topics.vehicle_ticks}
     waybill_ticks = TickSource(
         lambda: clock.waybill_now(waybill_inputs, topics.facts),
         lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
@@ -186,31 +187,35 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         await send(items)
         await app.producer.flush()
 
+    async def in_batches(stream, handler, ticks: TickSource | None = None) -> None:
+        """Each record of a micro-batch through `handler`, with its own event current
+        (its table writes go to its partition's changelog); what the batch produced is
+        delivered before its offsets are acked. `ticks`: the tick source whose ticks
+        this stream reads, told when one is done."""
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            out: list[Send] = []
+            for event in events:
+                as_current(event)
+                msg = event.message
+                out += handler.handle_safely(msg.topic, msg.partition, event.key, event.value,
+                                             arrival(msg.headers))  # fmt: skip
+            as_current(None)
+            await deliver(out)
+            for event in events:
+                if ticks is not None and event.message.topic in tick_topics:
+                    ticks.done(event.key)
+                done(event.message)
+
     # Inputs in micro-batches, each key's records in arrival order. Orders and scans have
     # an agent of their own, facts and ticks another: a scan set aside for the vehicle
     # side (event clock, stream/agents/eventtime.py) is released by what arrives there.
     @app.agent(topic(topics.waybills, topics.scans))
     async def scan_agent(stream):
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            out: list[Send] = []
-            for event in events:
-                as_current(event)  # its table writes: its partition's changelog
-                msg = event.message
-                out += waybills.handle_safely(msg.topic, msg.partition, event.key, event.value,
-                                              arrival(msg.headers))  # fmt: skip
-            as_current(None)
-            await deliver(out)
-            for event in events:
-                done(event.message)
+        await in_batches(stream, waybills)
 
     @app.agent(topic(topics.facts, topics.waybill_ticks))
     async def waybill_agent(stream):
-        async for event in stream.events():
-            msg = event.message
-            await send(waybills.handle_safely(msg.topic, msg.partition, event.key, event.value))
-            if msg.topic == topics.waybill_ticks:
-                waybill_ticks.done(event.key)
-            done(msg)
+        await in_batches(stream, waybills, waybill_ticks)
 
     # A truck's pings come in runs: each vehicle's state is read and written once per
     # batch, with the run's last event as current.
@@ -237,12 +242,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # side back until it is out.
     @app.agent(topic(topics.vehicle_ticks))
     async def vehicle_agent(stream):
-        async for event in stream.events():
-            msg = event.message
-            await send(vehicles.handle_safely(msg.topic, msg.partition, event.key, event.value))
-            if msg.topic == topics.vehicle_ticks:
-                vehicle_ticks.done(event.key)
-            done(msg)
+        await in_batches(stream, vehicles, vehicle_ticks)
 
     @waybill_table.on_recover
     async def _rebuild_waybill_index() -> None:
