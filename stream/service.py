@@ -59,8 +59,8 @@ class ServiceSettings(BaseSettings):
     """How long a fetch waits at the broker for new records (Faust's own is 1.5 s): a
     record that arrives while the worker is caught up can wait that long."""
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    """The worker's event loop: uvloop (libuv) runs the full pipeline 10-15% faster
-    than the standard library's in `parcelwatch bench`; asyncio where uvloop cannot go."""
+    """The worker's event loop: uvloop (libuv), or the standard library's asyncio where
+    uvloop cannot go. Measured in README (Performance): no worse, often faster."""
     web_port: int | None = None
     """Faust's web server; None: disabled."""
 
