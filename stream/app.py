@@ -158,10 +158,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # from the types, and would otherwise decode the changelog as JSON on recovery.
     waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
     vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
-    waybill_inputs = (topics.waybills, topics.scans)
-    tick_topics = {topics.waybill_ticks, topics.vehicle_ticks}
     waybill_ticks = TickSource(
-        lambda: clock.waybill_now(waybill_inputs, topics.facts),
+        lambda: clock.waybill_now(topics.waybill_inputs, topics.facts),
         lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
     )
     vehicle_ticks = TickSource(
@@ -187,11 +185,12 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         await send(items)
         await app.producer.flush()
 
-    async def in_batches(stream, handler, ticks: TickSource | None = None) -> None:
+    ticks_read = {topics.waybill_ticks: waybill_ticks, topics.vehicle_ticks: vehicle_ticks}
+
+    async def in_batches(stream, handler) -> None:
         """Each record of a micro-batch through `handler`, with its own event current
         (its table writes go to its partition's changelog); what the batch produced is
-        delivered before its offsets are acked. `ticks`: the tick source whose ticks
-        this stream reads, told when one is done."""
+        delivered before its offsets are acked, and a tick's source is told it is done."""
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             out: list[Send] = []
             for event in events:
@@ -202,7 +201,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             as_current(None)
             await deliver(out)
             for event in events:
-                if ticks is not None and event.message.topic in tick_topics:
+                ticks = ticks_read.get(event.message.topic)
+                if ticks is not None:
                     ticks.done(event.key)
                 done(event.message)
 
@@ -215,7 +215,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     @app.agent(topic(topics.facts, topics.waybill_ticks))
     async def waybill_agent(stream):
-        await in_batches(stream, waybills, waybill_ticks)
+        await in_batches(stream, waybills)
 
     # A truck's pings come in runs: each vehicle's state is read and written once per
     # batch, with the run's last event as current.
@@ -242,7 +242,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # side back until it is out.
     @app.agent(topic(topics.vehicle_ticks))
     async def vehicle_agent(stream):
-        await in_batches(stream, vehicles, vehicle_ticks)
+        await in_batches(stream, vehicles)
 
     @waybill_table.on_recover
     async def _rebuild_waybill_index() -> None:
@@ -257,7 +257,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 vehicles.restored(key, value)
 
     marked = frozenset({topics.facts})
-    clocked = {*waybill_inputs, topics.gps, *marked}
+    clocked = {*topics.waybill_inputs, topics.gps, *marked}
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
@@ -286,8 +286,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                      waybill_ticks_in_flight=waybill_ticks.in_flight,
                      vehicle_horizon=vehicle_ticks.horizon(),
                      vehicle_ticks_in_flight=vehicle_ticks.in_flight,
-                     vehicle_time=clock.now(topics.gps),
-                     waybill_time=clock.waybill_now(waybill_inputs, topics.facts))  # fmt: skip
+                     vehicle_time=vehicle_ticks.now(),
+                     waybill_time=waybill_ticks.now())  # fmt: skip
 
     # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
     # released) never delays the marks or the vehicle side's ticks.

@@ -115,8 +115,8 @@ class Metrics:
             self.detection_delay.labels(kind.value)
         # The series of the per-record metrics, by label values (bounded: topics, scan
         # types): an increment per record without a labels() lookup each time.
-        self._inputs: dict[tuple[str, str], Any] = {}
-        self._latency: dict[str, Any] = {}
+        self._inputs: dict[tuple[str, ...], Any] = {}
+        self._latency: dict[tuple[str, ...], Any] = {}
         self._gauges = _Gauges()
         r.register(self._gauges)
 
@@ -126,10 +126,7 @@ class Metrics:
         return facility_id if facility_id in self.facilities else OTHER
 
     def input(self, topic: str, scan_type: str = "") -> None:
-        child = self._inputs.get((topic, scan_type))
-        if child is None:  # labels() costs more than the increment: once per series
-            child = self._inputs[(topic, scan_type)] = self.inputs.labels(topic, scan_type)
-        child.inc()
+        _series(self.inputs, self._inputs, topic, scan_type).inc()
 
     def dead_letter(self, topic: str, reason: str) -> None:
         self.dead_letters.labels(topic, reason).inc()
@@ -155,10 +152,7 @@ class Metrics:
 
     def processed(self, topic: str, seconds: float) -> None:
         """An input record done, `seconds` after its broker timestamp."""
-        child = self._latency.get(topic)
-        if child is None:
-            child = self._latency[topic] = self.latency.labels(topic)
-        child.observe(max(seconds, 0.0))
+        _series(self.latency, self._latency, topic).observe(max(seconds, 0.0))
 
     # -- read at scrape time ---------------------------------------------------------
     def gauge(self, name: str, doc: str, labels: tuple[str, ...], source: GaugeSource) -> None:
@@ -182,6 +176,15 @@ class Metrics:
         if server is not None:
             server[0].shutdown()
             threading.Thread(target=server[0].server_close, daemon=True).start()
+
+
+def _series(metric: Any, kept: dict[tuple[str, ...], Any], *labels: str) -> Any:
+    """`metric`'s series for `labels`, kept in `kept`: labels() costs more than the
+    increment it serves, so the per-record metrics look each series up once."""
+    series = kept.get(labels)
+    if series is None:
+        series = kept[labels] = metric.labels(*labels)
+    return series
 
 
 def _v(value: Any) -> str:

@@ -132,6 +132,12 @@ class Topics:
         """Input topic -> its logical name (metric labels)."""
         return {self.waybills: "waybills", self.scans: "scans", self.gps: "gps"}
 
+    @property
+    def waybill_inputs(self) -> tuple[str, str]:
+        """The orders and scans topics: a parcel's inputs, applied in time order across
+        the two on the event clock."""
+        return (self.waybills, self.scans)
+
     @classmethod
     def from_settings(cls, s: ServiceSettings) -> Topics:
         return cls(

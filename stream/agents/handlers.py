@@ -221,10 +221,9 @@ class WaybillHandler(_Base):
         """Whether an input of `topic` may be applied at `when`: once the other input
         topic has been read that far, and for a scan once the vehicle side has published
         every fact up to then."""
-        t = self.topics
+        t, clock = self.topics, self.clock
         if topic == t.waybills:
-            return self.clock.reached((t.scans,), when)
-        clock = self.clock
+            return clock.reached((t.scans,), when)
         return clock.reached((t.waybills,), when) and clock.upstream_reached(t.facts, when)
 
     def _process(self, topic: str, partition: int, key: bytes, record: Waybill | Scan,
