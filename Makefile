@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format bench fuzz clean
+.PHONY: demo test test-kafka test-fast lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff format --check stream tests benchmarks tools
 	$(BIN)/pytest
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
+
+# The integration tests on Apache Kafka (Java 17 and Maven; the broker is fetched from
+# Maven Central once, into ~/.cache/parcelwatch/kafka), and the faults only it can show.
+test-kafka: $(STAMP)
+	$(BIN)/pytest --broker kafka tests/integration
 
 # Everything that needs no broker: the edit-test loop.
 test-fast: $(STAMP)

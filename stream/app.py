@@ -76,11 +76,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     )
     ctx = RuleContext.create(network, RuleSettings.load(settings.config_file))
     metrics = Metrics(facilities=_facilities(settings, network))
+    session, heartbeat = settings.session_timeout_s, settings.session_timeout_s / 10
     tuning: dict[str, object] = {}
     if embedded or settings.tansu:
+        session, heartbeat = 6.0, 1.0
         tuning = {
-            "broker_session_timeout": 6.0,
-            "broker_heartbeat_interval": 1.0,
             # Tansu reports the first offset of the last batch + 1 as the end offset;
             # one record per batch makes that the true end, so table recovery is complete.
             "producer_max_batch_size": 1,
@@ -93,7 +93,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         broker_credentials=_credentials(settings),
         store=settings.store,
         datadir=settings.data_dir,
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.processing_guarantee,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication(embedded),
         web_enabled=settings.web_port is not None,
@@ -111,6 +111,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         broker_commit_interval=settings.commit_interval_s,
         broker_max_poll_records=500,
         stream_buffer_maxsize=200_000,
+        broker_session_timeout=session,
+        broker_heartbeat_interval=heartbeat,
         **tuning,
     )
     topics = Topics.from_settings(settings)
@@ -125,11 +127,14 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             return read[source]
         return getattr(app.consumer, "_committed_offset", {}).get(TP(*source))
 
-    def caught_up(source: tuple[str, int]) -> bool:
+    def highwater(source: tuple[str, int]) -> int | None:
         try:
-            high = app.consumer.highwater(TP(*source))
+            return app.consumer.highwater(TP(*source))
         except Exception:  # not assigned (any more): nothing of it to wait for
-            return True
+            return None
+
+    def caught_up(source: tuple[str, int]) -> bool:
+        high = highwater(source)
         return high is None or (position(source) or 0) >= high
 
     clock = LiveClock(settings.clock, partitions=settings.partitions, caught_up=caught_up)
@@ -280,7 +285,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def status() -> None:
         if clock.event_mode:
             aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
-            log.info("event clock", clock=clock.describe(),
+            behind = {f"{t}/{p}": [position((t, p)), highwater((t, p))]
+                      for t, p in clock.sources() if not caught_up((t, p))}  # fmt: skip
+            log.info("event clock", clock=clock.describe(), behind=behind,
                      set_aside=len(waybills.waiting), earliest_aside=aside,
                      waybill_ticks_queued=len(waybill_ticks),
                      waybill_ticks_in_flight=waybill_ticks.in_flight,

@@ -1,5 +1,6 @@
 """`parcelwatch bench`: the live pipeline's throughput, latency, memory and state size,
-against minimal Faust agents measured in the same run on the same embedded broker.
+against minimal Faust agents measured in the same run on the same broker (the embedded
+Tansu, or Apache Kafka with `--broker kafka`).
 
 Each phase has a worker process and topics of its own, and reads a backlog produced
 before the worker starts, timed from the first offset commit to the last (the group's
@@ -38,7 +39,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .broker import EmbeddedBroker, stop_process
+from .broker import Broker, BrokerKind, open_broker, stop_process, worker_fields
 from .live import (
     app_settings,
     committed,
@@ -172,11 +173,11 @@ class _Outputs(threading.Thread):
             consumer.close()
 
 
-def _worker(bootstrap: str, app_id: str, out: Path, network: Path,
+def _worker(broker: Broker, app_id: str, out: Path, network: Path,
             clock: str = "event") -> subprocess.Popen:  # fmt: skip
     settings = app_settings(
-        bootstrap, app_id, partitions=PARTITIONS, clock=clock, store="memory://",
-        tansu=True, data_dir=str(out / app_id), network_file=str(network),
+        broker.bootstrap, app_id, partitions=PARTITIONS, clock=clock, store="memory://",
+        **worker_fields(broker.kind), data_dir=str(out / app_id), network_file=str(network),
         tick_interval_s=0.05, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0,
         # A fresh broker: no table is ever restored, so batches may hold many records
         # (as on Apache Kafka; see ServiceSettings.tansu_single_record_batches).
@@ -229,7 +230,7 @@ def _state_bytes(bootstrap: str, app_id: str) -> dict[str, float]:
 
 
 # -- the phases --------------------------------------------------------------------------
-def _baseline(broker: EmbeddedBroker, events: Path, out: Path, kind: str) -> dict[str, Any]:
+def _baseline(broker: Broker, events: Path, out: Path, kind: str) -> dict[str, Any]:
     topic, app_id = f"bench-{kind}.in", f"bench-{kind}"
     from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -256,7 +257,7 @@ def _baseline(broker: EmbeddedBroker, events: Path, out: Path, kind: str) -> dic
     return {**timing, "records": total, "peak_rss_bytes": rss}
 
 
-def _pipeline(broker: EmbeddedBroker, events: Path, network: Path, expected: set | None,
+def _pipeline(broker: Broker, events: Path, network: Path, expected: set | None,
               out: Path, app_id: str, clock: str) -> dict[str, Any]:  # fmt: skip
     """The worker on `clock` through a backlog sent as `parcelwatch produce` sends it;
     on the event clock also until its exception events are replay's (`expected`)."""
@@ -265,7 +266,7 @@ def _pipeline(broker: EmbeddedBroker, events: Path, network: Path, expected: set
     total = produce(settings, broker.bootstrap, events, None)
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
-    proc = _worker(broker.bootstrap, app_id, out, network, clock)
+    proc = _worker(broker, app_id, out, network, clock)
     inputs = {settings.topic_waybills, settings.topic_scans, settings.topic_gps}
     done = None if expected is None else (lambda: outputs.keys >= expected)
     try:
@@ -309,7 +310,7 @@ def _cited_scans(record: dict) -> list[str]:
     return found
 
 
-def _latency(broker: EmbeddedBroker, events: Path, network: Path, rate: float,
+def _latency(broker: Broker, events: Path, network: Path, rate: float,
              out: Path) -> dict[str, Any]:  # fmt: skip
     from datetime import UTC, datetime
 
@@ -318,7 +319,7 @@ def _latency(broker: EmbeddedBroker, events: Path, network: Path, rate: float,
     create_topics(settings, broker.bootstrap, embedded=True)
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
-    proc = _worker(broker.bootstrap, app_id, out, network, clock="wall")
+    proc = _worker(broker, app_id, out, network, clock="wall")
     sent_at: dict[str, float] = {}  # scan event id -> wall time sent
     producer = _producer(broker.bootstrap)
     n = 0
@@ -364,7 +365,8 @@ def _latency(broker: EmbeddedBroker, events: Path, network: Path, rate: float,
     }
 
 
-def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | None = None) -> dict:
+def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | None = None,
+              broker_kind: BrokerKind = "tansu") -> dict:  # fmt: skip
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     network_path = Path(str(files("stream") / "data" / "network.yaml"))
@@ -399,8 +401,9 @@ def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | N
     console.print(f"stream: {parcels:,} parcels, {sim.records:,} records "
                   f"({sim.scans:,} scans, {sim.pings:,} pings); replay: {len(expected):,} "
                   "exception events")  # fmt: skip
-    r: dict[str, Any] = {"parcels": parcels, "records": sim.records, "cpus": os.cpu_count()}
-    with EmbeddedBroker(log=out / "broker.log") as broker:
+    r: dict[str, Any] = {"parcels": parcels, "records": sim.records, "cpus": os.cpu_count(),
+                         "broker": broker_kind}  # fmt: skip
+    with open_broker(broker_kind, log=out / "broker.log") as broker:
         for name, label, run in (
             ("baseline", "(a) baseline: one table write per event",
              lambda: _baseline(broker, events, out, "table")),
@@ -441,7 +444,8 @@ def render(r: dict) -> Table:
         return f"{s * 1000:,.0f} ms" if s is not None else "—"
 
     lat, state = r["latency"], r["event"]["state"]
-    table = Table(title=f"parcelwatch bench — {r['records']:,} records, one worker each")
+    on = "Apache Kafka" if r.get("broker") == "kafka" else "the embedded Tansu"
+    table = Table(title=f"parcelwatch bench — {r['records']:,} records, one worker each, on {on}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, label in (("baseline", "(a) baseline: one table write per event"),

@@ -11,6 +11,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Literal, Protocol
+
+BrokerKind = Literal["tansu", "kafka"]
 
 
 class BrokerError(RuntimeError):
@@ -50,6 +53,8 @@ class EmbeddedBroker:
     """A Tansu process; `bootstrap` is its address. Memory is never freed by Tansu, so
     use one per test session or demo run."""
 
+    kind = "tansu"
+
     def __init__(self, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -87,3 +92,33 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Broker(Protocol):
+    """What the demo, the bench and the tests need of a broker they start."""
+
+    kind: str
+    bootstrap: str
+
+    def __enter__(self) -> Broker: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def open_broker(kind: BrokerKind, log: Path | None = None, port: int | None = None,
+                data_dir: Path | None = None) -> Broker:  # fmt: skip
+    """An unstarted broker of `kind` (a context manager): the embedded Tansu, or Apache
+    Kafka (fetched from Maven Central on first use; see stream/kafka_server.py)."""
+    if kind == "kafka":
+        from .kafka_server import KafkaBroker
+
+        return KafkaBroker(port=port, log=log, data_dir=data_dir)
+    return EmbeddedBroker(port=port, log=log)
+
+
+def worker_fields(kind: str) -> dict[str, object]:
+    """Worker settings a broker of `kind` needs: Tansu's work-arounds, or one replica of
+    each topic on a single Apache Kafka node (and the shortest session Kafka allows by
+    default, so that a killed worker's partitions move on within seconds)."""
+    if kind == "tansu":
+        return {"tansu": True}
+    return {"replication_factor": 1, "session_timeout_s": 6.0}

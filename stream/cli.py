@@ -203,19 +203,30 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_broker(args: argparse.Namespace) -> int:
     import time
 
-    from .broker import EmbeddedBroker
+    from .broker import BrokerError, open_broker
     from .live import create_topics, install_stop_handlers
 
     install_stop_handlers()
     settings = _service(args)
-    with EmbeddedBroker(port=args.port) as broker:
+    kind = "kafka" if args.kafka else "tansu"
+    data = Path(args.data_dir) if args.data_dir else None
+    try:
+        broker = open_broker(kind, port=args.port, data_dir=data).__enter__()
+    except BrokerError as exc:
+        print(f"parcelwatch broker: {exc}", file=sys.stderr)
+        return 1
+    try:
         create_topics(settings, broker.bootstrap, embedded=True)
-        print(f"embedded broker on {broker.bootstrap} (Ctrl-C to stop)", file=sys.stderr)
+        what = "Apache Kafka" if args.kafka else "embedded broker (Tansu)"
+        where = f", data in {broker.data_dir}" if args.kafka else ""  # type: ignore[attr-defined]
+        print(f"{what} on {broker.bootstrap}{where} (Ctrl-C to stop)", file=sys.stderr)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             return 0
+    finally:
+        broker.__exit__(None, None, None)
 
 
 def _need_bootstrap(settings, command: str) -> str | None:
@@ -283,13 +294,13 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), args.parcels, args.speed)
+    return run_demo(Path(args.out), args.parcels, args.speed, broker=args.broker)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    result = run_bench(Path(args.out), args.parcels, args.seed)
+    result = run_bench(Path(args.out), args.parcels, args.seed, broker_kind=args.broker)
     return 0 if result["same_as_replay"] else 1
 
 
@@ -387,8 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_worker)
 
-    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker alone")
+    p = sub.add_parser("broker", help="run a broker alone: the embedded one, or Apache Kafka")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--kafka", action="store_true",
+        help="Apache Kafka (a KRaft node; Java 17 and Maven; fetched once into "
+        "~/.cache/parcelwatch/kafka) instead of the embedded Tansu",
+    )  # fmt: skip
+    p.add_argument("--data-dir", help="Apache Kafka's log directory (default: a temporary one)")
     p.add_argument("--partitions", type=int)
     p.set_defaults(func=_cmd_broker)
 
@@ -419,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo", help="directory for the outputs")
     p.add_argument("--parcels", type=int, default=500)
     p.add_argument("--speed", type=float, default=5000.0, help="event seconds per second")
+    p.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="the embedded Tansu (no set-up) or Apache Kafka (Java and Maven)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -427,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/bench", help="directory for the outputs and JSON")
     p.add_argument("--parcels", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="the embedded Tansu or Apache Kafka (Java and Maven)",
+    )
     p.set_defaults(func=_cmd_bench)
     return parser
 

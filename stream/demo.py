@@ -24,7 +24,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from .broker import EmbeddedBroker, stop_process
+from .broker import BrokerKind, open_broker, stop_process, worker_fields
 from .evaluate import evaluate, render_table
 from .live import (
     INPUT_TOPICS,
@@ -144,7 +144,7 @@ def _consume(settings: ServiceSettings, bootstrap: str, board: Board, stop: thre
 
 
 def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
-             console: Console | None = None) -> int:  # fmt: skip
+             console: Console | None = None, broker: BrokerKind = "tansu") -> int:  # fmt: skip
     console = console or Console(width=None if Console().is_terminal else 120)
     out.mkdir(parents=True, exist_ok=True)
     network_path = Path(str(files("stream") / "data" / "network.yaml"))
@@ -164,13 +164,18 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
         f"{sim.malformed} malformed), played at {speed:,.0f}× (a simulated day in "
         f"{86400 / speed:.0f} s)"
     )
-    with EmbeddedBroker(log=out / "broker.log") as broker:
-        settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event")
+    kind = broker
+    if kind == "kafka":
+        console.print("starting Apache Kafka (the first run fetches it from Maven Central)…")
+    with open_broker(kind, log=out / "broker.log") as broker:
+        settings = ServiceSettings(bootstrap_servers=broker.bootstrap, clock="event",
+                                   **worker_fields(kind))  # fmt: skip
         create_topics(settings, broker.bootstrap, embedded=True)
-        console.print(f"embedded broker on {broker.bootstrap}; starting the worker…")
+        what = "Apache Kafka" if kind == "kafka" else "embedded broker"
+        console.print(f"{what} on {broker.bootstrap}; starting the worker…")
         metrics_port = _free_port()
         worker_settings = settings.model_copy(update={
-            "store": "memory://", "tansu": True, "data_dir": str(out / "worker-data"),
+            "store": "memory://", "data_dir": str(out / "worker-data"),
             "tick_interval_s": 0.2, "metrics_port": metrics_port,
             # A fresh broker: no table is ever restored, so batches may hold many
             # records (see ServiceSettings.tansu_single_record_batches).

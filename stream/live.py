@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 from pydantic import SecretStr
 
 from .broker import EmbeddedBroker
@@ -137,10 +138,18 @@ def run_worker(
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     config = logs.configure(level, settings.log_format)
-    create_topics(settings, bootstrap, embedded)
     pipeline = create_app(settings, bootstrap, embedded)
-    if settings.metrics:
-        pipeline.metrics.serve(settings.metrics_port, settings.metrics_host)
+    if settings.metrics:  # before anything reaches the broker: a taken port ends it early
+        try:
+            pipeline.metrics.serve(settings.metrics_port, settings.metrics_host)
+        except OSError as exc:
+            structlog.get_logger(__name__).error(
+                f"metrics: cannot listen on {settings.metrics_host}:{settings.metrics_port} "
+                f"({exc.strerror}): another process has the port; set "
+                "PARCELWATCH_METRICS_PORT to a free one, or 0 for any",
+            )
+            return 3
+    create_topics(settings, bootstrap, embedded)
     worker = Worker(pipeline.app, loglevel=level, quiet=True, redirect_stdouts=False,
                     logging_config=config)  # fmt: skip
     try:

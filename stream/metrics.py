@@ -158,14 +158,11 @@ class Metrics:
     def gauge(self, name: str, doc: str, labels: tuple[str, ...], source: GaugeSource) -> None:
         self._gauges.sources.append((name, doc, labels, source))
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> int | None:
-        """Serve /metrics on `port` (0: any free port) in a thread; the port, or None if
-        it could not be bound (the worker runs on without metrics, loudly)."""
-        try:
-            server, thread = start_http_server(port, addr=host, registry=self.registry)
-        except OSError as exc:
-            log.error("metrics: cannot listen on %s:%s: %s", host, port, exc)
-            return None
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Serve /metrics on `port` (0: any free port) in a thread; the port bound.
+        OSError if it cannot be bound: a worker that ran on would leave `curl :9108`
+        showing another process's metrics, and dashboards blind to this one."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
         self._server = (server, thread)
         bound = server.server_address[1]
         log.info("metrics on http://%s:%s/metrics", host, bound)

@@ -55,6 +55,16 @@ class ServiceSettings(BaseSettings):
     vehicle's state once per batch; a batch is delivered before its offsets are acked."""
     batch_within_s: float = Field(default=0.01, gt=0, le=5)
     """How long an agent waits to fill a batch: the latency it may add."""
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    """at_least_once: after a crash, what was processed since the last commit is processed
+    again, and its outputs sent again with the same ids (harmless to consumers that key
+    on them). exactly_once: Kafka transactions (Apache Kafka only, not Tansu); see
+    README (Reliability) for what was measured with each."""
+    session_timeout_s: float = Field(default=10.0, ge=2, le=300)
+    """How long the group waits for a silent worker before it hands its partitions to
+    the others (a worker killed with kill -9, a host lost): the fail-over time, and how
+    long a restarted worker waits to rejoin. Faust's own is 60 s; heartbeats go every
+    tenth of it. On Tansu 6 s (its group joins take about half of it)."""
     fetch_max_wait_ms: int = Field(default=20, ge=0, le=1500)
     """How long a fetch waits at the broker for new records (Faust's own is 1.5 s): a
     record that arrives while the worker is caught up can wait that long."""

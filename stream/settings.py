@@ -114,6 +114,15 @@ class RuleSettings(BaseSettings):
     """Parcels on one vehicle's manifest at a time (a large line-haul truck carries a few
     thousand)."""
 
+    # Bounded state: what is finished is forgotten (README: "Bounded state").
+    forget_finished_after_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 7 * 24.0
+    """A parcel's state is deleted this long after DELIVERED or RETURNED_TO_SENDER, once
+    it has no open exception (an open DAMAGED episode keeps it); a later scan of it is
+    that of a parcel never seen."""
+    forget_silent_vehicle_after_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 7 * 24.0
+    """A vehicle's state is deleted after this long without a ping; its next ping is a
+    first one."""
+
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> RuleSettings:
         """Defaults, then the settings file, then environment variables."""

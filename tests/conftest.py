@@ -35,6 +35,14 @@ lanes:
 """
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=("tansu", "kafka", "all"), default="tansu",
+        help="the broker the integration tests run on: the embedded Tansu (default), "
+        "Apache Kafka (`make test-kafka`: fetched from Maven Central once), or both",
+    )  # fmt: skip
+
+
 def feed(detector: Detector, record: Any) -> str | None:
     """Feed one record as replay does: a refused one (CONTRACT §7) is a dead letter, not a
     failure. Returns the refusal's reason, or None when the record was applied."""
@@ -286,8 +294,24 @@ def small_sim(tmp_path_factory, default_network, default_network_path) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def month_sim(tmp_path_factory, default_network, default_network_path) -> Path:
+    """30 days of parcels (20 a day, trucks pinging every 30 minutes; ev.jsonl), and
+    replay's outputs (replay/): long enough for finished parcels to be forgotten."""
+    from stream.sim.config import SimConfig
+    from stream.sim.generator import simulate_to_files
+
+    out = tmp_path_factory.mktemp("month")
+    config = SimConfig()
+    config.ping_seconds = (1800.0, 1800.0)
+    simulate_to_files(default_network, 600, SIM_START, 30, 3, out / "ev.jsonl", out / "t.jsonl",
+                      config, False)  # fmt: skip
+    replay(default_network_path, out / "ev.jsonl", out / "replay")
+    return out
+
+
 DEBIAN_TOOLS = {"promtool": "prometheus", "prometheus": "prometheus",
-                "docker-compose": "docker-compose"}  # fmt: skip
+                "docker-compose": "docker-compose", "kcat": "kcat"}  # fmt: skip
 
 
 def tool(name: str) -> str:

@@ -3,9 +3,14 @@ labels stay bounded, and /metrics serves it all over HTTP."""
 
 import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import urllib.request
 from collections import Counter
 
+import pytest
 from agents.harness import Harness
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -85,7 +90,15 @@ def test_dead_letters_are_counted_by_topic_and_reason(default_network):
 
 def test_open_episodes_are_indexed_and_forgotten_with_their_partition(small_sim, default_network):
     harness = Harness(default_network)
-    harness.run_lockstep(small_sim / "ev.jsonl")
+    harness.load(small_sim / "ev.jsonl")
+    harness.run(10**9, 10**9)  # all read; the vehicles before the end releases their deadlines
+    conditions = dict(harness.vehicles.conditions)
+    assert conditions and set(c for _, c in conditions.values()) <= {"OK", "STATIONARY", "SILENT"}
+    harness.vehicles.forget([1])  # the harness's one partition is 0
+    assert harness.vehicles.conditions == conditions
+    harness.vehicles.forget([0])
+    assert harness.vehicles.conditions == {}
+    harness.run_to_end(10**9, 10**9)
     exceptions = _lines(small_sim / "replay" / "exceptions.jsonl")
     last = {}
     for r in exceptions:
@@ -97,8 +110,6 @@ def test_open_episodes_are_indexed_and_forgotten_with_their_partition(small_sim,
     assert Counter(t for _, eps in harness.waybills.open.values() for t, _ in eps) == still_open
     harness.waybills.forget([0])
     assert harness.waybills.open == {}
-    conditions = harness.vehicles.conditions
-    assert conditions and set(c for _, c in conditions.values()) <= {"OK", "STATIONARY", "SILENT"}
 
 
 def test_facility_labels_are_bounded_to_the_allow_list():
@@ -124,7 +135,8 @@ def test_metrics_are_served_over_http():
         assert port
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         assert b'parcelwatch_input_records_total{scan_type="PICKUP",topic="scans"} 1.0' in body
-        assert metrics.serve(port, "127.0.0.1") is None  # taken: the worker runs on without
+        with pytest.raises(OSError):  # taken: the worker stops (see the test below)
+            metrics.serve(port, "127.0.0.1")
     finally:
         metrics.close()
 
@@ -181,3 +193,19 @@ def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default
     total = _samples(handler.metrics, "parcelwatch_detection_delay_seconds_sum")
     assert count[(("type", "DAMAGED"),)] == 1
     assert 590 < total[(("type", "DAMAGED"),)] < 700  # ten minutes late, as uploaded
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_and_exits(tmp_path):
+    """Not run on without metrics: `curl :9108` would show another worker's."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PARCELWATCH_METRICS_PORT": str(port),
+               "PARCELWATCH_BOOTSTRAP_SERVERS": "127.0.0.1:9", "PARCELWATCH_LOG_FORMAT": "json",
+               "PARCELWATCH_DATA_DIR": str(tmp_path)}  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "stream", "worker"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert f"cannot listen on 0.0.0.0:{port}" in said and "PARCELWATCH_METRICS_PORT" in said

@@ -113,6 +113,10 @@ class LiveClock:
             else:
                 self._heard.setdefault(source, now)
 
+    def sources(self) -> list[Source]:
+        """The input partitions this worker reads (not the marks')."""
+        return list(self._heard)
+
     def forget(self, sources: set[Source]) -> None:
         """Partitions revoked in a rebalance no longer hold anything back."""
         for source in sources:

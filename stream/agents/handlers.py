@@ -423,13 +423,18 @@ class WaybillHandler(_Base):
     def _store(self, key: bytes, step: WaybillStep, partition: int, due: int | None) -> list[Send]:
         """Write the state, queue its records (`due`: when what this step detects became
         due, for the detection delay on the wall clock) and schedule its next tick."""
-        self.table[key] = dump_waybill(step.state, partition)
         out: list[Send] = []
         names = self._output_topics
         now = None if self.clock.event_mode else wall_us()
         for logical, record in step.outputs:
             out.append((names[logical], key, to_json(record)))
             self.metrics.output(record, due, now)
+        if step.gone:  # finished long ago: a tombstone, and the compacted changelog forgets
+            self.table.pop(key, None)
+            self._index(key, partition, None)
+            self._schedule(key, None, partition)
+            return out
+        self.table[key] = dump_waybill(step.state, partition)
         self._index(key, partition, step.state.episodes)
         self._schedule(key, step.state.deadline, partition)
         return out
@@ -474,6 +479,11 @@ class VehicleHandler(_Base):
         if data is None:
             return []
         step = self.side.tick(load_vehicle(data), self.clock.for_tick(decode_tick(raw)))
+        if step.gone:  # silent for long: a tombstone, and the compacted changelog forgets
+            self.table.pop(key, None)  # type: ignore[arg-type]
+            self.ticks.track(step.state.vehicle_id, None, partition)
+            self.conditions.pop(step.state.vehicle_id, None)
+            return []
         return self._store(key, step.state, partition, step.facts)  # type: ignore[arg-type]
 
     def handle_pings(

@@ -138,6 +138,10 @@ class Detector:
 
     def _after_vehicle(self, step: VehicleStep, now: int) -> None:
         v = step.state
+        if step.gone:
+            del self.vehicles[v.vehicle_id]
+            self.deadlines.schedule((_VEHICLE, v.vehicle_id), None)
+            return
         self.vehicles[v.vehicle_id] = v
         self.deadlines.schedule((_VEHICLE, v.vehicle_id), v.deadline)
         for fact in step.facts:
@@ -155,6 +159,10 @@ class Detector:
 
     def _store_waybill(self, step: WaybillStep) -> None:
         w = step.state
+        if step.gone:
+            del self.waybills[w.waybill_no]
+            self.deadlines.schedule((_WAYBILL, w.waybill_no), None)
+            return
         self.waybills[w.waybill_no] = w
         self.deadlines.schedule((_WAYBILL, w.waybill_no), w.deadline)
         sink = self.sink

@@ -30,15 +30,24 @@ from .state import (
 
 
 class VehicleStep:
-    __slots__ = ("facts", "state")
+    """`forgotten`: the vehicle had been silent long enough to be forgotten
+    (`forget_silent_vehicle_after_hours`) before this input; `state` is then a new one."""
+
+    __slots__ = ("facts", "forgotten", "state")
 
     def __init__(self, state: VehicleState) -> None:
         self.state = state
         self.facts: list[VehicleFact] = []
+        self.forgotten = False
 
     @property
     def deadline(self) -> int | None:
         return self.state.deadline
+
+    @property
+    def gone(self) -> bool:
+        """The state is to be deleted, not stored: forgotten, and no ping since."""
+        return self.forgotten and self.state.last_ping_at is None
 
 
 class VehicleProcessor:
@@ -52,6 +61,7 @@ class VehicleProcessor:
         self._offsite_m = t.offsite_radius_m
         self._arrival_m = t.arrival_radius_m
         self._lookup_m = max(t.offsite_radius_m, t.arrival_radius_m)
+        self._forget = t.forget_vehicle
 
     def ping(
         self, v: VehicleState | None, ping: GpsPing, now: int, at: int | None = None
@@ -62,6 +72,7 @@ class VehicleProcessor:
         if v.last_ping_at is not None and t <= v.last_ping_at:
             return VehicleStep(v)  # late or redelivered: the position it describes is past
         step, now = self._begin(v, now)
+        v = step.state  # (a new one if the vehicle was forgotten)
         first = v.last_ping_at is None
         lat, lon = ping.lat, ping.lon
         # The stationary window restarts when the vehicle is farther than the radius from
@@ -88,8 +99,11 @@ class VehicleProcessor:
         return step
 
     def tick(self, v: VehicleState, now: int) -> VehicleStep:
+        """Time has reached `now` with no ping: re-check the condition (`gone`: the state
+        is to be deleted)."""
         step, now = self._begin(v, now)
-        self._refresh(step, now, False)
+        if not step.forgotten:
+            self._refresh(step, now, False)
         return step
 
     def _begin(self, v: VehicleState, now: int) -> tuple[VehicleStep, int]:
@@ -100,6 +114,10 @@ class VehicleProcessor:
             now = v.clock
         while v.deadline is not None and v.deadline <= now:
             due = v.deadline
+            if v.status == VEHICLE_SILENT and due == self._forgotten_at(v):
+                step.forgotten = True
+                v = step.state = VehicleState(v.vehicle_id)
+                break
             self._refresh(step, due, False)
             if v.deadline is not None and v.deadline <= due:
                 break
@@ -125,12 +143,15 @@ class VehicleProcessor:
         if changed or news:
             step.facts.append(self._fact(v, now))
         if status == VEHICLE_SILENT:
-            deadline = None  # nothing changes until the next ping
+            deadline = self._forgotten_at(v)  # nothing else changes until the next ping
         elif status == VEHICLE_OK and still_at is not None and still_at < silent_at:
             deadline = still_at
         else:
             deadline = silent_at
         v.deadline = deadline
+
+    def _forgotten_at(self, v: VehicleState) -> int | None:
+        return None if v.last_ping_at is None else v.last_ping_at + self._forget
 
     @staticmethod
     def _fact(v: VehicleState, now: int) -> VehicleFact:

@@ -69,18 +69,26 @@ Output = tuple[str, ExceptionRecord | Ticket | Notification]
 class WaybillStep:
     """What one input did: the state, records to publish in order, the vehicles it got
     on or off (for the index of riders, stream/core/fleet.py), and the state's next
-    deadline."""
+    deadline. `forgotten`: the parcel had been finished long enough to be forgotten
+    (`forget_finished_after_hours`) before this input; `state` is then a new one."""
 
-    __slots__ = ("manifest", "outputs", "state")
+    __slots__ = ("forgotten", "manifest", "outputs", "state")
 
     def __init__(self, state: WaybillState) -> None:
         self.state = state
         self.outputs: list[Output] = []
         self.manifest: list[ManifestChange] = []
+        self.forgotten = False
 
     @property
     def deadline(self) -> int | None:
         return self.state.deadline
+
+    @property
+    def gone(self) -> bool:
+        """The state is to be deleted, not stored: forgotten, and nothing since."""
+        w = self.state
+        return self.forgotten and not w.registered and not w.events
 
 
 class WaybillProcessor:
@@ -175,6 +183,7 @@ class WaybillProcessor:
             if admitted is None:
                 return WaybillStep(w)  # a redelivery changes nothing
         step, now = self._begin(w, now)
+        w = step.state  # (a new one if the parcel was forgotten)
         w.events.extend(admitted)
         w.late = None  # the parcel's position changes
 
@@ -258,6 +267,8 @@ class WaybillProcessor:
             if w.vehicle != sig.vehicle_id and w.vehicle_at is not None and w.vehicle_at > sig.at:
                 return None  # it had already left that vehicle by then
             step, now = self._begin(w, now)
+            if step.forgotten:
+                return step
             pending = [*(w.pending or ()), sig]
             pending.sort(key=lambda p: p.at)
             w.pending = pending[-_MAX_PENDING:]
@@ -266,15 +277,26 @@ class WaybillProcessor:
         if w.vehicle != sig.vehicle_id:
             return None
         step, now = self._begin(w, now)
+        if step.forgotten:
+            return step
         _apply_fact(w, sig)
         self._reconcile(step, now)
         return step
 
     def tick(self, w: WaybillState, now: int) -> WaybillStep:
-        """Time has reached `now` with no new input: fire whatever is due."""
+        """Time has reached `now` with no new input: fire whatever is due (`gone`: the
+        state is to be deleted)."""
         step, now = self._begin(w, now)
-        self._reconcile(step, now)
+        if not step.forgotten:
+            self._reconcile(step, now)
         return step
+
+    def _forget_at(self, w: WaybillState) -> int | None:
+        """When a finished parcel's state may go: a while after its end, once nothing
+        about it is open (an open DAMAGED episode is still someone's work)."""
+        if w.terminal_at is None or w.episodes:
+            return None
+        return w.terminal_at + self.ctx.t.forget_finished
 
     def _begin(self, w: WaybillState, now: int) -> tuple[WaybillStep, int]:
         """Start a step: time never goes back for a waybill, and deadlines that fell due
@@ -286,6 +308,10 @@ class WaybillProcessor:
             now = w.clock
         while w.deadline is not None and w.deadline <= now:
             due = w.deadline
+            if due == self._forget_at(w):  # from here on, a parcel never seen
+                step.forgotten = True
+                w = step.state = WaybillState(w.waybill_no)
+                break
             self._apply_pending(w, due)
             self._reconcile(step, due)
             if w.deadline is not None and w.deadline <= due:
@@ -329,6 +355,9 @@ class WaybillProcessor:
                 deadline = answer  # type: ignore[assignment]
         if w.pending and (deadline is None or w.pending[0].at < deadline):
             deadline = w.pending[0].at
+        forget = self._forget_at(w)
+        if forget is not None and (deadline is None or forget < deadline):
+            deadline = forget
         w.deadline = deadline
         episodes = w.episodes
         if episodes and "MISSED_SCAN" not in episodes:

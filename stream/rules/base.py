@@ -70,6 +70,8 @@ class Thresholds:
         self.lost_after = hours_us(s.lost_after_hours)
         self.planned = s.eta_model == "planned"
         self.departure_grace = round(s.departure_grace_minutes * MINUTE)
+        self.forget_finished = hours_us(s.forget_finished_after_hours)
+        self.forget_vehicle = hours_us(s.forget_silent_vehicle_after_hours)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 against replay, in-process: a live pipeline that keeps up gives the replay's records."""
 
 import asyncio
+import contextlib
 import json
 from datetime import datetime
 
@@ -32,6 +33,46 @@ def test_lockstep_live_logic_gives_the_replay_records(small_sim, default_network
     harness.run_lockstep(small_sim / "ev.jsonl")
     assert len(_replay(small_sim, "exceptions")) > 20
     _same_as_replay(harness, small_sim)
+
+
+def test_a_month_through_the_live_logic_forgets_what_replay_forgets(month_sim, default_network):
+    """Finished parcels and silent vehicles are deleted from the tables (tombstones on
+    the changelog) as replay forgets them, and the records stay replay's."""
+    from stream.core.clock import HOUR
+    from stream.core.codec import load_vehicle
+    from stream.core.detector import Detector
+    from stream.intake import decode
+    from stream.live import read_replay_file
+
+    WEEK = 7 * 24 * HOUR
+    detector = Detector(default_network)
+    seen = set()
+    for logical, _, value, _ in read_replay_file(month_sim / "ev.jsonl"):
+        with contextlib.suppress(Exception):  # dead letters
+            record = decode(logical, value, default_network)
+            if logical == "gps":
+                seen.add(record.vehicle_id)
+            detector.feed(record)
+    harness = Harness(default_network, idle_s=3600)
+    harness.load(month_sim / "ev.jsonl")
+    harness.run(500, 500)  # everything read, no partition idle yet
+    # Replay's one clock is at the last record; the vehicle side's at the last ping: it
+    # keeps the vehicles replay forgot since, and no other.
+    live = {k.decode(): load_vehicle(v) for k, v in harness.vehicles.table.items()}
+    vehicle_time = harness.vticks.now()
+    assert set(live) >= set(detector.vehicles)
+    assert all(
+        live[k].last_ping_at + WEEK > vehicle_time for k in set(live) - set(detector.vehicles)
+    )
+    assert len(live) < len(seen) / 2, "few vehicles forgotten"
+    harness.run_to_end(500, 500)
+    _same_as_replay(harness, month_sim)
+    waybills = {k.decode() for k in harness.waybills.table
+                if not k.endswith(HELD) and not k.startswith(FLEET)}  # fmt: skip
+    assert waybills == set(detector.waybills) and len(waybills) < 300
+    # Once everything is read and idle, every vehicle deadline fires (invariant 5 of
+    # stream/agents/eventtime.py), the last one a week after its last ping: forgotten.
+    assert not harness.vehicles.table
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,8 @@ def test_silence_is_found_by_the_deadline(ctx):
     assert v.deadline == t(1) + 60 * MINUTE
     step = side.tick(v, t(61))
     assert [(f.status, f.since, f.at) for f in step.facts] == [("SILENT", t(1), t(61))]
-    assert v.deadline is None  # nothing more to find until a ping arrives
+    # Nothing more to find until a ping arrives, but when to forget it.
+    assert v.deadline == t(1) + 7 * 24 * 60 * MINUTE
 
 
 def test_a_deadline_passed_before_a_ping_fires_first_at_its_own_time(ctx):

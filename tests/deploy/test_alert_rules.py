@@ -22,6 +22,9 @@ def test_the_rules_and_the_scrape_config_are_valid():
     result = _run(promtool, "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+    result = _run(promtool, "check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alerts.yml" in result.stdout and f"{len(ALERTS)} rules found" in result.stdout
 
 
 def test_every_alert_has_a_unit_test_and_they_pass():

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from conftest import tool
 
+from stream.kafka_server import KAFKA_VERSION
 from stream.service import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,9 @@ def test_compose_file_is_valid_and_has_every_part():
             "grafana"} <= set(services)  # fmt: skip
     kafka = services["kafka"]["environment"]
     assert "controller" in kafka["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
-    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"  # the tested one
+    assert services["topics"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    assert "version" not in yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_workers_are_configured_with_real_settings_and_scraped():

@@ -67,4 +67,19 @@ def test_the_metrics_service_selects_the_workers_and_their_metrics_port():
     assert service["spec"]["selector"].items() <= pod_labels.items()
     (port,) = service["spec"]["ports"]
     assert port["targetPort"] == "metrics"
-    assert service["metadata"]["annotations"]["prometheus.io/port"] == str(port["port"])
+    pod = objects[("StatefulSet", "parcelwatch")]["spec"]["template"]["metadata"]
+    assert pod["annotations"]["prometheus.io/port"] == str(port["port"])
+
+
+def test_pods_are_scraped_once_and_the_image_needs_no_registry():
+    objects = _objects()
+    pod = objects[("StatefulSet", "parcelwatch")]["spec"]["template"]
+    scraped = [
+        name
+        for (kind, name), doc in objects.items()
+        if doc["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"
+    ]
+    assert scraped == []  # no Service: annotation discovery would scrape each pod again
+    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    (container,) = pod["spec"]["containers"]
+    assert container["imagePullPolicy"] == "IfNotPresent"

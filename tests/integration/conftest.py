@@ -1,5 +1,6 @@
-"""The integration tests' broker (one embedded Tansu per session) and helpers to run a
-worker process on it and read its output topics."""
+"""The integration tests' broker (one per kind and session: the embedded Tansu, or
+Apache Kafka with `--broker kafka`) and helpers to run a worker process on it and read
+its output topics."""
 
 import subprocess
 import time
@@ -7,20 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from stream.broker import EmbeddedBroker
+from stream.broker import EmbeddedBroker, worker_fields
+from stream.kafka_server import KafkaBroker
 from stream.live import app_settings, spawn_worker, tail
 from stream.service import ServiceSettings
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that takes `broker` runs on each kind `--broker` names."""
+    if "broker" in metafunc.fixturenames:
+        kinds = metafunc.config.getoption("broker")
+        kinds = ["tansu", "kafka"] if kinds == "all" else [kinds]
+        metafunc.parametrize("broker", kinds, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def broker():
-    with EmbeddedBroker() as running:
-        yield running
+def broker(request, tmp_path_factory):
+    if request.param == "kafka":
+        with KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka")) as running:
+            yield running
+    else:
+        with EmbeddedBroker() as running:
+            yield running
 
 
 def settings_for(broker, app_id: str) -> ServiceSettings:
     """Each test has topics of its own: the broker is shared by the session."""
-    return app_settings(broker.bootstrap, app_id, partitions=4)
+    return app_settings(broker.bootstrap, app_id, partitions=4, **worker_fields(broker.kind))
 
 
 def start_worker(
@@ -37,9 +51,10 @@ def start_worker(
     """A worker for `app_id`'s topics, on the event clock unless told (metrics on any
     free port unless `metrics_port` is given)."""
     settings = app_settings(
-        broker.bootstrap, app_id, partitions=4, clock=clock, store=store, tansu=True,
+        broker.bootstrap, app_id, partitions=4, clock=clock, store=store,
         data_dir=str(tmp_path / data),  # a restarted worker finds its RocksDB tables here
-        network_file=str(network_file), **{"metrics_port": 0, **fields},
+        network_file=str(network_file),
+        **{"metrics_port": 0, **worker_fields(broker.kind), **fields},
     )  # fmt: skip
     return spawn_worker(settings, tmp_path / log)
 
