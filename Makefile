@@ -15,16 +15,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/parcelwatch demo
 
+# The tests without a broker on every core, then those with one (each xdist worker has
+# a broker of its own; they mostly wait on it, so two at a time halve the wall time).
 test: $(STAMP)
 	$(BIN)/ruff check stream tests benchmarks tools
 	$(BIN)/ruff format --check stream tests benchmarks tools
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not integration" -n auto
+	$(BIN)/pytest -m integration -n 2
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
 
 # The integration tests on Apache Kafka (Java 17 and Maven; the broker is fetched from
 # Maven Central once, into ~/.cache/parcelwatch/kafka), and the faults only it can show.
 test-kafka: $(STAMP)
-	$(BIN)/pytest --broker kafka tests/integration
+	$(BIN)/pytest --broker kafka -m integration -n 2 tests/integration
 
 # Everything that needs no broker: the edit-test loop.
 test-fast: $(STAMP)

@@ -1,6 +1,7 @@
-"""Faults only Apache Kafka can show: the broker killed with kill -9 and started again on
-its log directory, and Kafka transactions (exactly once) across a worker's kill -9. Each
-test runs its own broker (the session's must not die under the other tests); they run
+"""What only Apache Kafka can show: the broker killed with kill -9 and started again on
+its log directory, Kafka transactions (exactly once) across a worker's kill -9, and a
+compacted changelog forgetting deleted keys. Each test runs its own broker (the
+session's must not die under the other tests, nor share its configuration); they run
 with `--broker kafka` (`make test-kafka`)."""
 
 import json
@@ -8,6 +9,7 @@ import time
 from collections import Counter
 
 import pytest
+from conftest import Events
 
 from stream.kafka_server import KafkaBroker
 from stream.live import ArrivalClock, create_topics, read_with_arrival, rules_of
@@ -111,7 +113,18 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
         assert not missing and not extra, f"{name}: {len(missing)} lost, {len(extra)} extra"
 
 
-@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+EOS_FAILS = (
+    "faust-streaming 0.15.3's transactions lose and change records across a kill -9: "
+    "19 exception events lost and 9 different in the run quoted in README (Reliability); "
+    "upstream: robinhood/faust#340, faust-streaming/faust#517, #177"
+)
+
+
+@pytest.mark.parametrize(
+    "guarantee",
+    ["at_least_once", pytest.param("exactly_once", marks=pytest.mark.xfail(strict=True,
+                                                                           reason=EOS_FAILS))],
+)  # fmt: skip
 def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
     kafka, tmp_path, small_sim, default_network_path, guarantee
 ):
@@ -139,11 +152,11 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
                               "w2.log", **fields)  # fmt: skip
         ids = {(r["exception_id"], r["type"], r["status"])
                for r in map(json.loads, expected["exceptions"])}  # fmt: skip
-        await_replay(settings, kafka.bootstrap, ids, timeout=300)
+        await_replay(settings, kafka.bootstrap, ids, timeout=90)
         time.sleep(5)  # the last transaction's commit (its interval) and any stragglers
         records = {name: _read_all(settings, kafka.bootstrap, name, True) for name in OUTPUTS}
     finally:
-        worker.terminate()
+        worker.kill()  # (with transactions, faust-streaming can take minutes to stop)
         worker.wait(30)
     repeated = {}
     for name, want in expected.items():
@@ -158,3 +171,95 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
     print(f"{guarantee}: {total} output records read committed, repeated: {repeated}")
     if guarantee == "exactly_once":
         assert sum(repeated.values()) == 0, repeated
+
+
+def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, network_file):
+    """Bounded state on the broker: a parcel forgotten (here 1 h after delivery) is
+    deleted from the table, the tombstone reaches the changelog, and Kafka's log cleaner
+    then drops every record of the key. The changelog is created beforehand with small
+    segments and a short tombstone retention, so the cleaner gets to it within the test."""
+    from kafka import KafkaConsumer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from stream.live import produce
+
+    config = tmp_path / "rules.yaml"
+    config.write_text("forget_finished_after_hours: 1\n")
+    settings = settings_for(kafka, "pw-compact")
+    create_topics(settings, kafka.bootstrap, embedded=True)
+    changelog = f"{settings.app_id}-waybill-state-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(changelog, 4, 1, topic_configs={
+        "cleanup.policy": "compact", "segment.ms": "1000", "delete.retention.ms": "1000",
+        "min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "0"})])  # fmt: skip
+    admin.close()
+    events = Events()
+    for i in range(4):
+        events.waybill(f"C{i}", promised=40).journey(f"C{i}", start=1 + i / 10)
+    events.waybill("LATER", created=20, promised=60).scan("PICKUP", "A-OUT", 21, no="LATER")
+    events.lines.sort(key=lambda line: _time(json.loads(line)["value"]))
+    source = events.write(tmp_path / "events.jsonl")
+
+    def read() -> list[tuple[str, bytes | None]]:
+        consumer = KafkaConsumer(changelog, bootstrap_servers=kafka.bootstrap,
+                                 auto_offset_reset="earliest", enable_auto_commit=False,
+                                 consumer_timeout_ms=3000)  # fmt: skip
+        try:
+            return [(m.key.decode(), m.value) for m in consumer if m.key]
+        finally:
+            consumer.close()
+
+    def keys() -> Counter:
+        return Counter(key for key, _ in read())
+
+    def tombstoned() -> set[str]:
+        return {key for key, value in read() if value is None}
+
+    def values() -> set[str]:
+        return {key for key, value in read() if value is not None}
+
+    forgotten = {f"C{i}" for i in range(4)}
+
+    worker = start_worker(kafka, tmp_path, network_file, settings.app_id,
+                          config_file=str(config))  # fmt: skip
+    try:
+        produce(settings, kafka.bootstrap, source, None)
+        deadline = time.monotonic() + 90
+        while not tombstoned() >= forgotten:  # forgotten: deleted
+            assert time.monotonic() < deadline, f"no tombstones: {keys()}"
+            time.sleep(1)
+        before = keys()
+        deadline = time.monotonic() + 120
+        rolls = 0
+        while values() & forgotten:  # a state of a forgotten parcel is still there
+            assert time.monotonic() < deadline, f"not compacted: {keys()} (was {before})"
+            time.sleep(2)  # the segments age past segment.ms; a record on each rolls them
+            produce(settings, kafka.bootstrap, _roll(tmp_path, rolls), None)
+            rolls += 1
+        after = keys()
+    finally:
+        worker.kill()
+        worker.wait(30)
+    assert all(before[key] >= 2 for key in forgotten), before  # a state and a tombstone
+    # What is left of a forgotten parcel is at most its tombstone, until the cleaner's
+    # next pass after delete.retention.ms; the parcel still open keeps its state.
+    assert "LATER" in values() and all(after[key] <= 1 for key in forgotten), after
+    print(f"changelog records per key once deleted: {dict(before)}; compacted: {dict(after)}")
+
+
+def _roll(tmp_path, n: int):
+    """A pickup scan of a new parcel on each partition (murmur2, as `produce` sends):
+    one changelog record on each, which rolls its aged segment for the cleaner."""
+    from stream.agents.handlers import partition_of
+
+    events, taken = Events(), set()
+    for i in range(100):
+        no = f"ROLL{n}-{i}"
+        if (p := partition_of(no.encode(), 4)) not in taken:
+            taken.add(p)
+            events.scan("PICKUP", "A-OUT", 22.5 + n / 100, no=no, event_id=no)
+    return events.write(tmp_path / f"roll{n}.jsonl")
+
+
+def _time(value: dict) -> str:
+    return value.get("event_time") or value["created_at"]
