@@ -211,22 +211,18 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     kind = "kafka" if args.kafka else "tansu"
     data = Path(args.data_dir) if args.data_dir else None
     try:
-        broker = open_broker(kind, port=args.port, data_dir=data).__enter__()
+        with open_broker(kind, port=args.port, data_dir=data) as broker:
+            create_topics(settings, broker.bootstrap, embedded=True)
+            what = "Apache Kafka" if args.kafka else "embedded broker (Tansu)"
+            where = f", data in {broker.data_dir}" if args.kafka else ""  # type: ignore[attr-defined]
+            print(f"{what} on {broker.bootstrap}{where} (Ctrl-C to stop)", file=sys.stderr)
+            while True:
+                time.sleep(3600)
     except BrokerError as exc:
         print(f"parcelwatch broker: {exc}", file=sys.stderr)
         return 1
-    try:
-        create_topics(settings, broker.bootstrap, embedded=True)
-        what = "Apache Kafka" if args.kafka else "embedded broker (Tansu)"
-        where = f", data in {broker.data_dir}" if args.kafka else ""  # type: ignore[attr-defined]
-        print(f"{what} on {broker.bootstrap}{where} (Ctrl-C to stop)", file=sys.stderr)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
-    finally:
-        broker.__exit__(None, None, None)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _need_bootstrap(settings, command: str) -> str | None:

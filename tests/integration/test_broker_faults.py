@@ -12,10 +12,10 @@ import pytest
 from conftest import Events
 
 from stream.kafka_server import KafkaBroker
-from stream.live import ArrivalClock, create_topics, read_with_arrival, rules_of
+from stream.live import create_topics
 
 from .conftest import await_committed, await_replay, settings_for, start_worker
-from .test_live_pipeline import _canonical, _explain, _send
+from .test_live_pipeline import _canonical, _explain, send_backlog
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +39,6 @@ def _expected(small_sim) -> dict[str, set[str]]:
         name: _canonical(map(json.loads, (small_sim / "replay" / f"{name}.jsonl").open()))
         for name in OUTPUTS
     }
-
-
-def _produce_all(settings, bootstrap: str, small_sim) -> int:
-    """The whole stream onto the topics, as the differential test sends it: on the event
-    clock a pause in the input longer than the idle time is the end of the input
-    (invariant 5 of stream/agents/eventtime.py), so the faults below strike while the
-    worker is still reading a backlog, not between two halves of it."""
-    arrival = ArrivalClock(*rules_of(settings))
-    split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
-    for topic, key, value, _, stamp in read_with_arrival(small_sim / "ev.jsonl", arrival):
-        split[topic].append((topic, key, value, stamp))
-    for topic in ("scans", "waybills", "gps"):
-        _send(settings, bootstrap, split[topic], "java")
-    return sum(map(len, split.values()))
 
 
 def _read_all(settings, bootstrap: str, logical: str, committed_only: bool) -> list[dict]:
@@ -84,7 +70,7 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
     expected = _expected(small_sim)
     settings = settings_for(kafka, "pw-broker-kill")
     create_topics(settings, kafka.bootstrap, embedded=True)
-    total = _produce_all(settings, kafka.bootstrap, small_sim)
+    total = send_backlog(settings, kafka.bootstrap, small_sim / "ev.jsonl")
     worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id)
     try:
         from kafka.admin import KafkaAdminClient
@@ -135,7 +121,7 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
     expected = _expected(small_sim)
     settings = settings_for(kafka, f"pw-kill-{guarantee}")
     create_topics(settings, kafka.bootstrap, embedded=True)
-    _produce_all(settings, kafka.bootstrap, small_sim)
+    send_backlog(settings, kafka.bootstrap, small_sim / "ev.jsonl")
     fields = {"processing_guarantee": guarantee}
     worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id, "w1.log",
                           **fields)  # fmt: skip
@@ -197,7 +183,7 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
     for i in range(4):
         events.waybill(f"C{i}", promised=40).journey(f"C{i}", start=1 + i / 10)
     events.waybill("LATER", created=20, promised=60).scan("PICKUP", "A-OUT", 21, no="LATER")
-    events.lines.sort(key=lambda line: _time(json.loads(line)["value"]))
+    events.in_time_order()
     source = events.write(tmp_path / "events.jsonl")
 
     def read() -> list[tuple[str, bytes | None]]:
@@ -264,7 +250,3 @@ def _roll(tmp_path, n: int):
             taken.add(p)
             events.scan("PICKUP", "A-OUT", 22.5 + n / 100, no=no, event_id=no)
     return events.write(tmp_path / f"roll{n}.jsonl")
-
-
-def _time(value: dict) -> str:
-    return value.get("event_time") or value["created_at"]

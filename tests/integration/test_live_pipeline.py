@@ -205,6 +205,24 @@ def _send(settings, bootstrap: str, records: list, client: str) -> None:
     assert producer.flush(60) == 0, "librdkafka could not deliver everything"
 
 
+def send_backlog(settings, bootstrap: str, path: Path, client: str = "java") -> int:
+    """A whole stream onto the topics before a worker reads much of it, with arrival
+    stamps: every scan, then the orders (after their scans), from `client`, then the GPS
+    from a Java client. On the event clock a pause in the input longer than the idle time
+    is the end of the input (invariant 5 of stream/agents/eventtime.py), so a fault meant
+    to strike mid-stream strikes while a worker reads such a backlog. Returns the count."""
+    from stream.live import ArrivalClock, read_with_arrival, rules_of
+
+    arrival = ArrivalClock(*rules_of(settings))
+    split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
+    for topic, key, value, _, stamp in read_with_arrival(path, arrival):
+        split[topic].append((topic, key, value, stamp))
+    _send(settings, bootstrap, split["scans"], client)
+    _send(settings, bootstrap, split["waybills"], client)
+    _send(settings, bootstrap, split["gps"], "java")
+    return sum(map(len, split.values()))
+
+
 def _canonical(records) -> set[str]:
     return {json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records}
 
@@ -235,16 +253,8 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     app_id = f"pw-backlog-{producers}-{store[:4]}-{gps_batch}"
     settings = settings_for(broker, app_id)
     create_topics(settings, broker.bootstrap, embedded=True)
-    from stream.live import ArrivalClock, read_with_arrival, rules_of
-
-    arrival = ArrivalClock(*rules_of(settings))
-    split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
-    for topic, key, value, _, stamp in read_with_arrival(small_sim / "ev.jsonl", arrival):
-        split[topic].append((topic, key, value, stamp))
     client = "java" if producers == "java" else "librdkafka"
-    _send(settings, broker.bootstrap, split["scans"], client)
-    _send(settings, broker.bootstrap, split["waybills"], client)  # the orders after the scans
-    _send(settings, broker.bootstrap, split["gps"], "java")
+    send_backlog(settings, broker.bootstrap, small_sim / "ev.jsonl", client)
     worker = start_worker(broker, tmp_path, default_network_path, app_id, store=store,
                           batch_max=gps_batch)  # fmt: skip
     try:

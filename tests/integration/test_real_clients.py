@@ -39,10 +39,6 @@ def _kcat_consume(kcat: str, bootstrap: str, topic: str, want: int, timeout: flo
         time.sleep(2)
 
 
-def _time(value: dict) -> str:
-    return value.get("event_time") or value["created_at"]
-
-
 def test_kcat_feeds_a_worker_and_reads_what_it_publishes(broker, tmp_path, network_file):
     if broker.kind != "kafka":
         pytest.skip("Debian's kcat cannot parse Tansu's ApiVersions reply (DESIGN.md §3)")
@@ -53,7 +49,7 @@ def test_kcat_feeds_a_worker_and_reads_what_it_publishes(broker, tmp_path, netwo
     events.scan("DAMAGE_REPORTED", "A-HUB", 2.5, no="K0", reason="MAJOR")
     # In time order: a producer's arrival order across partitions is not kept, so a
     # stream with late uploads would give other records than replay's (as it should).
-    events.lines.sort(key=lambda line: _time(json.loads(line)["value"]))
+    events.in_time_order()
     source = events.write(tmp_path / "events.jsonl")
     replay(network_file, source, tmp_path / "replay")
     expected = [json.loads(x) for x in (tmp_path / "replay" / "exceptions.jsonl").open()]
