@@ -120,8 +120,8 @@ class RuleSettings(BaseSettings):
     it has no open exception (an open DAMAGED episode keeps it); a later scan of it is
     that of a parcel never seen."""
     forget_silent_vehicle_after_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 7 * 24.0
-    """A vehicle's state is deleted after this long without a ping; its next ping is a
-    first one."""
+    """A vehicle's state is deleted this long after its last ping was applied (on the
+    wall clock: arrived); its next ping is a first one."""
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> RuleSettings:

@@ -236,6 +236,7 @@ class VehicleState:
         "at_facility_since",
         "clock",
         "deadline",
+        "heard_at",
         "last_ping_at",
         "lat",
         "lon",
@@ -246,6 +247,10 @@ class VehicleState:
     def __init__(self, vehicle_id: str) -> None:
         self.vehicle_id = vehicle_id
         self.last_ping_at: int | None = None  # None: untracked, no GPS rule applies
+        # The clock when the last ping was applied: on the wall clock when it arrived,
+        # which a backlog of old pings puts far past their own times. Silence for
+        # forgetting counts from here, so a backlog is not forgotten as it is read.
+        self.heard_at: int | None = None
         self.lat = 0.0
         self.lon = 0.0
         self.anchor_lat = 0.0

@@ -85,6 +85,7 @@ class VehicleProcessor:
             or local_distance_m(v.anchor_lat, v.anchor_lon, lat, lon) > self._still_m
         )
         v.last_ping_at = t
+        v.heard_at = now
         v.lat, v.lon = lat, lon
         nearest = self.ctx.network.nearest(lat, lon, self._lookup_m)
         if moved:
@@ -151,7 +152,10 @@ class VehicleProcessor:
         v.deadline = deadline
 
     def _forgotten_at(self, v: VehicleState) -> int | None:
-        return None if v.last_ping_at is None else v.last_ping_at + self._forget
+        """`forget_silent_vehicle_after_hours` after the last ping was applied (a state
+        stored by an older version: after its time)."""
+        heard = v.heard_at if v.heard_at is not None else v.last_ping_at
+        return None if heard is None else heard + self._forget
 
     @staticmethod
     def _fact(v: VehicleState, now: int) -> VehicleFact:

@@ -82,3 +82,18 @@ def test_stale_and_redelivered_pings_are_ignored(ctx):
     assert side.ping(v, ping(5, 25.0, 114.05), t(10)).facts == []
     assert side.ping(v, ping(10, 25.0, 114.05), t(10)).facts == []
     assert (v.lat, v.last_ping_at) == (23.1, t(10))
+
+
+def test_a_backlog_of_old_pings_is_forgotten_a_week_after_it_was_read_not_after_its_time(ctx):
+    """On the wall clock a ping of long ago is applied now: silent at once, but not
+    forgotten until a week after it arrived (else every ping of a backlog would find a
+    forgotten vehicle and be a first ping again)."""
+    side = VehicleProcessor(ctx)
+    week = 7 * 24 * 60
+    now = t(30 * 24 * 60)  # the pings are a month old
+    step = side.ping(None, ping(0, 23.0, 114.05), now)
+    v = step.state
+    assert v.status == "SILENT" and v.deadline == now + week * MINUTE
+    step = side.ping(v, ping(5, 23.0, 114.06), now + MINUTE)
+    assert not step.forgotten and step.facts == []  # still known: no first ping again
+    assert side.tick(step.state, now + MINUTE + week * MINUTE).gone
