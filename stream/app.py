@@ -16,21 +16,25 @@ message is addressed by hashing a key, so the producers' partitioner does not ma
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import weakref
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import ClassVar
 
 import faust
 import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from .agents.deadlines import TickSource
 from .agents.eventtime import LiveClock, wall_us
 from .agents.handlers import Send, VehicleHandler, WaybillHandler
 from .agents.messages import encode_marks
+from .agents.watchdog import Watchdog
 from .gauges import register_gauges
 from .intake import arrival
 from .metrics import Metrics
@@ -38,6 +42,8 @@ from .network import Network
 from .rules.base import RuleContext
 from .service import ServiceSettings, Topics
 from .settings import RuleSettings
+from .web.server import Lookup, riders_of
+from .web.server import install as install_web
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +74,30 @@ def _credentials(s: ServiceSettings) -> SASLCredentials | SSLCredentials | None:
     return SSLCredentials(context) if context is not None else None
 
 
+class _Web(AiohttpWeb):
+    """Faust's web server with none of its own pages: they would show any table's raw
+    contents (/table) and the cluster's layout (/router) to whoever asks, and its index
+    takes "/", which is the agents' page (stream/web/)."""
+
+    default_blueprints: ClassVar = []
+    production_blueprints: ClassVar = []
+    debug_blueprints: ClassVar = []
+    optional_blueprints: ClassVar = []
+
+
+class _App(faust.App):
+    def _new_web(self) -> _Web:
+        return _Web(self)
+
+
+WEB_LIMITS = {
+    # GET requests only (and the page's sign-in form): no body worth more than that, and
+    # no URL or header longer than a waybill lookup needs.
+    "client_max_size": 16 * 1024,
+    "handler_args": {"max_line_size": 4096, "max_field_size": 8192},
+}
+
+
 def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False) -> Pipeline:
     """Build the app for `bootstrap` ("host:port,..."). `embedded` applies the settings
     the Tansu broker needs (DESIGN.md §3)."""
@@ -87,7 +117,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         }
         if not settings.tansu_single_record_batches:
             del tuning["producer_max_batch_size"]
-    app = faust.App(
+    app = _App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in bootstrap.split(",")],
         broker_credentials=_credentials(settings),
@@ -98,6 +128,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         topic_replication_factor=settings.replication(embedded),
         web_enabled=settings.web_port is not None,
         web_port=settings.web_port or 6066,
+        web_bind=settings.web_bind,
+        web_host=settings.web_host or socket.gethostname(),
+        web_application_options=WEB_LIMITS,
         consumer_auto_offset_reset="earliest",
         # Every topic and table here holds raw bytes. Set as the app default, not only per
         # topic: faust's changelog recovery and channel clones use the app's serializers.
@@ -264,8 +297,31 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     marked = frozenset({topics.facts})
     clocked = {*topics.waybill_inputs, topics.gps, *marked}
 
+    consumed = frozenset({*topics.waybill_inputs, topics.facts, topics.waybill_ticks,
+                          topics.gps, topics.vehicle_ticks})  # fmt: skip
+
+    def assigned() -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                if tp.topic in consumed]  # fmt: skip
+
+    watchdog = Watchdog(assigned, position, highwater)
+
+    @app.timer(interval=5.0)
+    async def unstick() -> None:
+        """A partition the consumer stopped delivering is sought back to its next
+        offset to process (stream/agents/watchdog.py)."""
+        if app.rebalancing or not app.consumer.flow_active:
+            watchdog.reset()
+            return
+        for source, offset in watchdog.stuck(time.monotonic()):
+            log.warning("input partition stuck behind its end: reading it again",
+                        topic=source[0], partition=source[1], offset=offset)  # fmt: skip
+            metrics.reread(source[0])
+            await app.consumer.seek(TP(*source), offset)
+
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
+        watchdog.reset()
         clock.forget({(tp.topic, tp.partition) for tp in revoked})
         waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
         vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
@@ -324,6 +380,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     @app.timer(interval=settings.tick_interval_s)
     async def fire_waybill_deadlines() -> None:
         await waybill_ticks.fire(limit=2_000)
+
+    if settings.web_port is not None:
+        lookup = Lookup(app, settings, ctx, waybill_table, vehicle_table, riders_of(waybills),
+                        waybill_ticks.now, metrics)  # fmt: skip
+        install_web(app, lookup)
 
     register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
     return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)

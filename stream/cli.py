@@ -67,14 +67,25 @@ def _cmd_asyncapi(args: argparse.Namespace) -> int:
 
     from .schemas.asyncapi import build, render
 
-    text = render(build(version=version("parcelwatch")))
+    return _write(args, "asyncapi", render(build(version=version("parcelwatch"))))
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    from .web.openapi import openapi_document, render
+
+    return _write(args, "openapi", render(openapi_document(version=version("parcelwatch"))))
+
+
+def _write(args: argparse.Namespace, command: str, text: str) -> int:
     if not args.out:
         sys.stdout.write(text)
         return 0
     try:
         Path(args.out).write_text(text, encoding="utf-8")
     except OSError as exc:
-        print(f"parcelwatch asyncapi: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"parcelwatch {command}: {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(args.out)
     return 0
@@ -331,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("asyncapi", help="write the AsyncAPI 3 description of every topic")
     p.add_argument("--out", help="file to write (default: standard output)")
     p.set_defaults(func=_cmd_asyncapi)
+
+    p = sub.add_parser("openapi", help="write the OpenAPI 3.1 description of the lookup API")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=_cmd_openapi)
 
     p = sub.add_parser("simulate", help="generate a network stream with faults and truth")
     p.add_argument("--parcels", type=int, default=2000)

@@ -44,7 +44,7 @@ def _unescape(m: re.Match[str]) -> str:
     return str(int(m[1], 16) - 0x90) if m[1] else m[2]
 
 
-def _keep_tail(text: str) -> str:
+def keep_tail(text: str) -> str:
     """`text` with every digit but the last 4 starred."""
     digits = sum(c.isdigit() for c in text)
     out, seen = [], 0
@@ -72,7 +72,7 @@ def mask(text: str) -> str:
         return text
     chars = list(text)
     for start, end in starred:
-        kept = _keep_tail(shadow[start:end])
+        kept = keep_tail(shadow[start:end])
         for offset, c in enumerate(kept):
             if c == "*":
                 chars[start + offset] = "*"
@@ -83,7 +83,7 @@ def _mask_values(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: _keep_tail(str(v)) if k == "phone" else _mask_values(v)
+        return {k: keep_tail(str(v)) if k == "phone" else _mask_values(v)
                 for k, v in value.items()}  # fmt: skip
     if isinstance(value, list | tuple):
         return [_mask_values(v) for v in value]
@@ -94,7 +94,7 @@ def mask_phones(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutabl
     """structlog processor: mask phone numbers in every value (and the message)."""
     for key, value in event_dict.items():
         if key == "phone" and value is not None:
-            event_dict[key] = _keep_tail(str(value))
+            event_dict[key] = keep_tail(str(value))
         elif isinstance(value, str | dict | list | tuple):
             event_dict[key] = _mask_values(value)
     return event_dict

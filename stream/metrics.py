@@ -111,6 +111,20 @@ class Metrics:
             "timestamp to the end of its processing, outputs handed to the producer.",
             ["topic"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.rereads = Counter(
+            "parcelwatch_input_rereads", "Input partitions the consumer stopped delivering "
+            "short of their end, sought back to their next offset to process, by topic.",
+            ["topic"], registry=r,
+        )  # fmt: skip
+        self.http_requests = Counter(
+            "parcelwatch_http_requests", "Lookup API and page requests, by route (its "
+            "template: bounded) and status code.", ["route", "status"], registry=r,
+        )  # fmt: skip
+        self.http_latency = Histogram(
+            "parcelwatch_http_request_seconds", "Lookup API and page requests, from their "
+            "arrival to their answer (asking another worker included), by route.",
+            ["route"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         for kind in ExceptionType:  # every type has its series from the start
             self.detection_delay.labels(kind.value)
         # The series of the per-record metrics, by label values (bounded: topics, scan
@@ -149,6 +163,13 @@ class Metrics:
             self.notifications.labels(channel, locale).inc()
             if record.send_after > record.created_at:
                 self.notifications_held.labels(channel, locale).inc()
+
+    def http(self, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(route, str(status)).inc()
+        self.http_latency.labels(route).observe(seconds)
+
+    def reread(self, topic: str) -> None:
+        self.rereads.labels(topic).inc()
 
     def processed(self, topic: str, seconds: float) -> None:
         """An input record done, `seconds` after its broker timestamp."""

@@ -71,8 +71,22 @@ class ServiceSettings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     """The worker's event loop: uvloop (libuv), or the standard library's asyncio where
     uvloop cannot go. Measured in README (Performance): no worse, often faster."""
-    web_port: int | None = None
-    """Faust's web server; None: disabled."""
+    web_port: int | None = Field(default=None, ge=0, le=65535)
+    """The lookup API and the agents' page (stream/web/), on Faust's web server; None:
+    disabled."""
+    web_host: str | None = None
+    """The host name other workers reach this one's web server by (requests for keys
+    another worker owns are passed on to it); default: this machine's host name."""
+    web_bind: str = "0.0.0.0"
+    api_token: SecretStr | None = None
+    """A bearer token the API and the page require (`Authorization: Bearer ...`, or the
+    page's sign-in cookie); None: open, for a network only agents reach."""
+    api_rate_per_s: float = Field(default=50.0, gt=0, le=100_000)
+    """Requests a client (by address) may make per second, on average..."""
+    api_burst: int = Field(default=100, ge=1, le=1_000_000)
+    """...and at once; past either, 429 with Retry-After."""
+    api_peer_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """How long a worker waits for another it asks for a key it does not own."""
 
     # Operations.
     metrics_port: int = Field(default=9108, ge=0, le=65535)

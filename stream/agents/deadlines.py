@@ -80,6 +80,20 @@ class TickSource:
                     sent += 1
         return sent
 
+    def reached(self, deadline: int, partition: int) -> bool:
+        """Whether this worker's own clock has got to `deadline` for a key on
+        `partition`, as `fire` decides. A tick read here may have been sent by a worker
+        that then died before the state of the inputs it had read reached the changelog:
+        the new owner reads those inputs again, and a tick fired before they are back
+        would fire on a state that lacks them."""
+        now = self.now()
+        if now is not None and deadline <= now:
+            return True
+        if self.released is None:
+            return False
+        partitions, upto = self.released()
+        return partition in partitions and (upto is None or deadline <= upto)
+
     async def _fire(self, when: int, key: str) -> None:
         raw = str(key).encode()
         self._in_flight[raw] = (when, wall_us())

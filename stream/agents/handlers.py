@@ -327,6 +327,9 @@ class WaybillHandler(_Base):
 
     def _tick(self, key: bytes, partition: int, deadline: int) -> list[Send]:
         out = self._release(key) if key in self.waiting else []
+        if not self.ticks.reached(deadline, partition):  # (TickSource.reached)
+            self.track(key, self.table.get(key))
+            return out
         due = self.clock.for_tick(deadline)
         if due > self.waiting.get(key, due):
             # Nothing fires past an input still set aside: a tick sent before the vehicle
@@ -478,7 +481,12 @@ class VehicleHandler(_Base):
         data = self.table.get(key)  # type: ignore[arg-type]
         if data is None:
             return []
-        step = self.side.tick(load_vehicle(data), self.clock.for_tick(decode_tick(raw)))
+        deadline = decode_tick(raw)
+        if not self.ticks.reached(deadline, partition):  # (TickSource.reached)
+            state, _ = load_stored_vehicle(data)
+            self.ticks.track(state.vehicle_id, state.deadline, partition)
+            return []
+        step = self.side.tick(load_vehicle(data), self.clock.for_tick(deadline))
         if step.gone:  # silent for long: a tombstone, and the compacted changelog forgets
             self.table.pop(key, None)  # type: ignore[arg-type]
             self.ticks.track(step.state.vehicle_id, None, partition)

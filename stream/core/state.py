@@ -109,6 +109,7 @@ class WaybillState:
         "first_scan_at",
         "gaps",
         "insured_value",
+        "journal",
         "last_at",
         "last_event",
         "last_facility",
@@ -137,6 +138,7 @@ class WaybillState:
         "stay_at",
         "terminal",
         "terminal_at",
+        "timeline",
         "vehicle",
         "vehicle_at",
         "visited",
@@ -206,6 +208,10 @@ class WaybillState:
         # clear it. Derived, so never stored in the table.
         self.late: int | None = None
         self.pending: list[VehicleFact] | None = None  # facts from this waybill's future
+        # What an agent is shown (stream/core/journal.py): the scans in time order, and
+        # each episode with its ticket and message, by exception id.
+        self.timeline: list[list] | None = None
+        self.journal: dict[str, dict] | None = None
 
 
 def find_event(events: array, digest: int) -> int:

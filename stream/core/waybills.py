@@ -23,7 +23,7 @@ from ..schemas import (
     Ticket,
     Waybill,
 )
-from . import ids
+from . import ids, journal
 from .clock import HOUR, to_datetime, to_us
 from .errors import InvalidRecord
 from .state import (
@@ -190,6 +190,7 @@ class WaybillProcessor:
         fac = self.network.facilities
         here = fac[scan.facility_id].id
         kind = scan.scan_type.value
+        journal.add_scan(w, t, kind, here, scan.vehicle_id)
         gaps = missed_scan.skipped(w, here)
 
         if here not in w.visited:
@@ -460,6 +461,8 @@ class WaybillProcessor:
     ) -> None:
         w = step.state
         now_dt = to_datetime(now)
+        journal.record_exception(w, ep.exception_id, ep.type, status, ep.severity,
+                                 ep.opened_at, now, ep.facility, ep.vehicle)  # fmt: skip
         step.outputs.append(
             (
                 "exceptions",
@@ -492,11 +495,13 @@ class WaybillProcessor:
         created = ep.ticket_created_at
         due = created + self._due_hours[priority]
         locale = self.ctx.settings.ticket_locale
+        ticket_id = ids.ticket_id(ep.exception_id)
+        journal.record_ticket(w, ep.exception_id, ticket_id, department, priority, due)
         step.outputs.append(
             (
                 "tickets",
                 Ticket(
-                    ticket_id=ids.ticket_id(ep.exception_id),
+                    ticket_id=ticket_id,
                     exception_id=ep.exception_id,
                     waybill_no=w.waybill_no,
                     type=ep.type,
@@ -561,15 +566,19 @@ class WaybillProcessor:
             escalation=status == "UPDATED",
             quiet=(settings.quiet_hours_start, settings.quiet_hours_end),
         )
+        notification_id = ids.notification_id(ep.exception_id, sequence)
+        channel = notify.channel(ep.severity)
+        journal.record_message(w, ep.exception_id, notification_id, channel, locale, title,
+                               body, send_at)  # fmt: skip
         step.outputs.append(
             (
                 "notifications",
                 Notification(
-                    notification_id=ids.notification_id(ep.exception_id, sequence),
+                    notification_id=notification_id,
                     exception_id=ep.exception_id,
                     waybill_no=w.waybill_no,
                     type=ep.type,
-                    channel=notify.channel(ep.severity),
+                    channel=channel,
                     locale=locale,
                     recipient=NotificationRecipient(name=name, phone=phone),
                     title=title,

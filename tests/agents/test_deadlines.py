@@ -73,3 +73,19 @@ def test_a_tick_goes_to_the_partition_its_key_lives_on_not_a_hash_of_the_key():
     ticks.done(b"W1")
     asyncio.run(ticks.fire())
     assert sent[-1] == (b"W1", 1)
+
+
+def test_a_tick_has_been_reached_as_far_as_this_workers_clock_or_its_released_partitions():
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        pass
+
+    now: list[int | None] = [None]
+    released: list[tuple[set[int], int | None]] = [(set(), None)]
+    ticks = TickSource(lambda: now[0], send, released=lambda: released[0])
+    assert not ticks.reached(50, 1)  # nothing read here yet
+    now[0] = 50
+    assert ticks.reached(50, 1) and not ticks.reached(51, 1)
+    released[0] = ({1}, 80)  # partition 1 idle: its deadlines fire up to 80
+    assert ticks.reached(80, 1) and not ticks.reached(81, 1) and not ticks.reached(60, 2)
+    released[0] = ({1}, None)  # all read everywhere: all of partition 1's
+    assert ticks.reached(10**12, 1) and not ticks.reached(60, 0)

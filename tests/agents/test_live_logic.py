@@ -271,3 +271,44 @@ def test_an_order_is_applied_at_its_arrival_stamp_unless_the_guard_refuses_it(
     w, t = harness.waybills, harness.topics
     w.handle(t.waybills, 0, KEY, _raw(ORDER), times.get(stamp))
     assert load_waybill(w.table[KEY]).clock == times[applied_at]
+
+
+def test_a_tick_read_before_this_workers_clock_got_there_waits_for_it(default_network):
+    """After a fail-over the new owner reads the dead worker's ticks, which it sent once
+    *its* clock had passed them, perhaps before the state of the scans it had read
+    reached the changelog. The new owner reads those scans again: a tick fired before
+    they are back would open a stall on a state that lacks them. It waits for this
+    worker's own clock, and the deadline fires then, once."""
+    from stream.agents.deadlines import TickSource
+    from stream.agents.eventtime import LiveClock
+    from stream.agents.handlers import WaybillHandler
+    from stream.agents.messages import encode_tick
+    from stream.core.codec import stored_schedule
+    from stream.rules.base import RuleContext
+    from stream.service import ServiceSettings, Topics
+
+    sent: list[tuple[bytes, bytes, int | None]] = []
+
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        sent.append((key, value, partition))
+
+    now: list[int | None] = [None]  # this worker has not read its inputs yet
+    ticks = TickSource(lambda: now[0], send)
+    topics = Topics.from_settings(ServiceSettings())
+    ctx = RuleContext.create(default_network)
+    table: dict[bytes, bytes] = {}
+    handler = WaybillHandler(ctx, topics, LiveClock("event"), ticks, table, partitions=4)
+    key = ORDER["waybill_no"].encode()
+    handler.handle(topics.waybills, 2, key, json.dumps(ORDER).encode())
+    deadline, partition = stored_schedule(table[key])
+    assert deadline is not None and partition == 2
+    before = dict(table)
+
+    out = handler.handle(topics.waybill_ticks, 2, key, encode_tick(deadline))
+    assert out == [] and table == before  # nothing fired on another worker's say-so
+    assert asyncio.run(ticks.fire()) == 0  # scheduled again, not due here yet
+    now[0] = deadline
+    assert asyncio.run(ticks.fire()) == 1 and sent == [(key, encode_tick(deadline), 2)]
+    out = handler.handle(topics.waybill_ticks, 2, key, encode_tick(deadline))
+    opened = [json.loads(v) for topic, _, v in out if topic == topics.exceptions]
+    assert [(r["type"], r["status"]) for r in opened] == [("PICKUP_OVERDUE", "OPEN")]

@@ -120,7 +120,7 @@ def test_every_dashboard_and_alert_query_uses_an_exported_metric(worker):
 def test_the_readme_lists_every_metric(worker):
     readme = (ROOT / "README.md").read_text()
     families = [n for n in _families(worker[1]) if n.startswith("parcelwatch_")]
-    assert len(families) == 17
+    assert len(families) == 20
     missing = [n for n in families if f"`{n}" not in readme]
     assert not missing, missing
 

@@ -1,0 +1,1 @@
+"""The lookup API and the agents' page, served by each worker (`--web-port`)."""
