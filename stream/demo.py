@@ -9,8 +9,10 @@ Everything is left in the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -18,6 +20,7 @@ from collections import Counter, deque
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
@@ -173,29 +176,71 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
         create_topics(settings, broker.bootstrap, embedded=True)
         what = "Apache Kafka" if kind == "kafka" else "embedded broker"
         console.print(f"{what} on {broker.bootstrap}; starting the worker…")
-        metrics_port = _free_port()
+        metrics_port, web_port = _free_port(), _free_port()
         worker_settings = settings.model_copy(update={
             "store": "memory://", "data_dir": str(out / "worker-data"),
             "tick_interval_s": 0.2, "metrics_port": metrics_port,
+            "web_port": web_port, "web_host": "127.0.0.1", "web_bind": "127.0.0.1",
             # A fresh broker: no table is ever restored, so batches may hold many
             # records (see ServiceSettings.tansu_single_record_batches).
             "tansu_single_record_batches": False,
         })  # fmt: skip
         worker = spawn_worker(worker_settings, out / "worker.log")
+        page = f"http://127.0.0.1:{web_port}/"
+        console.print(f"agents' page (查件): [bold]{page}[/] — look up a waybill, e.g. "
+                      f"{_first_waybill(events)}")  # fmt: skip
         try:
             board = _run(
                 settings, broker.bootstrap, events, sim.records, speed, console, metrics_port
             )
+            if not board.complete:
+                console.print(
+                    f"[red]the worker made no progress for {STALL_S:.0f} s with "
+                    f"{board.read:,} of {board.sent:,} input records read: its results are "
+                    f"incomplete, so they are neither scored nor compared with replay "
+                    f"(see {out}/worker.log)"
+                )
+                return 1
+            result = _summary(network_path, truth, out, console)
+            hold(console, page, _example(out))
+            return result
         finally:
             stop_process(worker, 30)
-    if not board.complete:
-        console.print(
-            f"[red]the worker made no progress for {STALL_S:.0f} s with {board.read:,} of "
-            f"{board.sent:,} input records read: its results are incomplete, so they are "
-            f"neither scored nor compared with replay (see {out}/worker.log)"
-        )
-        return 1
-    return _summary(network_path, truth, out, console)
+
+
+def _first_waybill(events: Path) -> str:
+    with events.open("rb") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record.get("topic") == "waybills":
+                return str(record["value"]["waybill_no"])
+    return "—"
+
+
+def _example(out: Path) -> str | None:
+    """A parcel with an open exception, the kind an agent is called about."""
+    opened: dict[str, str] = {}
+    with (out / "exceptions.jsonl").open("rb") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record["status"] == "RESOLVED":
+                opened.pop(record["exception_id"], None)
+            else:
+                opened[record["exception_id"]] = record["waybill_no"]
+    return next(iter(opened.values()), None)
+
+
+def hold(console: Console, page: str, example: str | None, stdin: TextIO | None = None) -> None:
+    """In a terminal, keep the worker up until Enter, so the page can be tried on the
+    finished stream; never waits when stdin is not a terminal (CI, a pipe, cron)."""
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        return
+    hint = f" (try {example}: it has an open exception)" if example else ""
+    console.print(f"\nThe worker is still up: look parcels up at [bold]{page}[/]{hint}.")
+    console.print("Press Enter to stop it.")
+    with contextlib.suppress(KeyboardInterrupt, EOFError):
+        stdin.readline()
 
 
 def _free_port() -> int:
