@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .core.errors import InvalidRecord
 from .network import Network
 from .schemas import INPUT_MODELS, DeadLetter, GpsBatch, GpsPing, Scan, Waybill
+from .schemas.common import SEMANTIC
 
 MAX_RECORD_BYTES = 64 * 1024
 """Largest input record accepted; a legitimate scan is well under 4 kB."""
@@ -66,6 +67,12 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def refusal(exc: ValidationError) -> str:
+    """`semantic` when every fault is one the published JSON Schemas cannot state (the
+    record has the shape they ask for), `schema` otherwise."""
+    return "semantic" if all(e["type"] == SEMANTIC for e in exc.errors()) else "schema"
+
+
 def validate(topic: str, value: Any, network: Network) -> InputRecord:
     """Validate a decoded value for a logical input topic ("waybills", "scans", "gps")."""
     model = INPUT_MODELS.get(topic)
@@ -78,7 +85,7 @@ def validate(topic: str, value: Any, network: Network) -> InputRecord:
     try:
         record = model.model_validate(value)
     except ValidationError as exc:
-        raise InvalidRecord("schema", describe(exc)) from None
+        raise InvalidRecord(refusal(exc), describe(exc)) from None
     check_network(record, network)
     return record
 

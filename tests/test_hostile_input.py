@@ -66,7 +66,7 @@ def test_a_record_from_a_broken_clock_is_a_dead_letter_and_changes_nothing_else(
     assert len(out.dead_letters) == len(baseline) + 1
     raw = json.dumps(BAD_TIMES[case], ensure_ascii=False)
     letter = next(x for x in out.dead_letters if x["raw"] == raw)
-    expected = "clock_jump" if "2099" in case else "schema"
+    expected = "clock_jump" if "2099" in case else "semantic"
     assert letter["error"].startswith(expected + ":")
 
 
@@ -74,7 +74,7 @@ def test_a_time_zone_folder_is_a_dead_letter_not_a_read_failure(run):
     events = Events().waybill(timezone="Asia").waybill("WB2").journey("WB2")
     out = run(events)
     assert len(out.dead_letters) == 1
-    assert out.dead_letters[0]["error"].startswith("schema: recipient.timezone")
+    assert out.dead_letters[0]["error"].startswith("semantic: recipient.timezone")
     assert out.statuses("DELAYED", "WB2") == []  # the next order went on as usual
 
 
@@ -218,7 +218,7 @@ def test_replay_of_a_file_of_bad_lines_never_fails(tmp_path, network_file):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     letters = read_outputs(tmp_path / "o").dead_letters
-    assert [x["error"].split(":")[0] for x in letters] == ["schema", "schema", "decode"]
+    assert [x["error"].split(":")[0] for x in letters] == ["semantic", "semantic", "decode"]
 
 
 def test_unicode_line_breaks_in_a_dead_letter_keep_it_one_line(run, tmp_path):

@@ -11,7 +11,7 @@ import yaml
 
 from ..service import ServiceSettings
 from . import ALL_MODELS
-from .export import _INPUTS
+from .export import INPUTS
 
 # logical topic -> (record names, key, what the topic carries)
 _CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
@@ -35,7 +35,7 @@ def _schemas() -> dict[str, Any]:
     """Every record's JSON Schema, their shared definitions lifted into components."""
     out: dict[str, Any] = {}
     for name, model in ALL_MODELS.items():
-        mode = "validation" if name in _INPUTS else "serialization"
+        mode = "validation" if name in INPUTS else "serialization"
         schema = model.model_json_schema(mode=mode, ref_template="#/components/schemas/{model}")
         for def_name, definition in schema.pop("$defs", {}).items():
             out.setdefault(def_name, definition)

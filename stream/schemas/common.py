@@ -22,7 +22,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -30,6 +32,19 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 broken clock, and keeping it out means no deadline arithmetic can leave datetime's range."""
 
 _ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)", re.ASCII)
+
+SEMANTIC = "semantic"
+"""Error type of the rules a JSON Schema cannot state (the range of a timestamp, a time
+zone the tz database knows, a route that starts at the origin, a promise after the
+order): a dead letter for one of these alone says `semantic`, anything else `schema`,
+so a producer whose records pass the published schemas knows the fault is in what the
+values mean, not in their shape."""
+
+
+def semantic(message: str) -> PydanticCustomError:
+    # The message goes in as context, never as the template: it may quote input text,
+    # and braces in it would be read as placeholders.
+    return PydanticCustomError(SEMANTIC, "{detail}", {"detail": message})
 
 
 def _require_iso_text(value: Any) -> Any:
@@ -46,7 +61,7 @@ def _require_iso_text(value: Any) -> Any:
 
 def _in_range(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
-        raise ValueError("timestamp must lie from 2000-01-01 up to 2100-01-01")
+        raise semantic("timestamp must lie from 2000-01-01 up to 2100-01-01")
     return value
 
 
@@ -59,9 +74,21 @@ def known_timezones() -> frozenset[str]:
 
 def _known_timezone(value: str) -> str:
     if value not in known_timezones():
-        raise ValueError(f"unknown IANA time zone {value!r}")
+        raise semantic(f"unknown IANA time zone {value!r}")
     ZoneInfo(value)  # loaded once here, so later conversions cannot fail
     return value
+
+
+TIMESTAMP_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    # RFC 3339's own date-time, with its `T` and `Z` in capitals as the service reads them.
+    "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$",
+    "description": "RFC 3339 date-time with a UTC offset. Only the service checks that it "
+    "lies from 2000-01-01 up to 2100-01-01 (a dead letter `semantic`). The service also "
+    "reads ISO-8601's shorter forms (no seconds, `+0800`, a space for the `T`).",
+}
+"""What a producer should send; the service reads a little more (see the description)."""
 
 
 def _iso_utc(value: datetime) -> str:
@@ -73,6 +100,7 @@ Timestamp = Annotated[
     BeforeValidator(_require_iso_text),
     AfterValidator(_in_range),
     PlainSerializer(_iso_utc, return_type=str, when_used="json"),
+    WithJsonSchema(TIMESTAMP_SCHEMA),
 ]
 """A timezone-aware instant. Serialised to JSON in UTC with an explicit `+00:00` offset."""
 
@@ -80,11 +108,24 @@ WaybillNo = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
 FacilityId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
 """Any 1-64 characters without whitespace: the network file decides which exist."""
 VehicleId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
-EventId = Annotated[str, Field(min_length=1, max_length=128)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,22}$")]
-PersonName = Annotated[str, Field(min_length=1, max_length=64)]
+# Input text is stripped of surrounding whitespace before it is checked (Record), so a
+# value that must not be empty must hold something besides whitespace: `\S` says that
+# in the schemas, and a phone ends with a digit, so no trailing space counts as one.
+_NOT_BLANK = r"\S"
+EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=_NOT_BLANK)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{3,21}[0-9]$")]
+PersonName = Annotated[str, Field(min_length=1, max_length=64, pattern=_NOT_BLANK)]
 TimeZoneName = Annotated[
-    str, Strict(), Field(min_length=1, max_length=64), AfterValidator(_known_timezone)
+    str,
+    Strict(),
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=_NOT_BLANK,
+        description="An IANA time zone name (`Asia/Shanghai`). Only the service checks that "
+        "its tz database knows it (a dead letter `semantic`).",
+    ),
+    AfterValidator(_known_timezone),
 ]
 """An IANA time zone this machine knows (`Asia/Shanghai`)."""
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .common import (
     EventId,
@@ -18,6 +18,7 @@ from .common import (
     VehicleId,
     WaybillNo,
     number,
+    semantic,
 )
 
 Money = number(ge=0, le=1e9)
@@ -77,15 +78,28 @@ class Sender(Record):
 
 
 class Waybill(Record):
-    """Sent when the order is created; a re-send with the same waybill_no updates it."""
+    """Sent when the order is created; a re-send with the same waybill_no updates it.
+    Only the service checks that its facilities are in the network (`unknown_facility`),
+    that planned_route starts at the origin and ends at the destination, and that
+    promised_at is not before created_at (`semantic`)."""
 
     waybill_no: WaybillNo
     product: Product
     created_at: Timestamp
-    promised_at: Timestamp | None = None
+    promised_at: Annotated[
+        Timestamp | None,
+        Field(description="Not before created_at (checked by the service: `semantic`)."),
+    ] = None
     origin_facility_id: FacilityId
     destination_facility_id: FacilityId
-    planned_route: Annotated[list[FacilityId], Field(min_length=1, max_length=32)] | None = None
+    planned_route: Annotated[
+        list[FacilityId] | None,
+        Field(
+            min_length=1,
+            max_length=32,
+            description="Origin first, destination last (checked by the service: `semantic`).",
+        ),
+    ] = None
     insured_value: Money = 0.0
     recipient: Recipient
     sender: Sender | None = None
@@ -95,18 +109,43 @@ class Waybill(Record):
         route = self.planned_route
         if route is not None:
             if route[0] != self.origin_facility_id:
-                raise ValueError("planned_route must start at origin_facility_id")
+                raise semantic("planned_route must start at origin_facility_id")
             if route[-1] != self.destination_facility_id:
-                raise ValueError("planned_route must end at destination_facility_id")
+                raise semantic("planned_route must end at destination_facility_id")
         if self.promised_at is not None and self.promised_at < self.created_at:
-            raise ValueError("promised_at is before created_at")
+            raise semantic("promised_at is before created_at")
         return self
 
 
 _URL = Annotated[str, Field(pattern=r"^https?://\S{1,2040}$")]
 
 
+def _scan_rules() -> dict[str, Any]:
+    """The per-type rules of Scan._type_specific_fields as JSON Schema `if`/`then`."""
+    rules: list[dict[str, Any]] = [
+        {
+            "if": {"properties": {"scan_type": {"enum": ["LOAD", "UNLOAD"]}},
+                   "required": ["scan_type"]},
+            "then": {"properties": {"vehicle_id": {"type": "string"}},
+                     "required": ["vehicle_id"]},
+        }
+    ]  # fmt: skip
+    for kind, allowed in _REASONS.items():
+        rules.append({
+            "if": {"properties": {"scan_type": {"const": kind.value}}, "required": ["scan_type"]},
+            "then": {"properties": {"reason": {"enum": [m.value for m in allowed]}},
+                     "required": ["reason"]},
+        })  # fmt: skip
+    return {"allOf": rules}
+
+
 class Scan(Record):
+    """One physical scan. LOAD and UNLOAD carry a vehicle_id; DELIVERY_FAILED a
+    FailureReason and DAMAGE_REPORTED a DamageSeverity as `reason`. Only the service
+    checks that its facilities are in the network (`unknown_facility`)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(_scan_rules()))
+
     event_id: EventId
     waybill_no: WaybillNo
     facility_id: FacilityId
@@ -115,7 +154,7 @@ class Scan(Record):
     vehicle_id: VehicleId | None = None
     next_facility_id: FacilityId | None = None
     reason: str | None = None
-    courier_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    courier_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")] | None = None
     description: Annotated[str, Field(max_length=500)] | None = None
     photos: Annotated[list[_URL], Field(max_length=20)] | None = None
 
