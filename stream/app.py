@@ -34,7 +34,7 @@ from .agents.deadlines import TickSource
 from .agents.eventtime import LiveClock, wall_us
 from .agents.handlers import Send, VehicleHandler, WaybillHandler
 from .agents.messages import encode_marks
-from .agents.watchdog import Watchdog
+from .agents.watchdog import Gaps, Watchdog
 from .gauges import register_gauges
 from .intake import arrival
 from .metrics import Metrics
@@ -167,10 +167,33 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             return None
 
     def caught_up(source: tuple[str, int]) -> bool:
-        high = highwater(source)
-        return high is None or (position(source) or 0) >= high
+        try:
+            high = app.consumer.highwater(TP(*source))
+        except Exception:  # not assigned (any more): nothing of it to wait for
+            return True
+        # Assigned but not fetched from yet (as while its tables recover after a
+        # fail-over): its end is unknown, so all of it may be still to come.
+        return high is not None and (position(source) or 0) >= high
 
     clock = LiveClock(settings.clock, partitions=settings.partitions, caught_up=caught_up)
+    gaps = Gaps(position)
+
+    def admitted(events: list) -> list:
+        """The events of a batch that follow on from what was processed: none past a
+        record the consumer skipped (stream/agents/watchdog.py, Gaps)."""
+        return [e for e in events if gaps.admit(
+            (e.message.topic, e.message.partition), e.message.offset)]  # fmt: skip
+
+    async def read_holes_again() -> None:
+        for source, offset in gaps.to_seek():
+            log.warning("input records skipped by the consumer: reading them again",
+                        topic=source[0], partition=source[1], offset=offset)  # fmt: skip
+            metrics.reread(source[0])
+            try:
+                await app.consumer.seek(TP(*source), offset)
+            except Exception:  # revoked meanwhile: its next owner starts from the commit
+                log.info("partition gone before it could be read again",
+                         topic=source[0], partition=source[1])  # fmt: skip
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(*names, key_type=bytes, value_type=bytes,
@@ -229,7 +252,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         """Each record of a micro-batch through `handler`, with its own event current
         (its table writes go to its partition's changelog); what the batch produced is
         delivered before its offsets are acked, and a tick's source is told it is done."""
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            events = admitted(batch)
             out: list[Send] = []
             for event in events:
                 as_current(event)
@@ -243,6 +267,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 if ticks is not None:
                     ticks.done(event.key)
                 done(event.message)
+            await read_holes_again()
 
     # Inputs in micro-batches, each key's records in arrival order. Orders and scans have
     # an agent of their own, facts and ticks another: a scan set aside for the vehicle
@@ -259,7 +284,8 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     # batch, with the run's last event as current.
     @app.agent(topic(topics.gps))
     async def gps_agent(stream):
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            events = admitted(batch)
             runs: dict[tuple[int, bytes | None], list] = {}
             for event in events:
                 runs.setdefault((event.message.partition, event.key), []).append(event)
@@ -275,6 +301,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 clock.confirm(source)
             for event in events:
                 done(event.message)
+            await read_holes_again()
 
     # Ticks do not queue behind the GPS stream: a due condition change holds the waybill
     # side back until it is out.
@@ -322,6 +349,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     @app.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
         watchdog.reset()
+        gaps.reset()
         clock.forget({(tp.topic, tp.partition) for tp in revoked})
         waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
         vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)

@@ -17,6 +17,10 @@ latency: a second stream on the wall clock, paced at half of (w)'s rate, each re
     stamped with the wall time as it is sent; the latency of an exception event is from
     sending the scan it cites (evidence `last_scan` / `revealed_by`) to the output
     record's broker timestamp.
+lookups: while (w) and the latency stream run, a client asks the worker's web server
+    for waybills of the stream (GET /waybills/{no}, a new connection each, as the
+    agents' page does), 20 a second, and times each answer (`lookup_wall`: under the
+    saturating backlog; `lookup_paced`: at half of (w)'s rate).
 
 Peak RSS is the worker's VmHWM. State bytes are the serialized waybill states, as on the
 table's changelog at the end of (e).
@@ -39,7 +43,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .broker import Broker, BrokerKind, open_broker, stop_process, worker_fields
+from .broker import Broker, BrokerKind, free_port, open_broker, stop_process, worker_fields
 from .live import (
     app_settings,
     committed,
@@ -173,12 +177,70 @@ class _Outputs(threading.Thread):
             consumer.close()
 
 
+class _Lookups(threading.Thread):
+    """An agent looking parcels up on a worker: GET /waybills/{no} at `rate` a second,
+    each on a new connection, timed from connecting to the last byte of the answer."""
+
+    def __init__(self, port: int, waybills: list[str], rate: float = 20.0) -> None:
+        super().__init__(daemon=True)
+        self.port, self.waybills, self.rate = port, waybills, rate
+        self.seconds: list[float] = []  # of the answers that looked a parcel up: 200, 404
+        self.statuses: dict[int, int] = {}
+        self.failures = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import http.client
+
+        n = 0
+        while not self.stop.is_set() and self.waybills:
+            number = self.waybills[n % len(self.waybills)]
+            began = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", f"/waybills/{number}")
+                response = conn.getresponse()
+                response.read()
+            except OSError:
+                self.failures += 1  # the worker not listening yet, or gone
+            else:
+                if response.status in (200, 404):  # not a 503 while it starts
+                    self.seconds.append(time.perf_counter() - began)
+                self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+            finally:
+                conn.close()
+            n += 1
+            self.stop.wait(max(0.0, 1 / self.rate - (time.perf_counter() - began)))
+
+    def result(self) -> dict[str, Any]:
+        times = sorted(self.seconds)
+        return {
+            "requests": len(times),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "failures": self.failures,
+            "p50_ms": _pct(times, 0.50) * 1000 if times else None,
+            "p99_ms": _pct(times, 0.99) * 1000 if times else None,
+            "max_ms": times[-1] * 1000 if times else None,
+        }
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _waybill_numbers(events: Path, limit: int = 200) -> list[str]:
+    return [key.decode() for logical, key, _, _ in read_replay_file(events)
+            if logical == "waybills" and key][:limit]  # fmt: skip
+
+
 def _worker(broker: Broker, app_id: str, out: Path, network: Path,
-            clock: str = "event") -> subprocess.Popen:  # fmt: skip
+            clock: str = "event", web_port: int | None = None) -> subprocess.Popen:  # fmt: skip
+    web = {} if web_port is None else {"web_port": web_port, "web_host": "127.0.0.1",
+                                       "web_bind": "127.0.0.1"}  # fmt: skip
     settings = app_settings(
         broker.bootstrap, app_id, partitions=PARTITIONS, clock=clock, store="memory://",
         **worker_fields(broker.kind), data_dir=str(out / app_id), network_file=str(network),
-        tick_interval_s=0.05, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0,
+        tick_interval_s=0.05, commit_interval_s=COMMIT_INTERVAL_S, metrics_port=0, **web,
         # A fresh broker: no table is ever restored, so batches may hold many records
         # (as on Apache Kafka; see ServiceSettings.tansu_single_record_batches).
         tansu_single_record_batches=False,
@@ -257,8 +319,8 @@ def _baseline(broker: Broker, events: Path, out: Path, kind: str) -> dict[str, A
     return {**timing, "records": total, "peak_rss_bytes": rss}
 
 
-def _pipeline(broker: Broker, events: Path, network: Path, expected: set | None,
-              out: Path, app_id: str, clock: str) -> dict[str, Any]:  # fmt: skip
+def _pipeline(broker: Broker, events: Path, network: Path, expected: set | None, out: Path,
+              app_id: str, clock: str, lookups: bool = False) -> dict[str, Any]:  # fmt: skip
     """The worker on `clock` through a backlog sent as `parcelwatch produce` sends it;
     on the event clock also until its exception events are replay's (`expected`)."""
     settings = _settings(broker.bootstrap, app_id)
@@ -266,16 +328,25 @@ def _pipeline(broker: Broker, events: Path, network: Path, expected: set | None,
     total = produce(settings, broker.bootstrap, events, None)
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
-    proc = _worker(broker, app_id, out, network, clock)
+    port = free_port() if lookups else None
+    proc = _worker(broker, app_id, out, network, clock, port)
+    agent = _Lookups(port, _waybill_numbers(events)) if port else None
     inputs = {settings.topic_waybills, settings.topic_scans, settings.topic_gps}
     done = None if expected is None else (lambda: outputs.keys >= expected)
     try:
+        if agent:
+            agent.start()
         timing = _time_backlog(broker.bootstrap, app_id, inputs, total, done=done)
     finally:
+        if agent:
+            agent.stop.set()
+            agent.join()
         rss = _stop(proc)
         outputs.stop.set()
         outputs.join()
     result = {**timing, "records": total, "peak_rss_bytes": rss, "outputs": len(outputs.keys)}
+    if agent:
+        result["lookups"] = agent.result()
     if expected is not None:
         result["same_as_replay"] = outputs.keys == expected
         result["state"] = _state_bytes(broker.bootstrap, app_id)
@@ -319,13 +390,16 @@ def _latency(broker: Broker, events: Path, network: Path, rate: float,
     create_topics(settings, broker.bootstrap, embedded=True)
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
-    proc = _worker(broker, app_id, out, network, clock="wall")
+    port = free_port()
+    proc = _worker(broker, app_id, out, network, clock="wall", web_port=port)
+    agent = _Lookups(port, _waybill_numbers(events))
     sent_at: dict[str, float] = {}  # scan event id -> wall time sent
     producer = _producer(broker.bootstrap)
     n = 0
     try:
         records = [r for r in read_replay_file(events) if r[0] != "waybills" or r[1]]
         time.sleep(8)  # the worker joins
+        agent.start()
         started = time.monotonic()
         for logical, key, value, _ in records:
             wait = started + n / rate - time.monotonic()
@@ -340,6 +414,8 @@ def _latency(broker: Broker, events: Path, network: Path, rate: float,
         producer.flush()
         time.sleep(5)  # the last outputs
     finally:
+        agent.stop.set()
+        agent.join()
         producer.close()
         _stop(proc)
         outputs.stop.set()
@@ -350,18 +426,15 @@ def _latency(broker: Broker, events: Path, network: Path, rate: float,
         if cited:
             latencies.append(stamp - max(cited))
     latencies.sort()
-
-    def pct(q: float) -> float | None:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
-
     return {
         "rate": rate,
         "records": n,
         "outputs": len(outputs.records),
         "measured": len(latencies),
-        "p50_s": pct(0.50),
-        "p99_s": pct(0.99),
+        "p50_s": _pct(latencies, 0.50) if latencies else None,
+        "p99_s": _pct(latencies, 0.99) if latencies else None,
         "max_s": latencies[-1] if latencies else None,
+        "lookups": agent.result(),
     }
 
 
@@ -410,7 +483,8 @@ def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | N
             ("floor", "(s) a stateless Faust agent",
              lambda: _baseline(broker, events, out, "stateless")),
             ("wall", "(w) full pipeline, wall clock",
-             lambda: _pipeline(broker, events, network_path, None, out, "bench-wall", "wall")),
+             lambda: _pipeline(broker, events, network_path, None, out, "bench-wall", "wall",
+                               lookups=True)),
             ("event", "(e) full pipeline, event clock",
              lambda: _pipeline(broker, events, network_path, expected, out, "bench-event",
                                "event")),
@@ -429,6 +503,9 @@ def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | N
     r["ratio_event"] = r["event"]["events_per_s"] / r["baseline"]["events_per_s"]
     r["ratio_floor"] = r["wall"]["events_per_s"] / r["floor"]["events_per_s"]
     r["latency_wall"] = {"p50_s": r["latency"]["p50_s"], "p99_s": r["latency"]["p99_s"]}
+    lookup_keys = ("requests", "p50_ms", "p99_ms", "max_ms")
+    r["lookup_wall"] = {k: r["wall"]["lookups"][k] for k in lookup_keys}
+    r["lookup_paced"] = {k: r["latency"]["lookups"][k] for k in lookup_keys}
     r["same_as_replay"] = r["event"]["same_as_replay"]
     (out / "bench.json").write_text(json.dumps(r, indent=2))
     console.print(render(r))
@@ -463,11 +540,20 @@ def render(r: dict) -> Table:
     table.add_row(f"wall-clock latency scan → exception, p50 (n={lat['measured']})",
                   ms(lat["p50_s"]))  # fmt: skip
     table.add_row("wall-clock latency p99", ms(lat["p99_s"]))
+    for name, label in (("lookup_wall", "lookup GET /waybills/{no} during (w)"),
+                        ("lookup_paced", "lookup during the paced stream")):  # fmt: skip
+        look = r[name]
+        table.add_row(f"{label}, p50 / p99 (n={look['requests']})",
+                      f"{ms(_ms(look['p50_ms']))} / {ms(_ms(look['p99_ms']))}")  # fmt: skip
     table.add_row("peak RSS (a) / (w) / (e)", " / ".join(
         mib(r[n]["peak_rss_bytes"]) for n in ("baseline", "wall", "event")))  # fmt: skip
     table.add_row("state bytes per active waybill", f"{state['bytes_per_active_waybill']:,.0f}")
     table.add_row("state bytes per waybill (all)", f"{state['bytes_per_waybill']:,.0f}")
     return table
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value / 1000
 
 
 if __name__ == "__main__":  # the baseline workers' process

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from .broker import BrokerKind, open_broker, stop_process, worker_fields
+from .broker import BrokerKind, free_port, open_broker, stop_process, worker_fields
 from .evaluate import evaluate, render_table
 from .live import (
     INPUT_TOPICS,
@@ -176,7 +175,7 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
         create_topics(settings, broker.bootstrap, embedded=True)
         what = "Apache Kafka" if kind == "kafka" else "embedded broker"
         console.print(f"{what} on {broker.bootstrap}; starting the worker…")
-        metrics_port, web_port = _free_port(), _free_port()
+        metrics_port, web_port = free_port(), free_port()
         worker_settings = settings.model_copy(update={
             "store": "memory://", "data_dir": str(out / "worker-data"),
             "tick_interval_s": 0.2, "metrics_port": metrics_port,
@@ -241,12 +240,6 @@ def hold(console: Console, page: str, example: str | None, stdin: TextIO | None 
     console.print("Press Enter to stop it.")
     with contextlib.suppress(KeyboardInterrupt, EOFError):
         stdin.readline()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _UNSETTLED = ("parcelwatch_parcels_set_aside", "parcelwatch_deadline_backlog")

@@ -1,4 +1,5 @@
-"""Input partitions the consumer stopped delivering, sought back to what is not done.
+"""Input records the consumer skipped or stopped delivering, sought back to what is not
+done.
 
 Faust drops records it has fetched when its flow stops around a rebalance or a recovery
 (`Consumer.getmany` breaks out of a fetched batch; `_drain_messages` moves its read
@@ -8,6 +9,14 @@ them again: seen after a kill -9 and restart, a scans partition three records sh
 its end for good, its parcels' deadlines held back with it. A partition behind its
 high-water mark whose next offset to process has not moved for `stuck_s` is sought back
 to that offset; what was in flight after all is read twice, which every input allows.
+
+The same drop can leave a hole instead: after a fail-over, a GPS partition delivered its
+records up to offset 1751, then from 1854 on, and the 102 pings between were never
+processed (their trucks "fell silent", parcels got stall exceptions replay never gives).
+So a record past the next offset to process is not processed (`Gaps`): its partition is
+sought back to that offset first. A hole the log really has (a transaction marker, a
+record compaction removed) shows itself by the same record coming first again after the
+seek, and is then accepted.
 """
 
 from __future__ import annotations
@@ -55,3 +64,48 @@ class Watchdog:
     def reset(self) -> None:
         """A rebalance: Faust seeks every partition to its commit itself."""
         self._since.clear()
+
+
+class Gaps:
+    """Holds back records delivered past a partition's next offset to process."""
+
+    def __init__(self, position: Callable[[Source], int | None]) -> None:
+        self._position = position
+        """The next offset to process where nothing was admitted here yet (what was
+        processed, else the group's commit; None: unknown, anything goes)."""
+        self._next: dict[Source, int] = {}  # after the records admitted
+        # source -> (offset expected, first offset delivered past it, sought back yet)
+        self._holes: dict[Source, tuple[int, int, bool]] = {}
+
+    def admit(self, source: Source, offset: int) -> bool:
+        """Whether the record at `offset` may be processed now (the next one, or one
+        read again); False: it is past a hole, see `to_seek`."""
+        expected = self._next.get(source)
+        if expected is None:
+            expected = self._position(source)
+        if expected is None or offset <= expected:
+            self._holes.pop(source, None)
+            self._next[source] = offset + 1
+            return True
+        hole = self._holes.get(source)
+        if hole is not None and hole[0] == expected and hole[2] and offset == hole[1]:
+            del self._holes[source]  # first again after the seek: the log has the hole
+            self._next[source] = offset + 1
+            return True
+        if hole is None or hole[0] != expected:
+            self._holes[source] = (expected, offset, False)
+        return False
+
+    def to_seek(self) -> list[tuple[Source, int]]:
+        """(source, offset) for each hole found since the last call: seek it there."""
+        out = []
+        for source, (expected, first, sought) in self._holes.items():
+            if not sought:
+                out.append((source, expected))
+                self._holes[source] = (expected, first, True)
+        return out
+
+    def reset(self) -> None:
+        """A rebalance: the partitions start again from their commits."""
+        self._holes.clear()
+        self._next.clear()

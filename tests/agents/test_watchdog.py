@@ -1,6 +1,6 @@
 """The watchdog: a partition behind its end that stops moving is sought back."""
 
-from stream.agents.watchdog import Watchdog
+from stream.agents.watchdog import Gaps, Watchdog
 
 S1, S2 = ("scans", 1), ("scans", 2)
 
@@ -41,3 +41,46 @@ def test_nothing_is_sought_while_a_position_or_end_is_unknown_or_after_a_rebalan
     dog.reset()  # a rebalance: Faust seeks to the commits itself
     assert dog.stuck(115.0) == []  # counted from after the rebalance
     assert dog.stuck(130.0) == [(S1, 3)]
+
+
+def test_a_record_past_a_hole_waits_until_the_partition_is_read_again_from_the_hole():
+    positions = {S1: 1752}
+    gaps = Gaps(positions.get)
+    assert gaps.admit(S1, 1752)
+    positions[S1] = 1753
+    assert not gaps.admit(S1, 1854)  # 1753-1853 never delivered: hold it back
+    assert not gaps.admit(S1, 1855)
+    assert gaps.to_seek() == [(S1, 1753)]
+    assert gaps.to_seek() == []  # sought once
+    assert not gaps.admit(S1, 1856)  # still buffered from before the seek
+    assert gaps.admit(S1, 1753)  # read again from the hole
+    positions[S1] = 1754
+    assert gaps.admit(S1, 1754)
+    assert gaps.to_seek() == []
+
+
+def test_a_hole_the_log_really_has_is_accepted_after_one_seek():
+    positions = {S1: 10}
+    gaps = Gaps(positions.get)
+    assert not gaps.admit(S1, 12)  # 10 and 11: a transaction's commit marker, say
+    assert gaps.to_seek() == [(S1, 10)]
+    assert not gaps.admit(S1, 13)  # buffered before the seek
+    assert gaps.admit(S1, 12)  # the seek brought 12 first again: nothing is missing
+    positions[S1] = 13
+    assert gaps.admit(S1, 13)
+
+
+def test_records_read_again_and_partitions_never_committed_are_admitted():
+    positions: dict = {S1: 50}
+    gaps = Gaps(positions.get)
+    assert gaps.admit(S1, 40)  # a re-read after a rebalance: harmless
+    assert gaps.admit(S2, 7)  # nothing processed nor committed: wherever it starts
+    assert gaps.to_seek() == []
+
+
+def test_the_records_of_one_batch_follow_on_before_any_is_done():
+    gaps = Gaps({S1: 5}.get)  # the position moves only once a batch is done
+    assert [gaps.admit(S1, o) for o in (5, 6, 7, 9)] == [True, True, True, False]
+    assert gaps.to_seek() == [(S1, 8)]
+    gaps.reset()  # a rebalance: from the commit again
+    assert gaps.admit(S1, 5)

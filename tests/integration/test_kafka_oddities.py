@@ -9,11 +9,11 @@ import time
 import pytest
 from conftest import Events
 
-from stream.broker import stop_process
+from stream.broker import free_port, stop_process
 from stream.live import create_topics, produce, topic_name
 
 from .conftest import await_replay, collect, settings_for, start_worker
-from .test_observability import _families, _free_port, _value
+from .test_observability import _families, _value
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_kafka_level_bad_records_are_dead_letters_and_the_agents_go_on(
     expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
     assert "DAMAGED" in {t for _, t, _ in expected}
 
-    port = _free_port()
+    port = free_port()
     worker = start_worker(broker, tmp_path, network_file, app_id,
                           metrics_port=port, metrics_host="127.0.0.1")  # fmt: skip
     try:

@@ -5,7 +5,6 @@ lists them all; and a real Prometheus scrapes it and answers queries about it.""
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -18,7 +17,7 @@ import yaml
 from conftest import tool
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.broker import stop_process
+from stream.broker import free_port, stop_process
 from stream.live import create_topics, produce
 
 from .conftest import await_replay, settings_for, start_worker
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.integration  # a broker and worker processes: `make tes
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> bytes:
@@ -50,7 +43,7 @@ def worker(broker, small_sim, default_network_path, tmp_path_factory):
     expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
     settings = settings_for(broker, "pw-observed")
     create_topics(settings, broker.bootstrap, embedded=True)
-    port = _free_port()
+    port = free_port()
     proc = start_worker(broker, tmp, default_network_path, "pw-observed",
                         metrics_port=port, metrics_host="127.0.0.1")  # fmt: skip
     try:
@@ -137,7 +130,7 @@ def test_a_real_prometheus_scrapes_the_worker_and_evaluates_the_rules(worker, tm
         "scrape_configs": [{"job_name": "parcelwatch",
                             "static_configs": [{"targets": [target]}]}],
     }))  # fmt: skip
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
     with (tmp_path / "prometheus.log").open("wb") as log:
         prom = subprocess.Popen(

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from conftest import Events
 
 from stream.agents.handlers import partition_of
+from stream.broker import free_port
 from stream.live import crc32_partition, create_topics, produce
 
 from .conftest import collect, settings_for, start_worker
@@ -28,12 +28,6 @@ TOKEN = "correct-horse-battery-staple"
 ROOT = Path(__file__).resolve().parents[2]
 KEYS_MURMUR = [f"M{i}" for i in range(6)]
 KEYS_CRC = ["C1", "C6", "C8", "C9", "C10", "C11"]  # where CRC32 and murmur2 disagree
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port: int, path: str, token: str | None = TOKEN, method: str = "GET",
@@ -73,7 +67,7 @@ def cluster(broker, tmp_path_factory, network_file):
     app_id = "pw-web"
     settings = settings_for(broker, app_id)
     create_topics(settings, broker.bootstrap, embedded=True)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     web = {"web_host": "127.0.0.1", "api_token": TOKEN}
     workers = [
         # The wall clock: on the event clock, once every input is read, every deadline
