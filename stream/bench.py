@@ -52,6 +52,7 @@ from .live import (
     read_replay_file,
     spawn_worker,
     topic_name,
+    waybill_numbers,
 )
 from .network import Network
 from .replay import replay
@@ -218,19 +219,14 @@ class _Lookups(threading.Thread):
             "requests": len(times),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "failures": self.failures,
-            "p50_ms": _pct(times, 0.50) * 1000 if times else None,
-            "p99_ms": _pct(times, 0.99) * 1000 if times else None,
-            "max_ms": times[-1] * 1000 if times else None,
+            "p50_s": _pct(times, 0.50) if times else None,
+            "p99_s": _pct(times, 0.99) if times else None,
+            "max_s": times[-1] if times else None,
         }
 
 
 def _pct(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _waybill_numbers(events: Path, limit: int = 200) -> list[str]:
-    return [key.decode() for logical, key, _, _ in read_replay_file(events)
-            if logical == "waybills" and key][:limit]  # fmt: skip
 
 
 def _worker(broker: Broker, app_id: str, out: Path, network: Path,
@@ -330,7 +326,7 @@ def _pipeline(broker: Broker, events: Path, network: Path, expected: set | None,
     outputs.start()
     port = free_port() if lookups else None
     proc = _worker(broker, app_id, out, network, clock, port)
-    agent = _Lookups(port, _waybill_numbers(events)) if port else None
+    agent = _Lookups(port, waybill_numbers(events, 200)) if port else None
     inputs = {settings.topic_waybills, settings.topic_scans, settings.topic_gps}
     done = None if expected is None else (lambda: outputs.keys >= expected)
     try:
@@ -392,7 +388,7 @@ def _latency(broker: Broker, events: Path, network: Path, rate: float,
     outputs.start()
     port = free_port()
     proc = _worker(broker, app_id, out, network, clock="wall", web_port=port)
-    agent = _Lookups(port, _waybill_numbers(events))
+    agent = _Lookups(port, waybill_numbers(events, 200))
     sent_at: dict[str, float] = {}  # scan event id -> wall time sent
     producer = _producer(broker.bootstrap)
     n = 0
@@ -503,7 +499,7 @@ def run_bench(out: Path, parcels: int = 300, seed: int = 7, console: Console | N
     r["ratio_event"] = r["event"]["events_per_s"] / r["baseline"]["events_per_s"]
     r["ratio_floor"] = r["wall"]["events_per_s"] / r["floor"]["events_per_s"]
     r["latency_wall"] = {"p50_s": r["latency"]["p50_s"], "p99_s": r["latency"]["p99_s"]}
-    lookup_keys = ("requests", "p50_ms", "p99_ms", "max_ms")
+    lookup_keys = ("requests", "p50_s", "p99_s", "max_s")
     r["lookup_wall"] = {k: r["wall"]["lookups"][k] for k in lookup_keys}
     r["lookup_paced"] = {k: r["latency"]["lookups"][k] for k in lookup_keys}
     r["same_as_replay"] = r["event"]["same_as_replay"]
@@ -544,16 +540,12 @@ def render(r: dict) -> Table:
                         ("lookup_paced", "lookup during the paced stream")):  # fmt: skip
         look = r[name]
         table.add_row(f"{label}, p50 / p99 (n={look['requests']})",
-                      f"{ms(_ms(look['p50_ms']))} / {ms(_ms(look['p99_ms']))}")  # fmt: skip
+                      f"{ms(look['p50_s'])} / {ms(look['p99_s'])}")  # fmt: skip
     table.add_row("peak RSS (a) / (w) / (e)", " / ".join(
         mib(r[n]["peak_rss_bytes"]) for n in ("baseline", "wall", "event")))  # fmt: skip
     table.add_row("state bytes per active waybill", f"{state['bytes_per_active_waybill']:,.0f}")
     table.add_row("state bytes per waybill (all)", f"{state['bytes_per_waybill']:,.0f}")
     return table
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value / 1000
 
 
 if __name__ == "__main__":  # the baseline workers' process

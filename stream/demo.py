@@ -36,6 +36,7 @@ from .live import (
     produce,
     spawn_worker,
     topic_name,
+    waybill_numbers,
 )
 from .network import Network
 from .replay import replay
@@ -187,7 +188,7 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
         worker = spawn_worker(worker_settings, out / "worker.log")
         page = f"http://127.0.0.1:{web_port}/"
         console.print(f"agents' page (查件): [bold]{page}[/] — look up a waybill, e.g. "
-                      f"{_first_waybill(events)}")  # fmt: skip
+                      f"{next(iter(waybill_numbers(events, 1)), '—')}")  # fmt: skip
         try:
             board = _run(
                 settings, broker.bootstrap, events, sim.records, speed, console, metrics_port
@@ -205,15 +206,6 @@ def run_demo(out: Path, parcels: int = 500, speed: float = 5000.0,
             return result
         finally:
             stop_process(worker, 30)
-
-
-def _first_waybill(events: Path) -> str:
-    with events.open("rb") as lines:
-        for line in lines:
-            record = json.loads(line)
-            if record.get("topic") == "waybills":
-                return str(record["value"]["waybill_no"])
-    return "—"
 
 
 def _example(out: Path) -> str | None:

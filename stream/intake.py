@@ -70,7 +70,7 @@ def describe(exc: ValidationError) -> str:
 def refusal(exc: ValidationError) -> str:
     """`semantic` when every fault is one the published JSON Schemas cannot state (the
     record has the shape they ask for), `schema` otherwise."""
-    return "semantic" if all(e["type"] == SEMANTIC for e in exc.errors()) else "schema"
+    return SEMANTIC if all(e["type"] == SEMANTIC for e in exc.errors()) else "schema"
 
 
 def validate(topic: str, value: Any, network: Network) -> InputRecord:

@@ -182,6 +182,17 @@ def read_replay_file(
         yield topic, key, raw, when
 
 
+def waybill_numbers(path: Path, limit: int) -> list[str]:
+    """The keys of the first `limit` orders of a replay file (parcels to look up)."""
+    out: list[str] = []
+    for topic, key, _, _ in read_replay_file(path):
+        if topic == "waybills" and key:
+            out.append(key.decode("utf-8", "replace"))
+            if len(out) >= limit:
+                break
+    return out
+
+
 def read_with_arrival(
     path: Path, arrival: ArrivalClock, skipped: Callable[[int, int], None] | None = None
 ) -> Iterator[tuple[str, bytes | None, bytes, float | None, int | None]]:

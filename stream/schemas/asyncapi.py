@@ -11,7 +11,7 @@ import yaml
 
 from ..service import ServiceSettings
 from . import ALL_MODELS
-from .export import INPUTS
+from .export import schema_mode
 
 # logical topic -> (record names, key, what the topic carries)
 _CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
@@ -35,8 +35,9 @@ def _schemas() -> dict[str, Any]:
     """Every record's JSON Schema, their shared definitions lifted into components."""
     out: dict[str, Any] = {}
     for name, model in ALL_MODELS.items():
-        mode = "validation" if name in INPUTS else "serialization"
-        schema = model.model_json_schema(mode=mode, ref_template="#/components/schemas/{model}")
+        schema = model.model_json_schema(
+            mode=schema_mode(name), ref_template="#/components/schemas/{model}"
+        )
         for def_name, definition in schema.pop("$defs", {}).items():
             out.setdefault(def_name, definition)
         schema["title"] = name

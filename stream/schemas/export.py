@@ -17,6 +17,10 @@ INPUTS = frozenset({"Waybill", "Scan", "GpsPing", "GpsBatch"})
 the others say what it writes (serialization mode)."""
 
 
+def schema_mode(name: str) -> JsonSchemaMode:
+    return "validation" if name in INPUTS else "serialization"
+
+
 class _Dialect(GenerateJsonSchema):
     """Names the dialect pydantic writes (`$defs`, `prefixItems`: 2020-12), so a
     validator never falls back to an older draft's rules."""
@@ -27,9 +31,7 @@ class _Dialect(GenerateJsonSchema):
 
 def record_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one record as CONTRACT.md names it (`Scan`, `DeadLetter`)."""
-    schema = ALL_MODELS[name].model_json_schema(
-        mode="validation" if name in INPUTS else "serialization", schema_generator=_Dialect
-    )
+    schema = ALL_MODELS[name].model_json_schema(mode=schema_mode(name), schema_generator=_Dialect)
     schema.setdefault("title", name)
     return schema
 
