@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY stream ./stream
+COPY parcelwatch ./parcelwatch
 RUN pip install --no-cache-dir . \
  && useradd --uid 10001 --create-home parcelwatch \
  && mkdir -p /data && chown parcelwatch /data

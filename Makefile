@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-kafka test-fast lint format bench fuzz clean
+.PHONY: demo test test-kafka test-fast style lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,7 @@ demo: $(STAMP)
 
 # The tests without a broker on every core, then those with one (each xdist worker has
 # a broker of its own; they mostly wait on it, so two at a time halve the wall time).
-test: $(STAMP)
-	$(BIN)/ruff check stream tests benchmarks tools
-	$(BIN)/ruff format --check stream tests benchmarks tools
+test: style
 	$(BIN)/pytest -m "not integration" -n auto
 	$(BIN)/pytest -m integration -n 2
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
@@ -30,18 +28,22 @@ test-kafka: $(STAMP)
 	$(BIN)/pytest --broker kafka -m integration -n 2 tests/integration
 
 # Everything that needs no broker: the edit-test loop.
-test-fast: $(STAMP)
-	$(BIN)/ruff check stream tests benchmarks tools
-	$(BIN)/ruff format --check stream tests benchmarks tools
+test-fast: style
 	$(BIN)/pytest -m "not integration" -n auto
 
-lint: $(STAMP)
-	$(BIN)/ruff check stream tests benchmarks tools
-	$(BIN)/ruff format --check stream tests benchmarks tools
+# Style and the layers (imports point down: pyproject.toml [tool.importlinter]).
+style: $(STAMP)
+	$(BIN)/ruff check parcelwatch tests benchmarks tools
+	$(BIN)/ruff format --check parcelwatch tests benchmarks tools
+	$(BIN)/lint-imports
+
+# ... and types.
+lint: style
+	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format stream tests benchmarks tools
-	$(BIN)/ruff check --fix stream tests benchmarks tools
+	$(BIN)/ruff format parcelwatch tests benchmarks tools
+	$(BIN)/ruff check --fix parcelwatch tests benchmarks tools
 
 fuzz: $(STAMP)
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1

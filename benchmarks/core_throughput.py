@@ -26,10 +26,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stream.core.detector import Detector
-from stream.network import Network
-from stream.replay import replay
-from stream.schemas import GpsPing, Scan, Waybill
+from parcelwatch.detection.detector import Detector
+from parcelwatch.network.graph import Network
+from parcelwatch.offline.replay import replay
+from parcelwatch.schemas import GpsPing, Scan, Waybill
 
 START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
 
@@ -181,7 +181,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    network_path = args.network or Path(str(files("stream") / "data" / "network.yaml"))
+    network_path = args.network or Path(str(files("parcelwatch") / "data" / "network.yaml"))
     network = Network.load(network_path)
     stream = build_stream(network, args.waybills, args.vehicles, args.seed)
     # The input (a million pydantic records) is not the core's to pay for: keep the

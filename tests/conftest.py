@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from stream.core.detector import Detector
-from stream.core.errors import InvalidRecord
-from stream.network import Network
-from stream.replay import replay
-from stream.rules.base import RuleContext
+from parcelwatch.detection.context import RuleContext
+from parcelwatch.detection.detector import Detector
+from parcelwatch.detection.errors import InvalidRecord
+from parcelwatch.network.graph import Network
+from parcelwatch.offline.replay import replay
 
 NETWORK_YAML = """
 facilities:
@@ -37,10 +37,12 @@ lanes:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--broker", choices=("tansu", "kafka", "all"), default="tansu",
+        "--broker",
+        choices=("tansu", "kafka", "all"),
+        default="tansu",
         help="the broker the integration tests run on: the embedded Tansu (default), "
         "Apache Kafka (`make test-kafka`: fetched from Maven Central once), or both",
-    )  # fmt: skip
+    )
 
 
 def feed(detector: Detector, record: Any) -> str | None:
@@ -271,7 +273,7 @@ def events() -> Events:
 def default_network_path() -> Path:
     from importlib.resources import files
 
-    return Path(str(files("stream") / "data" / "network.yaml"))
+    return Path(str(files("parcelwatch") / "data" / "network.yaml"))
 
 
 @pytest.fixture(scope="session")
@@ -284,7 +286,7 @@ SIM_START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
 
 def fast_config(**faults) -> Any:
     """Sparser GPS (every 5-10 min) keeps tests quick; every rule still sees its facts."""
-    from stream.sim.config import SimConfig
+    from parcelwatch.sim.config import SimConfig
 
     return SimConfig.model_validate({"ping_seconds": (300, 600), "faults": faults})
 
@@ -292,7 +294,7 @@ def fast_config(**faults) -> Any:
 @pytest.fixture(scope="session")
 def small_sim(tmp_path_factory, default_network, default_network_path) -> Path:
     """60 simulated parcels with many faults (ev.jsonl), and replay's outputs (replay/)."""
-    from stream.sim.generator import simulate_to_files
+    from parcelwatch.sim.generator import simulate_to_files
 
     out = tmp_path_factory.mktemp("live")
     config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
@@ -308,20 +310,25 @@ def small_sim(tmp_path_factory, default_network, default_network_path) -> Path:
 def month_sim(tmp_path_factory, default_network, default_network_path) -> Path:
     """30 days of parcels (20 a day, trucks pinging every 30 minutes; ev.jsonl), and
     replay's outputs (replay/): long enough for finished parcels to be forgotten."""
-    from stream.sim.config import SimConfig
-    from stream.sim.generator import simulate_to_files
+    from parcelwatch.sim.config import SimConfig
+    from parcelwatch.sim.generator import simulate_to_files
 
     out = tmp_path_factory.mktemp("month")
     config = SimConfig()
     config.ping_seconds = (1800.0, 1800.0)
-    simulate_to_files(default_network, 600, SIM_START, 30, 3, out / "ev.jsonl", out / "t.jsonl",
-                      config, False)  # fmt: skip
+    simulate_to_files(
+        default_network, 600, SIM_START, 30, 3, out / "ev.jsonl", out / "t.jsonl", config, False
+    )
     replay(default_network_path, out / "ev.jsonl", out / "replay")
     return out
 
 
-DEBIAN_TOOLS = {"promtool": "prometheus", "prometheus": "prometheus",
-                "docker-compose": "docker-compose", "kcat": "kcat"}  # fmt: skip
+DEBIAN_TOOLS = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "docker-compose": "docker-compose",
+    "kcat": "kcat",
+}
 
 
 def tool(name: str) -> str:

@@ -5,15 +5,15 @@ import pytest
 import yaml
 from conftest import Events, at, read_outputs, utc
 
-from stream.calibrate import (
+from parcelwatch.network.graph import Network
+from parcelwatch.offline.calibrate import (
     HOUR_US,
     CalibrateError,
     calibrate,
     last_mile_samples,
     learn_last_mile,
 )
-from stream.network import Network
-from stream.replay import ReplayError, replay
+from parcelwatch.offline.replay import ReplayError, replay
 
 H = HOUR_US
 
@@ -66,10 +66,22 @@ def test_calibrated_settings_refine_the_eta_and_not_the_derived_promise(tmp_path
         history.scan("DELIVERED", "C-OUT", 11.5, no=f"H{i}")
     settings = tmp_path / "calibrated.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "stream", "calibrate", "--network", str(network_file),
-         "--input", str(history.write(tmp_path / "history.jsonl")), "--out", str(settings)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "parcelwatch",
+            "calibrate",
+            "--network",
+            str(network_file),
+            "--input",
+            str(history.write(tmp_path / "history.jsonl")),
+            "--out",
+            str(settings),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     learned = yaml.safe_load(settings.read_text(encoding="utf-8"))["last_mile_learned_hours"]
     assert learned["C-OUT"] == 1.5
@@ -82,8 +94,13 @@ def test_calibrated_settings_refine_the_eta_and_not_the_derived_promise(tmp_path
     events.scan("OUT_FOR_DELIVERY", "C-OUT", 15).waybill(promised=16)
     events.waybill("WB2", promised=None).scan("PICKUP", "A-OUT", 1, no="WB2")
     replay(network_file, events.write(tmp_path / "e.jsonl"), tmp_path / "plain", until=at(15.9))
-    replay(network_file, events.write(tmp_path / "e.jsonl"), tmp_path / "cal", until=at(62),
-           config=settings)  # fmt: skip
+    replay(
+        network_file,
+        events.write(tmp_path / "e.jsonl"),
+        tmp_path / "cal",
+        until=at(62),
+        config=settings,
+    )
     plain = read_outputs(tmp_path / "plain")
     (warned,) = plain.of("DELAY_PREDICTED", "WB1")
     assert warned["evidence"]["eta"] == utc(19)
@@ -98,8 +115,9 @@ def test_learned_hours_for_a_hub_or_an_unknown_facility_are_refused(tmp_path, ne
         config = tmp_path / f"{fid}.yaml"
         config.write_text(f"last_mile_learned_hours: {{{fid}: 2}}\n", encoding="utf-8")
         with pytest.raises(ReplayError, match=what):
-            replay(network_file, Events().write(tmp_path / "e.jsonl"), tmp_path / "o",
-                   config=config)  # fmt: skip
+            replay(
+                network_file, Events().write(tmp_path / "e.jsonl"), tmp_path / "o", config=config
+            )
 
 
 def test_calibrate_reads_the_simulators_stream(tmp_path, default_network):
@@ -107,7 +125,7 @@ def test_calibrate_reads_the_simulators_stream(tmp_path, default_network):
     after going out, so the median lies near the middle, far below the plan's 4 h."""
     from datetime import datetime
 
-    from stream.sim.generator import simulate_to_files
+    from parcelwatch.sim.generator import simulate_to_files
 
     events = tmp_path / "ev.jsonl"
     start = datetime.fromisoformat("2026-11-11T00:00:00+08:00")

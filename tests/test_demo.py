@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from stream.demo import hold
+from parcelwatch.devtools.demo import hold
 
 
 class _Terminal(io.StringIO):

@@ -1,7 +1,7 @@
 import json
 
-from stream.cli import main
-from stream.evaluate import evaluate
+from parcelwatch.cli import main
+from parcelwatch.sim.evaluate import evaluate
 
 
 def _write(path, records):
@@ -10,13 +10,25 @@ def _write(path, records):
 
 
 def _label(wb, kind, start, end, promised=None):
-    return {"kind": "label", "waybill_no": wb, "type": kind, "due_from": start, "due_to": end,
-            "cause": "x", "promised_at": promised}  # fmt: skip
+    return {
+        "kind": "label",
+        "waybill_no": wb,
+        "type": kind,
+        "due_from": start,
+        "due_to": end,
+        "cause": "x",
+        "promised_at": promised,
+    }
 
 
 def _open(wb, kind, at, exc_id=None):
-    return {"exception_id": exc_id or f"{wb}-{kind}-{at}", "waybill_no": wb, "type": kind,
-            "status": "OPEN", "detected_at": at}  # fmt: skip
+    return {
+        "exception_id": exc_id or f"{wb}-{kind}-{at}",
+        "waybill_no": wb,
+        "type": kind,
+        "status": "OPEN",
+        "detected_at": at,
+    }
 
 
 T = "2026-11-20T{:02d}:00:00+00:00".format
@@ -69,8 +81,14 @@ def test_cli_json_and_table(tmp_path, capsys):
     assert main(["evaluate", "--truth", str(truth), "--exceptions", str(exc), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["types"]["DAMAGED"]) >= {
-        "precision", "recall", "tp", "fp", "fn", "delay_p50_s", "delay_p95_s"
-    }  # fmt: skip
+        "precision",
+        "recall",
+        "tp",
+        "fp",
+        "fn",
+        "delay_p50_s",
+        "delay_p95_s",
+    }
     assert main(["evaluate", "--truth", str(truth), "--exceptions", str(exc)]) == 0
     assert "DAMAGED" in capsys.readouterr().out
     assert main(["evaluate", "--truth", str(tmp_path / "nope"), "--exceptions", str(exc)]) == 2

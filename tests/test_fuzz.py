@@ -2,7 +2,8 @@
 
 import pytest
 
-from stream import fuzz, replay
+from parcelwatch.devtools import fuzz
+from parcelwatch.offline import replay
 
 
 @pytest.fixture(scope="module")

@@ -44,10 +44,12 @@ def test_a_batch_means_its_pings_one_by_one(run, shuffle):
 
 @pytest.mark.parametrize(
     ("ping", "reason"),
-    [({"event_time": "2099-01-01T00:00:00Z", "lat": 23, "lon": 114}, "clock_jump"),
-     ({"event_time": utc(4), "lat": "23", "lon": 114}, "schema"),
-     ({"event_time": utc(4), "lat": 91, "lon": 114}, "schema")],
-)  # fmt: skip
+    [
+        ({"event_time": "2099-01-01T00:00:00Z", "lat": 23, "lon": 114}, "clock_jump"),
+        ({"event_time": utc(4), "lat": "23", "lon": 114}, "schema"),
+        ({"event_time": utc(4), "lat": 91, "lon": 114}, "schema"),
+    ],
+)
 def test_one_bad_ping_refuses_the_whole_batch(run, ping, reason):
     events = Events().waybill(promised=400).scan("PICKUP", "A-OUT", 1)
     good = [{"event_time": utc(2 + i * 0.1), "lat": 23.0, "lon": 114.0} for i in range(5)]

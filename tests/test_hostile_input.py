@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import Events, read_outputs, utc
 
-from stream.intake import MAX_RECORD_BYTES, RAW_LIMIT, Oversized, read_lines
-from stream.replay import replay
-from stream.rules.customer_text import is_clean
+from parcelwatch.detection.actions.customer_text import is_clean
+from parcelwatch.edge.intake import MAX_RECORD_BYTES, RAW_LIMIT, Oversized, read_lines
+from parcelwatch.offline.replay import replay
 
 RECORD_FILES = ("exceptions.jsonl", "tickets.jsonl", "notifications.jsonl")
 
@@ -40,19 +40,47 @@ def _same_records(a: Path, b: Path) -> None:
 
 
 BAD_TIMES = {
-    "2099 ping": {"topic": "gps", "value": {"vehicle_id": "LH-SZ-GZ-01", "lat": 22.6,
-                  "lon": 114.0, "event_time": "2099-01-01T00:00:00+08:00"}},
-    "9999 scan": {"topic": "scans", "value": {"event_id": "bad-1", "waybill_no": "SF021000000003",
-                  "facility_id": "SZ-HUB", "scan_type": "HUB_ARRIVAL",
-                  "event_time": "9999-12-31T23:00:00-12:00"}},
-    "year 1 scan": {"topic": "scans", "value": {"event_id": "bad-2", "waybill_no": "SF021000000003",
-                    "facility_id": "SZ-HUB", "scan_type": "HUB_ARRIVAL",
-                    "event_time": "0001-01-01T00:00:00+14:00"}},
-    "2099 order": {"topic": "waybills", "value": {"waybill_no": "SF9", "product": "STANDARD",
-                   "created_at": "2099-01-01T00:00:00+08:00", "origin_facility_id": "SZ-NS",
-                   "destination_facility_id": "SZ-FT",
-                   "recipient": {"name": "张伟", "phone": "13800138000"}}},
-}  # fmt: skip
+    "2099 ping": {
+        "topic": "gps",
+        "value": {
+            "vehicle_id": "LH-SZ-GZ-01",
+            "lat": 22.6,
+            "lon": 114.0,
+            "event_time": "2099-01-01T00:00:00+08:00",
+        },
+    },
+    "9999 scan": {
+        "topic": "scans",
+        "value": {
+            "event_id": "bad-1",
+            "waybill_no": "SF021000000003",
+            "facility_id": "SZ-HUB",
+            "scan_type": "HUB_ARRIVAL",
+            "event_time": "9999-12-31T23:00:00-12:00",
+        },
+    },
+    "year 1 scan": {
+        "topic": "scans",
+        "value": {
+            "event_id": "bad-2",
+            "waybill_no": "SF021000000003",
+            "facility_id": "SZ-HUB",
+            "scan_type": "HUB_ARRIVAL",
+            "event_time": "0001-01-01T00:00:00+14:00",
+        },
+    },
+    "2099 order": {
+        "topic": "waybills",
+        "value": {
+            "waybill_no": "SF9",
+            "product": "STANDARD",
+            "created_at": "2099-01-01T00:00:00+08:00",
+            "origin_facility_id": "SZ-NS",
+            "destination_facility_id": "SZ-FT",
+            "recipient": {"name": "张伟", "phone": "13800138000"},
+        },
+    },
+}
 
 
 @pytest.mark.parametrize("case", BAD_TIMES)
@@ -80,9 +108,16 @@ def test_a_time_zone_folder_is_a_dead_letter_not_a_read_failure(run):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("lat", "22.6"), ("lat", True), ("insured_value", "100"), ("insured_value", False),
-     ("event_time", "1731408430"), ("event_time", 1731408430), ("created_at", "1731408430")],
-)  # fmt: skip
+    [
+        ("lat", "22.6"),
+        ("lat", True),
+        ("insured_value", "100"),
+        ("insured_value", False),
+        ("event_time", "1731408430"),
+        ("event_time", 1731408430),
+        ("created_at", "1731408430"),
+    ],
+)
 def test_a_number_or_time_of_the_wrong_json_type_is_refused(run, field, value):
     events = Events()
     if field == "lat":
@@ -132,7 +167,7 @@ def test_a_huge_line_is_a_too_large_dead_letter_and_produce_skips_it(run, tmp_pa
     assert [x["error"].split(":")[0] for x in out.dead_letters] == ["too_large"]
     assert len(out.dead_letters[0]["raw"]) <= RAW_LIMIT
 
-    from stream.live import read_replay_file
+    from parcelwatch.edge.files import read_replay_file
 
     skipped = []
     source = events.write(tmp_path / "ev.jsonl")
@@ -206,15 +241,33 @@ def test_a_full_vehicle_refuses_more_parcels_and_the_others_ride_on(run):
 
 def test_replay_of_a_file_of_bad_lines_never_fails(tmp_path, network_file):
     """The crash cases of the issue, in one file, through the command as a user runs it."""
-    source = Events().waybill(timezone="Asia").raw(
-        '{"topic": "scans", "value": {"event_id": "e", "waybill_no": "W", "facility_id":'
-        ' "A-OUT", "scan_type": "PICKUP", "event_time": "9999-12-31T23:00:00-12:00"}}'
-    ).raw("\x00\xff not json").write(tmp_path / "ev.jsonl")  # fmt: skip
+    source = (
+        Events()
+        .waybill(timezone="Asia")
+        .raw(
+            '{"topic": "scans", "value": {"event_id": "e", "waybill_no": "W", "facility_id":'
+            ' "A-OUT", "scan_type": "PICKUP", "event_time": "9999-12-31T23:00:00-12:00"}}'
+        )
+        .raw("\x00\xff not json")
+        .write(tmp_path / "ev.jsonl")
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "stream", "replay", "--network", str(network_file),
-         "--input", str(source), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "parcelwatch",
+            "replay",
+            "--network",
+            str(network_file),
+            "--input",
+            str(source),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     letters = read_outputs(tmp_path / "o").dead_letters

@@ -10,26 +10,51 @@ from conftest import BASE, Events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.core.detector import Detector
-from stream.core.errors import InvalidRecord
-from stream.intake import ARRIVAL_HEADER, arrival
-from stream.replay import parse_line, replay
+from parcelwatch.detection.detector import Detector
+from parcelwatch.detection.errors import InvalidRecord
+from parcelwatch.edge.files import parse_line
+from parcelwatch.edge.intake import ARRIVAL_HEADER, arrival
+from parcelwatch.offline.replay import replay
 
 VALID = {
-    "waybills": {"waybill_no": "W1", "product": "STANDARD", "created_at": BASE.isoformat(),
-                 "promised_at": "2026-11-22T09:00:00+08:00", "origin_facility_id": "A-OUT",
-                 "destination_facility_id": "C-OUT", "planned_route": ["A-OUT", "A-HUB",
-                 "B-HUB", "C-HUB", "C-OUT"], "insured_value": 100,
-                 "recipient": {"name": "张伟", "phone": "13800138000", "locale": "en",
-                               "timezone": "Asia/Shanghai"},
-                 "sender": {"name": "李娜", "phone": "+86 139 1234 5678"}},
-    "scans": {"event_id": "E1", "waybill_no": "W1", "facility_id": "A-HUB",
-              "event_time": "2026-11-20T10:00:00+08:00", "scan_type": "DAMAGE_REPORTED",
-              "vehicle_id": "T1", "next_facility_id": "B-HUB", "reason": "MAJOR",
-              "courier_id": "C1", "description": "box crushed", "photos": ["https://x/1.jpg"]},
-    "gps": {"vehicle_id": "T1", "event_time": "2026-11-20T10:00:00+08:00", "lat": 24.0,
-            "lon": 114.0, "speed_kmh": 60},
-}  # fmt: skip
+    "waybills": {
+        "waybill_no": "W1",
+        "product": "STANDARD",
+        "created_at": BASE.isoformat(),
+        "promised_at": "2026-11-22T09:00:00+08:00",
+        "origin_facility_id": "A-OUT",
+        "destination_facility_id": "C-OUT",
+        "planned_route": ["A-OUT", "A-HUB", "B-HUB", "C-HUB", "C-OUT"],
+        "insured_value": 100,
+        "recipient": {
+            "name": "张伟",
+            "phone": "13800138000",
+            "locale": "en",
+            "timezone": "Asia/Shanghai",
+        },
+        "sender": {"name": "李娜", "phone": "+86 139 1234 5678"},
+    },
+    "scans": {
+        "event_id": "E1",
+        "waybill_no": "W1",
+        "facility_id": "A-HUB",
+        "event_time": "2026-11-20T10:00:00+08:00",
+        "scan_type": "DAMAGE_REPORTED",
+        "vehicle_id": "T1",
+        "next_facility_id": "B-HUB",
+        "reason": "MAJOR",
+        "courier_id": "C1",
+        "description": "box crushed",
+        "photos": ["https://x/1.jpg"],
+    },
+    "gps": {
+        "vehicle_id": "T1",
+        "event_time": "2026-11-20T10:00:00+08:00",
+        "lat": 24.0,
+        "lon": 114.0,
+        "speed_kmh": 60,
+    },
+}
 FIELDS = [
     (topic, path)
     for topic, value in VALID.items()
@@ -37,14 +62,28 @@ FIELDS = [
 ]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40)
-    | st.sampled_from(["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00", "Asia",
-                       "2099-01-01T00:00:00Z", "1731408430", "22.6", "PICKUP", "A-OUT"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        [
+            "9999-12-31T23:00:00-12:00",
+            "0001-01-01T00:00:00+14:00",
+            "Asia",
+            "2099-01-01T00:00:00Z",
+            "1731408430",
+            "22.6",
+            "PICKUP",
+            "A-OUT",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 
 
 def _with(topic: str, path: str, value: object) -> dict:
@@ -61,8 +100,9 @@ def _with(topic: str, path: str, value: object) -> dict:
 @given(st.lists(st.tuples(st.sampled_from(FIELDS), json_values), min_size=1, max_size=12))
 def test_any_value_in_any_field_is_applied_or_refused_with_a_reason(network, changes):
     detector = Detector(network)
-    detector.feed(parse_line(json.dumps({"topic": "waybills", "value": VALID["waybills"]})
-                             .encode(), network))  # fmt: skip
+    detector.feed(
+        parse_line(json.dumps({"topic": "waybills", "value": VALID["waybills"]}).encode(), network)
+    )
     for (topic, path), value in changes:
         line = json.dumps({"topic": topic, "value": _with(topic, path, value)}).encode()
         try:

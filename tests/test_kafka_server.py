@@ -1,4 +1,4 @@
-"""stream/kafka_server.py without starting Java: the broker's configuration, the cache,
+"""devtools/brokers/kafka.py without starting Java: the broker's configuration, the cache,
 and a clear error where Java or Maven is missing. (Starting, kill -9 and restart are
 the integration tests' broker: tests/integration/test_broker_faults.py.)"""
 
@@ -6,17 +6,18 @@ import base64
 
 import pytest
 
-from stream import kafka_server
-from stream.broker import BrokerError
-from stream.kafka_server import KafkaBroker, cache_dir, fetch
+from parcelwatch.devtools.brokers import kafka as kafka_server
+from parcelwatch.devtools.brokers.kafka import KafkaBroker, cache_dir, fetch
+from parcelwatch.devtools.brokers.process import BrokerError
 
 
 def test_a_single_kraft_node_on_loopback_with_its_own_log_directory(tmp_path):
     broker = KafkaBroker(data_dir=tmp_path)
     props = dict(line.split("=", 1) for line in broker._config().read_text().splitlines())
     assert props["process.roles"] == "broker,controller"
-    assert props["listeners"] == (f"PLAINTEXT://127.0.0.1:{broker.port},"
-                                  f"CONTROLLER://127.0.0.1:{broker.controller_port}")  # fmt: skip
+    assert props["listeners"] == (
+        f"PLAINTEXT://127.0.0.1:{broker.port},CONTROLLER://127.0.0.1:{broker.controller_port}"
+    )
     assert props["advertised.listeners"] == f"PLAINTEXT://{broker.bootstrap}"
     assert props["log.dirs"] == str(tmp_path / "logs")
     assert props["offsets.topic.replication.factor"] == "1"  # one broker: one replica

@@ -10,7 +10,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream import logs
+from parcelwatch.service import logs
 
 
 def _capture(fmt: str) -> io.StringIO:
@@ -25,7 +25,7 @@ def _capture(fmt: str) -> io.StringIO:
 
 def test_structlog_lines_are_json_with_context_and_masked_phones():
     buffer = _capture("json")
-    log = structlog.get_logger("stream.test")
+    log = structlog.get_logger("parcelwatch.test")
     with logs.bind(waybill_no="SF1", event_id="SF1-03"):
         log.warning("dead letter", vehicle_id="V1", raw='{"phone": "13941545078"}')
     line = json.loads(buffer.getvalue().splitlines()[-1])
@@ -45,7 +45,7 @@ def test_library_lines_go_through_the_same_masking():
 
 def test_console_format_is_readable_text():
     buffer = _capture("console")
-    structlog.get_logger("stream.test").info("partitions assigned", phone="13800138000")
+    structlog.get_logger("parcelwatch.test").info("partitions assigned", phone="13800138000")
     text = buffer.getvalue()
     assert "partitions assigned" in text and "13800138000" not in text
     assert not text.lstrip().startswith("{")
@@ -58,8 +58,12 @@ def test_mask_leaves_other_numbers_alone():
     assert logs.mask('"phone": "0755-8888 1234"') == '"phone": "****-**** 1234"'
 
 
-@given(st.text(max_size=20), st.sampled_from("3456789"), st.text("0123456789", min_size=9,
-       max_size=9), st.text(max_size=20))  # fmt: skip
+@given(
+    st.text(max_size=20),
+    st.sampled_from("3456789"),
+    st.text("0123456789", min_size=9, max_size=9),
+    st.text(max_size=20),
+)
 def test_any_mobile_number_in_any_text_is_masked(before, second, rest, after):
     number = f"1{second}{rest}"
     text = f"{before} {number} {after}"
@@ -107,7 +111,7 @@ def test_no_phone_in_any_line_at_any_level_whoever_logs_it(phone, level):
     handler.setFormatter(logs.formatter("json"))
     logging.getLogger().handlers = [handler]
     value = ('{"recipient": {"name": "张三' + phone + '", "phone": "' + phone + '"}}').encode()
-    getattr(structlog.get_logger("stream.test"), level)(
+    getattr(structlog.get_logger("parcelwatch.test"), level)(
         "dead letter", error=f"unknown facility '{phone}'"
     )
     getattr(logging.getLogger("aiokafka.producer"), level)(
@@ -116,7 +120,7 @@ def test_no_phone_in_any_line_at_any_level_whoever_logs_it(phone, level):
     try:
         raise ValueError(f"bad value {phone}")
     except ValueError:
-        structlog.get_logger("stream.test").exception("processing failed")
+        structlog.get_logger("parcelwatch.test").exception("processing failed")
     text = buffer.getvalue()
     assert text.count("\n") == 3
     for line in text.splitlines():

@@ -14,7 +14,7 @@ import pytest
 from agents.harness import Harness
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.metrics import OTHER, Metrics
+from parcelwatch.service.metrics import OTHER, Metrics
 
 
 def _lines(path):
@@ -66,8 +66,11 @@ def test_counters_match_the_published_records(small_sim, default_network):
             events.append(json.loads(line))
     inputs = _by(_samples(metrics, "parcelwatch_input_records_total"), "topic", "scan_type")
     letters = _lines(small_sim / "replay" / "dead_letters.jsonl")
-    scans = Counter(e["value"].get("scan_type") for e in events
-                    if isinstance(e.get("value"), dict) and e["topic"] == "scans")  # fmt: skip
+    scans = Counter(
+        e["value"].get("scan_type")
+        for e in events
+        if isinstance(e.get("value"), dict) and e["topic"] == "scans"
+    )
     assert inputs[("scans", "HUB_ARRIVAL")] == scans["HUB_ARRIVAL"] - sum(
         '"HUB_ARRIVAL"' in d["raw"] for d in letters
     )
@@ -83,8 +86,9 @@ def test_dead_letters_are_counted_by_topic_and_reason(default_network):
     harness.waybills.handle(t.scans, 0, b"K1", b'{"event_id": "x"}')
     harness.vehicles.handle(t.gps, 0, b"V1", b"[]")
     letters = _samples(harness.waybills.metrics, "parcelwatch_dead_letters_total")
-    assert _by(letters, "topic", "reason") == Counter({("scans", "decode"): 1,
-                                                      ("scans", "schema"): 1})  # fmt: skip
+    assert _by(letters, "topic", "reason") == Counter(
+        {("scans", "decode"): 1, ("scans", "schema"): 1}
+    )
     assert sum(_samples(harness.vehicles.metrics, "parcelwatch_dead_letters_total").values()) == 1
 
 
@@ -165,27 +169,42 @@ def test_a_failure_in_processing_becomes_a_counted_dead_letter(default_network, 
 def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default_network):
     from datetime import UTC, datetime, timedelta
 
-    from stream.agents.deadlines import TickSource
-    from stream.agents.eventtime import LiveClock
-    from stream.agents.handlers import WaybillHandler
-    from stream.rules.base import RuleContext
-    from stream.service import ServiceSettings, Topics
+    from parcelwatch.detection.context import RuleContext
+    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.handlers import WaybillHandler
+    from parcelwatch.service.settings import ServiceSettings, Topics
+    from parcelwatch.service.ticks import TickSource
 
     async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
     clock = LiveClock("wall")
-    handler = WaybillHandler(RuleContext.create(default_network), Topics.from_settings(
-        ServiceSettings()), clock, TickSource(lambda: None, send), {})  # fmt: skip
+    handler = WaybillHandler(
+        RuleContext.create(default_network),
+        Topics.from_settings(ServiceSettings()),
+        clock,
+        TickSource(lambda: None, send),
+        {},
+    )
     t = handler.topics
     now = datetime.now(UTC)
-    order = {"waybill_no": "SF1", "product": "STANDARD",
-             "created_at": (now - timedelta(hours=2)).isoformat(), "origin_facility_id": "CS-FR",
-             "destination_facility_id": "YC-JF", "insured_value": 0.0,
-             "recipient": {"name": "丁燕", "phone": "13941545078"}}  # fmt: skip
-    damage = {"event_id": "SF1-1", "waybill_no": "SF1", "facility_id": "CS-FR",
-              "event_time": (now - timedelta(minutes=10)).isoformat(),
-              "scan_type": "DAMAGE_REPORTED", "reason": "MAJOR"}  # fmt: skip
+    order = {
+        "waybill_no": "SF1",
+        "product": "STANDARD",
+        "created_at": (now - timedelta(hours=2)).isoformat(),
+        "origin_facility_id": "CS-FR",
+        "destination_facility_id": "YC-JF",
+        "insured_value": 0.0,
+        "recipient": {"name": "丁燕", "phone": "13941545078"},
+    }
+    damage = {
+        "event_id": "SF1-1",
+        "waybill_no": "SF1",
+        "facility_id": "CS-FR",
+        "event_time": (now - timedelta(minutes=10)).isoformat(),
+        "scan_type": "DAMAGE_REPORTED",
+        "reason": "MAJOR",
+    }
     handler.handle(t.waybills, 0, b"SF1", json.dumps(order, ensure_ascii=False).encode())
     out = handler.handle(t.scans, 0, b"SF1", json.dumps(damage).encode())
     assert any(topic == t.exceptions for topic, _, _ in out)
@@ -201,11 +220,20 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_and_exits(tmp_path):
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**os.environ, "PARCELWATCH_METRICS_PORT": str(port),
-               "PARCELWATCH_BOOTSTRAP_SERVERS": "127.0.0.1:9", "PARCELWATCH_LOG_FORMAT": "json",
-               "PARCELWATCH_DATA_DIR": str(tmp_path)}  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "stream", "worker"], env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        env = {
+            **os.environ,
+            "PARCELWATCH_METRICS_PORT": str(port),
+            "PARCELWATCH_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "PARCELWATCH_LOG_FORMAT": "json",
+            "PARCELWATCH_DATA_DIR": str(tmp_path),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "parcelwatch", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 3, done.stdout + done.stderr
     said = done.stdout + done.stderr
     assert f"cannot listen on 0.0.0.0:{port}" in said and "PARCELWATCH_METRICS_PORT" in said

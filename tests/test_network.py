@@ -6,7 +6,13 @@ from conftest import NETWORK_YAML
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.network import _M_PER_DEG_LAT, Network, NetworkError, haversine_m, local_distance_m
+from parcelwatch.network.graph import (
+    _M_PER_DEG_LAT,
+    Network,
+    NetworkError,
+    haversine_m,
+    local_distance_m,
+)
 
 
 def test_shortest_paths_and_next_hops(network):
@@ -76,7 +82,7 @@ def test_unreadable_file(tmp_path):
 def test_bundled_default_network_is_valid():
     from importlib.resources import files
 
-    net = Network.load(files("stream") / "data" / "network.yaml")
+    net = Network.load(files("parcelwatch") / "data" / "network.yaml")
     hubs = [f for f in net.facilities.values() if f.is_hub]
     assert len(hubs) >= 25
     for hub in hubs:  # every hub city has >= 2 outlets, all connected
@@ -121,7 +127,7 @@ def test_nearest_looks_at_a_few_cells_not_every_facility(monkeypatch):
         calls += 1
         return real(*args)
 
-    monkeypatch.setattr("stream.network.local_distance_m", counting)
+    monkeypatch.setattr("parcelwatch.network.graph.local_distance_m", counting)
     for _ in range(200):
         net.nearest(rng.uniform(20, 45), rng.uniform(100, 125), 2000)
     assert calls / 200 < 5  # 5000 facilities, but only those in nearby cells are measured
@@ -232,10 +238,22 @@ def test_replay_refuses_a_bad_timetable_with_one_line(tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_text("", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "stream", "replay", "--network", str(net), "--input",
-         str(events), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "parcelwatch",
+            "replay",
+            "--network",
+            str(net),
+            "--input",
+            str(events),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         f"parcelwatch replay: {net}: schedules[0]: O -> G is not a lane"

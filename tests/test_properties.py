@@ -9,8 +9,8 @@ from conftest import BASE, COORDS, ROUTE, feed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.core.detector import Detector
-from stream.schemas import GpsPing, Scan, Waybill
+from parcelwatch.detection.detector import Detector
+from parcelwatch.schemas import GpsPing, Scan, Waybill
 
 FACILITIES = sorted(COORDS)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -7,12 +7,12 @@ import sys
 import pytest
 from conftest import Events, read_outputs
 
-from stream.cli import main
+from parcelwatch.cli import main
 
 
 def _cli(*args):
     return subprocess.run(
-        [sys.executable, "-m", "stream", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "parcelwatch", *args], capture_output=True, text=True, timeout=120
     )
 
 
@@ -145,9 +145,18 @@ def test_every_bad_line_is_a_dead_letter_and_processing_continues(run):
 
 def test_a_line_keyed_by_its_id_is_applied(run):
     events = Events().waybill(promised=200)
-    events.add("scans", {"event_id": "k1", "waybill_no": "WB1", "facility_id": "A-OUT",
-                         "event_time": "2026-11-20T09:00:00+08:00",
-                         "scan_type": "DAMAGE_REPORTED", "reason": "MAJOR"}, key="WB1")  # fmt: skip
+    events.add(
+        "scans",
+        {
+            "event_id": "k1",
+            "waybill_no": "WB1",
+            "facility_id": "A-OUT",
+            "event_time": "2026-11-20T09:00:00+08:00",
+            "scan_type": "DAMAGE_REPORTED",
+            "reason": "MAJOR",
+        },
+        key="WB1",
+    )
     out = run(events)
     assert out.dead_letters == [] and out.statuses("DAMAGED") == ["OPEN"]
 
@@ -188,7 +197,7 @@ def test_two_replays_give_identical_outputs(tmp_path, network_file):
 
 
 def test_outputs_validate_against_the_published_models(run):
-    from stream.schemas import DeadLetter, ExceptionRecord, Notification, Ticket
+    from parcelwatch.schemas import DeadLetter, ExceptionRecord, Notification, Ticket
 
     events = Events().waybill(promised=10).journey().raw("oops")
     events.scan("DAMAGE_REPORTED", "C-OUT", 20, reason="MINOR")

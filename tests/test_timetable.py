@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.core.clock import to_datetime, to_us
-from stream.timetable import Departures, Window, fixed_offset_us, parse_clock
+from parcelwatch.clock import to_datetime, to_us
+from parcelwatch.network.timetable import Departures, Window, fixed_offset_us, parse_clock
 
 
 def us(text: str) -> int:

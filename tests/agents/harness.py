@@ -1,5 +1,5 @@
 """An in-process stand-in for Kafka around the live handlers: per-topic queues, the
-same routing as stream/app.py, and a choice of which side reads ahead. Lets tests drive
+same routing as parcelwatch/service/app.py, and a choice of which side reads ahead. Lets tests drive
 the live logic (event clock, ticks, facts and marks) deterministically."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ import weakref
 from collections import deque
 from pathlib import Path
 
-from stream.agents.deadlines import TickSource
-from stream.agents.eventtime import LiveClock, wall_us
-from stream.agents.handlers import VehicleHandler, WaybillHandler
-from stream.agents.messages import encode_marks
-from stream.live import ArrivalClock, read_with_arrival, topic_name
-from stream.network import Network
-from stream.rules.base import RuleContext
-from stream.service import ServiceSettings, Topics
+from parcelwatch.detection.context import RuleContext
+from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
+from parcelwatch.network.graph import Network
+from parcelwatch.service.clients import topic_name
+from parcelwatch.service.eventtime import LiveClock, wall_us
+from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
+from parcelwatch.service.settings import ServiceSettings, Topics
+from parcelwatch.service.ticks import TickSource
+from parcelwatch.service.wire import encode_marks
 
 
 class Harness:
@@ -30,8 +31,12 @@ class Harness:
         self.clock = LiveClock("event", idle_s=idle_s, partitions=1, stale_s=1e9)
         self._marks: dict[str, list] = {}
         self.queues: dict[str, deque] = {}
-        self.outputs: dict[str, list[dict]] = {"exceptions": [], "tickets": [],
-                                               "notifications": [], "dead_letters": []}  # fmt: skip
+        self.outputs: dict[str, list[dict]] = {
+            "exceptions": [],
+            "tickets": [],
+            "notifications": [],
+            "dead_letters": [],
+        }
         ctx = RuleContext.create(network)
         self._rules = (network, ctx.settings)
         t = self.topics
@@ -50,8 +55,12 @@ class Harness:
         orders = (t.scans, t.waybills) if orders_last else (t.waybills, t.scans)
         self.waybill_inputs = (*orders, t.facts, t.waybill_ticks)
         self.vehicle_inputs = (t.gps, t.vehicle_ticks)
-        names = {t.exceptions: "exceptions", t.tickets: "tickets",
-                 t.notifications: "notifications", t.dead_letters: "dead_letters"}  # fmt: skip
+        names = {
+            t.exceptions: "exceptions",
+            t.tickets: "tickets",
+            t.notifications: "notifications",
+            t.dead_letters: "dead_letters",
+        }
         self._sinks = names
         self.loaded = 0  # input records, which bound the rounds to quiet (see `run`)
         # One event loop for the timer's rounds: asyncio.run makes one per call, and a
@@ -82,7 +91,7 @@ class Harness:
             self.loaded += 1
 
     def step(self, topics: tuple[str, ...], handler, limit: int) -> int:
-        """Up to `limit` messages of each topic, in order, as the agents of stream/app.py
+        """Up to `limit` messages of each topic, in order, as the agents of service/app.py
         handle them."""
         done = 0
         t = self.topics

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from stream.agents import deadlines
-from stream.agents.deadlines import TickSource
+from parcelwatch.service import ticks as deadlines
+from parcelwatch.service.ticks import TickSource
 
 
 def test_a_tick_not_done_is_sent_again_then_forgotten(monkeypatch):

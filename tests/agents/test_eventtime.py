@@ -1,8 +1,8 @@
-"""The event clock's invariants (stream/agents/eventtime.py), on a plain object with a fake
+"""The event clock's invariants (parcelwatch/service/eventtime.py), on a plain object with a fake
 wall clock: watermarks per partition, idleness, and marks from the vehicle side to the
 waybill side."""
 
-from stream.agents.eventtime import LiveClock, Mark, Upstream, wall_us
+from parcelwatch.service.eventtime import LiveClock, Mark, Upstream, wall_us
 
 
 def test_low_watermark_waits_for_every_partition():
@@ -167,7 +167,7 @@ def test_inputs_kept_aside_across_a_rebalance_count_as_read():
 
 
 def test_marks_go_over_the_wire_and_read_an_older_version():
-    from stream.agents.messages import decode_marks, encode_marks
+    from parcelwatch.service.wire import decode_marks, encode_marks
 
     marks = [Mark(0, 100, 120), Mark(1, None, None), Mark(2, 5, 9, idle=True)]
     assert decode_marks(encode_marks(marks, 77)) == (marks, 77)

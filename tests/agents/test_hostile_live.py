@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.agents.deadlines import TickSource
-from stream.agents.eventtime import LiveClock
-from stream.agents.handlers import VehicleHandler, WaybillHandler
-from stream.rules.base import RuleContext
-from stream.service import ServiceSettings, Topics
+from parcelwatch.detection.context import RuleContext
+from parcelwatch.service.eventtime import LiveClock
+from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
+from parcelwatch.service.settings import ServiceSettings, Topics
+from parcelwatch.service.ticks import TickSource
 
 from .harness import Harness
 
@@ -25,8 +25,15 @@ def test_a_2099_ping_moves_no_watermark_and_the_records_are_replays(
     small_sim, default_network, tmp_path
 ):
     lines = (small_sim / "ev.jsonl").read_bytes().splitlines()
-    ping = {"topic": "gps", "value": {"vehicle_id": "LH-X", "lat": 22.6, "lon": 114.0,
-                                      "event_time": "2099-01-01T00:00:00+08:00"}}  # fmt: skip
+    ping = {
+        "topic": "gps",
+        "value": {
+            "vehicle_id": "LH-X",
+            "lat": 22.6,
+            "lon": 114.0,
+            "event_time": "2099-01-01T00:00:00+08:00",
+        },
+    }
     lines.insert(len(lines) // 3, json.dumps(ping).encode())
     source = tmp_path / "ev.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
@@ -66,8 +73,14 @@ def _letters(out, topics):
 def test_on_the_wall_clock_a_record_from_the_future_is_refused(default_network, minutes, refused):
     waybills, vehicles, t = _wall_handlers(default_network)
     when = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
-    scan = {"event_id": "E1", "waybill_no": "SF1", "facility_id": "CS-FR", "event_time": when,
-            "scan_type": "DAMAGE_REPORTED", "reason": "MAJOR"}  # fmt: skip
+    scan = {
+        "event_id": "E1",
+        "waybill_no": "SF1",
+        "facility_id": "CS-FR",
+        "event_time": when,
+        "scan_type": "DAMAGE_REPORTED",
+        "reason": "MAJOR",
+    }
     ping = {"vehicle_id": "V1", "event_time": when, "lat": 22.6, "lon": 114.0}
     outs = [
         waybills.handle(t.scans, 0, b"SF1", json.dumps(scan).encode()),
@@ -84,8 +97,13 @@ def test_a_conflicting_event_id_is_a_dead_letter_live_too(default_network):
     waybills, _, t = _wall_handlers(default_network)
     now = datetime.now(UTC)
     when = (now - timedelta(minutes=5)).isoformat()
-    scan = {"event_id": "E1", "waybill_no": "SF1", "facility_id": "CS-FR", "event_time": when,
-            "scan_type": "PICKUP"}  # fmt: skip
+    scan = {
+        "event_id": "E1",
+        "waybill_no": "SF1",
+        "facility_id": "CS-FR",
+        "event_time": when,
+        "scan_type": "PICKUP",
+    }
     assert _letters(waybills.handle(t.scans, 0, b"SF1", json.dumps(scan).encode()), t) == []
     again = waybills.handle(t.scans, 0, b"SF1", json.dumps(scan).encode())
     assert again == []  # a redelivery: nothing at all
@@ -110,8 +128,10 @@ def test_a_tombstone_is_a_dead_letter_not_a_crash(default_network, key):
 def test_a_gps_batch_is_its_pings_and_one_bad_ping_refuses_it_whole(default_network):
     _, vehicles, t = _wall_handlers(default_network)
     now = datetime.now(UTC)
-    pings = [{"event_time": (now - timedelta(minutes=m)).isoformat(), "lat": 23.0, "lon": 114.0}
-             for m in (20, 30, 10)]  # fmt: skip
+    pings = [
+        {"event_time": (now - timedelta(minutes=m)).isoformat(), "lat": 23.0, "lon": 114.0}
+        for m in (20, 30, 10)
+    ]
     bad = {**pings[0], "event_time": (now + timedelta(hours=2)).isoformat()}
     batch = {"vehicle_id": "V1", "pings": [*pings, bad]}
     refused = vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode())
@@ -120,8 +140,8 @@ def test_a_gps_batch_is_its_pings_and_one_bad_ping_refuses_it_whole(default_netw
     batch = {"vehicle_id": "V1", "pings": pings}
     facts = vehicles.handle(t.gps, 0, b"V1", json.dumps(batch).encode())
     assert [(topic, json.loads(v)[1]) for topic, _, v in facts] == [(t.facts, "OK")]  # tracked
-    from stream.core.clock import to_us
-    from stream.core.codec import load_vehicle
+    from parcelwatch.clock import to_us
+    from parcelwatch.detection.codec import load_vehicle
 
     state = load_vehicle(vehicles.table[b"V1"])
     assert state.last_ping_at == to_us(now - timedelta(minutes=10))  # the latest, not the last sent

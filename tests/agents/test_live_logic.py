@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from stream.agents.handlers import FLEET, HELD
+from parcelwatch.service.handlers import FLEET, HELD
 
 from .harness import Harness
 
@@ -38,11 +38,11 @@ def test_lockstep_live_logic_gives_the_replay_records(small_sim, default_network
 def test_a_month_through_the_live_logic_forgets_what_replay_forgets(month_sim, default_network):
     """Finished parcels and silent vehicles are deleted from the tables (tombstones on
     the changelog) as replay forgets them, and the records stay replay's."""
-    from stream.core.clock import HOUR
-    from stream.core.codec import load_vehicle
-    from stream.core.detector import Detector
-    from stream.intake import decode
-    from stream.live import read_replay_file
+    from parcelwatch.clock import HOUR
+    from parcelwatch.detection.codec import load_vehicle
+    from parcelwatch.detection.detector import Detector
+    from parcelwatch.edge.files import read_replay_file
+    from parcelwatch.edge.intake import decode
 
     WEEK = 7 * 24 * HOUR
     detector = Detector(default_network)
@@ -67,21 +67,28 @@ def test_a_month_through_the_live_logic_forgets_what_replay_forgets(month_sim, d
     assert len(live) < len(seen) / 2, "few vehicles forgotten"
     harness.run_to_end(500, 500)
     _same_as_replay(harness, month_sim)
-    waybills = {k.decode() for k in harness.waybills.table
-                if not k.endswith(HELD) and not k.startswith(FLEET)}  # fmt: skip
+    waybills = {
+        k.decode()
+        for k in harness.waybills.table
+        if not k.endswith(HELD) and not k.startswith(FLEET)
+    }
     assert waybills == set(detector.waybills) and len(waybills) < 300
     # Once everything is read and idle, every vehicle deadline fires (invariant 5 of
-    # stream/agents/eventtime.py), the last one a week after its last ping: forgotten.
+    # parcelwatch/service/eventtime.py), the last one a week after its last ping: forgotten.
     assert not harness.vehicles.table
 
 
 @pytest.mark.parametrize(
     ("vehicle_batch", "waybill_batch", "orders_last"),
-    [(10**9, 1, False), (1, 10**9, False), (50, 7, False), (1, 10**9, True),
-     (0, 10**9, True)],
-    ids=["vehicles-ahead", "waybills-ahead", "interleaved", "scans-before-orders",
-         "all-gps-then-all-scans-then-all-orders"],
-)  # fmt: skip
+    [(10**9, 1, False), (1, 10**9, False), (50, 7, False), (1, 10**9, True), (0, 10**9, True)],
+    ids=[
+        "vehicles-ahead",
+        "waybills-ahead",
+        "interleaved",
+        "scans-before-orders",
+        "all-gps-then-all-scans-then-all-orders",
+    ],
+)
 def test_a_backlog_read_unevenly_gives_the_replay_records(
     small_sim, default_network, vehicle_batch, waybill_batch, orders_last
 ):
@@ -98,8 +105,13 @@ def test_a_backlog_read_unevenly_gives_the_replay_records(
     _same_as_replay(harness, small_sim)
 
 
-SCAN = {"event_id": "e1", "waybill_no": "W1", "facility_id": "SZ-HUB",
-        "event_time": "2026-11-20T09:00:00+08:00", "scan_type": "HUB_ARRIVAL"}  # fmt: skip
+SCAN = {
+    "event_id": "e1",
+    "waybill_no": "W1",
+    "facility_id": "SZ-HUB",
+    "event_time": "2026-11-20T09:00:00+08:00",
+    "scan_type": "HUB_ARRIVAL",
+}
 PING = {"vehicle_id": "T1", "event_time": "2026-11-20T09:00:00+08:00", "lat": 22.6, "lon": 114.0}
 
 
@@ -143,18 +155,40 @@ def test_bad_records_become_dead_letters_with_the_key(default_network):
     assert letter["key"] == "K1" and letter["error"].startswith("decode") and "line" not in letter
 
 
-ORDER = {"waybill_no": "SF000000000001", "product": "STANDARD",
-         "created_at": "2026-11-20T08:00:00+08:00", "origin_facility_id": "CS-FR",
-         "destination_facility_id": "YC-JF", "insured_value": 0.0,
-         "recipient": {"name": "丁燕", "phone": "13941545078", "locale": "zh-CN",
-                       "timezone": "Asia/Shanghai"}}  # fmt: skip
-PICKUP = {"event_id": "SF000000000001-00", "waybill_no": "SF000000000001",
-          "facility_id": "CS-FR", "event_time": "2026-11-20T11:30:00+08:00",
-          "scan_type": "PICKUP", "courier_id": "C1"}  # fmt: skip
-LATE = {**PICKUP, "event_id": "SF000000000001-x", "scan_type": "HUB_ARRIVAL",
-        "event_time": "2026-11-20T09:00:00+08:00"}  # uploaded after the pickup  # fmt: skip
-PING = {"vehicle_id": "V1", "event_time": "2026-11-20T10:00:00+08:00",
-        "lat": 28.230128, "lon": 112.979832}  # fmt: skip
+ORDER = {
+    "waybill_no": "SF000000000001",
+    "product": "STANDARD",
+    "created_at": "2026-11-20T08:00:00+08:00",
+    "origin_facility_id": "CS-FR",
+    "destination_facility_id": "YC-JF",
+    "insured_value": 0.0,
+    "recipient": {
+        "name": "丁燕",
+        "phone": "13941545078",
+        "locale": "zh-CN",
+        "timezone": "Asia/Shanghai",
+    },
+}
+PICKUP = {
+    "event_id": "SF000000000001-00",
+    "waybill_no": "SF000000000001",
+    "facility_id": "CS-FR",
+    "event_time": "2026-11-20T11:30:00+08:00",
+    "scan_type": "PICKUP",
+    "courier_id": "C1",
+}
+LATE = {
+    **PICKUP,
+    "event_id": "SF000000000001-x",
+    "scan_type": "HUB_ARRIVAL",
+    "event_time": "2026-11-20T09:00:00+08:00",
+}  # uploaded after the pickup
+PING = {
+    "vehicle_id": "V1",
+    "event_time": "2026-11-20T10:00:00+08:00",
+    "lat": 28.230128,
+    "lon": 112.979832,
+}
 KEY = b"SF000000000001"
 
 
@@ -177,8 +211,10 @@ def test_inputs_set_aside_wait_from_the_first_not_the_earliest(default_network):
     assert w.handle(t.scans, 0, KEY, _raw(LATE)) == []
     harness.clock.confirm((t.scans, 0))
     assert w.waiting == {KEY: _us(PICKUP)}
-    assert [x[2] for x in json.loads(w.table[KEY + HELD])] == [_raw(PICKUP).decode(),
-                                                               _raw(LATE).decode()]  # fmt: skip
+    assert [x[2] for x in json.loads(w.table[KEY + HELD])] == [
+        _raw(PICKUP).decode(),
+        _raw(LATE).decode(),
+    ]
     assert w.ticks.queue.peek() == _us(PICKUP)
 
 
@@ -218,11 +254,11 @@ def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_netw
     A worker that restores the state from its table addresses the ticks the same way."""
     from datetime import UTC, datetime
 
-    from stream.agents.deadlines import TickSource
-    from stream.agents.eventtime import LiveClock
-    from stream.agents.handlers import WaybillHandler, partition_of
-    from stream.rules.base import RuleContext
-    from stream.service import ServiceSettings, Topics
+    from parcelwatch.detection.context import RuleContext
+    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.handlers import WaybillHandler, partition_of
+    from parcelwatch.service.settings import ServiceSettings, Topics
+    from parcelwatch.service.ticks import TickSource
 
     sent: list[tuple[bytes, int | None]] = []
 
@@ -262,11 +298,15 @@ def test_an_order_is_applied_at_its_arrival_stamp_unless_the_guard_refuses_it(
     """The stamp `produce` puts on a late record moves it to when it arrived; a stamp
     from the past changes nothing, and one a record's time could not be (past the clock
     guard's jump) is hostile input and ignored: it must not move any parcel's time."""
-    from stream.core.codec import load_waybill
+    from parcelwatch.detection.codec import load_waybill
 
     hour = 3600 * 1_000_000
-    times = {"order": _us(ORDER), "order+1h": _us(ORDER) + hour,
-             "order+100d": _us(ORDER) + 2400 * hour, "order-1h": _us(ORDER) - hour}  # fmt: skip
+    times = {
+        "order": _us(ORDER),
+        "order+1h": _us(ORDER) + hour,
+        "order+100d": _us(ORDER) + 2400 * hour,
+        "order-1h": _us(ORDER) - hour,
+    }
     harness = Harness(default_network, idle_s=3600)
     w, t = harness.waybills, harness.topics
     w.handle(t.waybills, 0, KEY, _raw(ORDER), times.get(stamp))
@@ -279,13 +319,13 @@ def test_a_tick_read_before_this_workers_clock_got_there_waits_for_it(default_ne
     reached the changelog. The new owner reads those scans again: a tick fired before
     they are back would open a stall on a state that lacks them. It waits for this
     worker's own clock, and the deadline fires then, once."""
-    from stream.agents.deadlines import TickSource
-    from stream.agents.eventtime import LiveClock
-    from stream.agents.handlers import WaybillHandler
-    from stream.agents.messages import encode_tick
-    from stream.core.codec import stored_schedule
-    from stream.rules.base import RuleContext
-    from stream.service import ServiceSettings, Topics
+    from parcelwatch.detection.codec import stored_schedule
+    from parcelwatch.detection.context import RuleContext
+    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.handlers import WaybillHandler
+    from parcelwatch.service.settings import ServiceSettings, Topics
+    from parcelwatch.service.ticks import TickSource
+    from parcelwatch.service.wire import encode_tick
 
     sent: list[tuple[bytes, bytes, int | None]] = []
 

@@ -1,6 +1,6 @@
 """The watchdog: a partition behind its end that stops moving is sought back."""
 
-from stream.agents.watchdog import Gaps, Watchdog
+from parcelwatch.service.watchdog import Gaps, Watchdog
 
 S1, S2 = ("scans", 1), ("scans", 2)
 

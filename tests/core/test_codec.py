@@ -4,14 +4,14 @@ from conftest import feed
 from hypothesis import HealthCheck, given, settings
 from test_properties import streams
 
-from stream.core.codec import (
+from parcelwatch.detection.codec import (
     dump_vehicle,
     dump_waybill,
     load_vehicle,
     load_waybill,
     stored_schedule,
 )
-from stream.core.detector import Detector
+from parcelwatch.detection.detector import Detector
 
 
 def _half_and_half(network, stream, reload):
@@ -55,13 +55,18 @@ def test_event_ids_of_an_older_state_still_catch_redeliveries(network):
 
     from conftest import BASE
 
-    from stream.core import ids
-    from stream.core.waybills import WaybillProcessor
-    from stream.rules.base import RuleContext
-    from stream.schemas import Scan
+    from parcelwatch.detection import ids
+    from parcelwatch.detection.context import RuleContext
+    from parcelwatch.detection.waybills import WaybillProcessor
+    from parcelwatch.schemas import Scan
 
-    scan = Scan(event_id="E1", waybill_no="W1", facility_id="A-HUB", scan_type="HUB_ARRIVAL",
-                event_time=BASE + timedelta(hours=1))  # fmt: skip
+    scan = Scan(
+        event_id="E1",
+        waybill_no="W1",
+        facility_id="A-HUB",
+        scan_type="HUB_ARRIVAL",
+        event_time=BASE + timedelta(hours=1),
+    )
     old = load_waybill(b'{"waybill_no": "W1", "seen": [%d]}' % ids.event_digest("E1"))
     side = WaybillProcessor(RuleContext.create(network))
     assert side.admit(old, scan, 0) is None  # known id, content unknown: a redelivery

@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.core.clock import EventClock, iso, to_us
-from stream.core.deadlines import DeadlineQueue
+from parcelwatch.clock import EventClock, iso, to_us
+from parcelwatch.detection.deadlines import DeadlineQueue
 
 
 def test_pops_in_deadline_order_and_only_when_due():

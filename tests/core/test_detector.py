@@ -4,10 +4,10 @@ import json
 
 from conftest import Events, feed
 
-from stream.core.clock import HOUR
-from stream.core.detector import Detector
-from stream.intake import decode
-from stream.live import read_replay_file
+from parcelwatch.clock import HOUR
+from parcelwatch.detection.detector import Detector
+from parcelwatch.edge.files import read_replay_file
+from parcelwatch.edge.intake import decode
 
 WEEK = 7 * 24 * HOUR
 
@@ -29,9 +29,18 @@ def test_a_delivered_parcel_is_forgotten_a_week_later_and_a_later_scan_starts_af
     detector.advance(start + delivered + WEEK)
     assert "WB1" not in detector.waybills
     # A scan of it now is that of a parcel never seen: no order, one scan.
-    feed(detector, decode("scans", json.dumps(json.loads(
-        Events().scan("HUB_ARRIVAL", "C-OUT", 17 + 7 * 24 + 3, event_id="late").lines[0]
-    )["value"]).encode(), network))  # fmt: skip
+    feed(
+        detector,
+        decode(
+            "scans",
+            json.dumps(
+                json.loads(
+                    Events().scan("HUB_ARRIVAL", "C-OUT", 17 + 7 * 24 + 3, event_id="late").lines[0]
+                )["value"]
+            ).encode(),
+            network,
+        ),
+    )
     w = detector.waybills["WB1"]
     assert not w.registered and len(w.events) == 2 and w.terminal is None
 
@@ -67,8 +76,11 @@ def test_a_month_keeps_the_parcels_of_the_last_week(month_sim, default_network):
             continue
         feed(detector, record)
     now = detector.clock.now
-    parcels = {r["waybill_no"] for r in map(json.loads, (month_sim / "t.jsonl").open())
-               if "waybill_no" in r}  # fmt: skip
+    parcels = {
+        r["waybill_no"]
+        for r in map(json.loads, (month_sim / "t.jsonl").open())
+        if "waybill_no" in r
+    }
     kept = detector.waybills.values()
     assert len(parcels) >= 300 and len(kept) < len(parcels) / 3  # most were forgotten
     for w in kept:

@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.core.fleet import HISTORY, Riders, condition_at, remember
-from stream.core.state import VehicleFact
+from parcelwatch.detection.fleet import HISTORY, Riders, condition_at, remember
+from parcelwatch.detection.state import VehicleFact
 
 
 def fact(at, status="OK", vehicle="T1"):

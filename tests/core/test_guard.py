@@ -3,12 +3,12 @@
 import pytest
 from conftest import BASE, feed
 
-from stream.core.clock import HOUR, MINUTE, to_us
-from stream.core.detector import Detector
-from stream.core.errors import InvalidRecord
-from stream.core.guard import ClockGuard
-from stream.schemas import GpsPing
-from stream.settings import RuleSettings
+from parcelwatch.clock import HOUR, MINUTE, to_us
+from parcelwatch.detection.detector import Detector
+from parcelwatch.detection.errors import InvalidRecord
+from parcelwatch.detection.guard import ClockGuard
+from parcelwatch.schemas import GpsPing
+from parcelwatch.settings import RuleSettings
 
 T0 = to_us(BASE)
 

@@ -2,7 +2,7 @@
 
 from array import array
 
-from stream.core.state import find_event
+from parcelwatch.detection.state import find_event
 
 
 def test_an_event_id_is_found_only_among_ids_not_contents():

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from conftest import BASE
 
-from stream.core.clock import MINUTE, to_us
-from stream.core.vehicles import VehicleProcessor
-from stream.schemas import GpsPing
+from parcelwatch.clock import MINUTE, to_us
+from parcelwatch.detection.vehicles import VehicleProcessor
+from parcelwatch.schemas import GpsPing
 
 
 def ping(minutes, lat, lon, vehicle="T1"):
@@ -70,7 +70,7 @@ def test_arrival_at_a_facility_is_a_fact(ctx):
 
 def test_an_untracked_vehicle_has_no_deadline(ctx):
     side = VehicleProcessor(ctx)
-    from stream.core.state import VehicleState
+    from parcelwatch.detection.state import VehicleState
 
     step = side.tick(VehicleState("VAN"), t(100))
     assert step.facts == [] and step.state.deadline is None

@@ -4,7 +4,7 @@ import random
 
 from conftest import BASE, Events
 
-from stream.core.clock import MINUTE, to_us
+from parcelwatch.clock import MINUTE, to_us
 
 
 def test_redelivered_scans_change_nothing(run):
@@ -82,31 +82,61 @@ def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
 
     from conftest import BASE, ROUTE
 
-    from stream.core.clock import to_us
-    from stream.core.detector import Detector
-    from stream.core.waybills import WaybillProcessor
-    from stream.rules.base import RuleContext
-    from stream.schemas import Scan, Waybill
+    from parcelwatch.clock import to_us
+    from parcelwatch.detection.context import RuleContext
+    from parcelwatch.detection.detector import Detector
+    from parcelwatch.detection.waybills import WaybillProcessor
+    from parcelwatch.schemas import Scan, Waybill
 
     wb = Waybill.model_validate(
-        {"waybill_no": "W", "product": "STANDARD", "created_at": BASE.isoformat(),
-         "promised_at": (BASE + timedelta(hours=60)).isoformat(), "origin_facility_id": "A-OUT",
-         "destination_facility_id": "C-OUT", "planned_route": ROUTE,
-         "recipient": {"name": "张伟", "phone": "13800138000"}}
-    )  # fmt: skip
+        {
+            "waybill_no": "W",
+            "product": "STANDARD",
+            "created_at": BASE.isoformat(),
+            "promised_at": (BASE + timedelta(hours=60)).isoformat(),
+            "origin_facility_id": "A-OUT",
+            "destination_facility_id": "C-OUT",
+            "planned_route": ROUTE,
+            "recipient": {"name": "张伟", "phone": "13800138000"},
+        }
+    )
 
     def scan(i, kind, facility, hours):
-        return Scan(event_id=f"e{i}", waybill_no="W", facility_id=facility,
-                    event_time=BASE + timedelta(hours=hours), scan_type=kind)  # fmt: skip
+        return Scan(
+            event_id=f"e{i}",
+            waybill_no="W",
+            facility_id=facility,
+            event_time=BASE + timedelta(hours=hours),
+            scan_type=kind,
+        )
 
-    inputs = [wb, scan(1, "PICKUP", "A-OUT", 1), scan(2, "HUB_ARRIVAL", "A-HUB", 2),
-              scan(3, "HUB_ARRIVAL", "B-HUB", 30)]  # fmt: skip
+    inputs = [
+        wb,
+        scan(1, "PICKUP", "A-OUT", 1),
+        scan(2, "HUB_ARRIVAL", "A-HUB", 2),
+        scan(3, "HUB_ARRIVAL", "B-HUB", 30),
+    ]
     detector = Detector(network)
     for record in inputs:
         detector.feed(record)
-    expected = [(t, r.model_dump(exclude={"detected_at", "evidence", "updated_at", "created_at",
-                                          "send_after", "resolved_at", "due_at", "body"}))
-                for t, r in detector.outputs]  # fmt: skip
+    expected = [
+        (
+            t,
+            r.model_dump(
+                exclude={
+                    "detected_at",
+                    "evidence",
+                    "updated_at",
+                    "created_at",
+                    "send_after",
+                    "resolved_at",
+                    "due_at",
+                    "body",
+                }
+            ),
+        )
+        for t, r in detector.outputs
+    ]
 
     side = WaybillProcessor(RuleContext.create(network))
     w = None
@@ -115,9 +145,24 @@ def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
         at = record.created_at if isinstance(record, Waybill) else record.event_time
         step = (side.register if isinstance(record, Waybill) else side.scan)(w, record, to_us(at))
         w = step.state
-        got += [(t, r.model_dump(exclude={"detected_at", "evidence", "updated_at", "created_at",
-                                          "send_after", "resolved_at", "due_at", "body"}))
-                for t, r in step.outputs]  # fmt: skip
+        got += [
+            (
+                t,
+                r.model_dump(
+                    exclude={
+                        "detected_at",
+                        "evidence",
+                        "updated_at",
+                        "created_at",
+                        "send_after",
+                        "resolved_at",
+                        "due_at",
+                        "body",
+                    }
+                ),
+            )
+            for t, r in step.outputs
+        ]
     assert got == expected
     assert "STALLED_AT_FACILITY" in {r["type"] for t, r in got if t == "exceptions"}
 
@@ -125,13 +170,20 @@ def test_late_timer_gives_the_same_records_as_timely_deadlines(network):
 def test_a_vehicle_fact_older_than_the_last_one_applied_is_ignored(ctx):
     """Facts of one vehicle come in time order; an older one is a redelivery (after a
     fail-over) and must not bring back a condition that has already cleared."""
-    from stream.core.state import VehicleFact
-    from stream.core.waybills import WaybillProcessor
-    from stream.schemas import Scan
+    from parcelwatch.detection.state import VehicleFact
+    from parcelwatch.detection.waybills import WaybillProcessor
+    from parcelwatch.schemas import Scan
 
     side = WaybillProcessor(ctx)
-    board = Scan(event_id="e1", waybill_no="W1", facility_id="A-HUB", scan_type="HUB_DEPARTURE",
-                 event_time=BASE, vehicle_id="T1", next_facility_id="B-HUB")  # fmt: skip
+    board = Scan(
+        event_id="e1",
+        waybill_no="W1",
+        facility_id="A-HUB",
+        scan_type="HUB_DEPARTURE",
+        event_time=BASE,
+        vehicle_id="T1",
+        next_facility_id="B-HUB",
+    )
     w = side.scan(None, board, to_us(BASE)).state
 
     def signal(status: str, minutes: int) -> VehicleFact:

@@ -8,9 +8,16 @@ import yaml
 from conftest import tool
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-ALERTS = {"ParcelwatchWorkerDown", "ParcelwatchDamageSpike", "ParcelwatchHubStallBacklog",
-          "ParcelwatchVehicleStalls", "ParcelwatchDeadLetterRate", "ParcelwatchConsumerLag",
-          "ParcelwatchDetectionDelay", "ParcelwatchDeadlineBacklog"}  # fmt: skip
+ALERTS = {
+    "ParcelwatchWorkerDown",
+    "ParcelwatchDamageSpike",
+    "ParcelwatchHubStallBacklog",
+    "ParcelwatchVehicleStalls",
+    "ParcelwatchDeadLetterRate",
+    "ParcelwatchConsumerLag",
+    "ParcelwatchDetectionDelay",
+    "ParcelwatchDeadlineBacklog",
+}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -32,8 +39,12 @@ def test_every_alert_has_a_unit_test_and_they_pass():
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
     assert {r["alert"] for g in rules["groups"] for r in g["rules"]} == ALERTS
     tests = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())
-    tested = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", [])
-              if a["exp_alerts"]}  # fmt: skip
+    tested = {
+        a["alertname"]
+        for t in tests["tests"]
+        for a in t.get("alert_rule_test", [])
+        if a["exp_alerts"]
+    }
     assert tested == ALERTS  # each alert is shown firing, not only silent
     result = _run(promtool, "test", "rules", "alerts.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -49,6 +60,11 @@ def test_a_broken_expectation_fails(tmp_path):
     text = text.replace(right, wrong)
     (tmp_path / "alerts.yml").write_text((PROMETHEUS / "alerts.yml").read_text())
     (tmp_path / "t.yml").write_text(text)
-    result = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [promtool, "test", "rules", "t.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr

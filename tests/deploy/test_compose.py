@@ -7,23 +7,29 @@ from pathlib import Path
 import yaml
 from conftest import tool
 
-from stream.kafka_server import KAFKA_VERSION
-from stream.service import ServiceSettings
+from parcelwatch.devtools.brokers.kafka import KAFKA_VERSION
+from parcelwatch.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config() -> dict:
-    result = subprocess.run([tool("docker-compose"), "-f", "docker-compose.yml", "config"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [tool("docker-compose"), "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
 
 def test_compose_file_is_valid_and_has_every_part():
     services = _config()["services"]
-    assert {"kafka", "topics", "worker-1", "worker-2", "simulator", "prometheus",
-            "grafana"} <= set(services)  # fmt: skip
+    assert {"kafka", "topics", "worker-1", "worker-2", "simulator", "prometheus", "grafana"} <= set(
+        services
+    )
     kafka = services["kafka"]["environment"]
     assert "controller" in kafka["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"  # the tested one
@@ -41,8 +47,10 @@ def test_workers_are_configured_with_real_settings_and_scraped():
             assert key.startswith("PARCELWATCH_") and key[12:].lower() in fields, key
         settings = ServiceSettings(**{k[12:].lower(): v for k, v in env.items()})
         assert settings.bootstrap_servers == "kafka:9092" and settings.store == "rocksdb://"
-        mounts = [v["target"] if isinstance(v, dict) else v.split(":")[1]
-                  for v in services[name]["volumes"]]  # fmt: skip
+        mounts = [
+            v["target"] if isinstance(v, dict) else v.split(":")[1]
+            for v in services[name]["volumes"]
+        ]
         assert settings.data_dir in mounts
         volumes.add(str(services[name]["volumes"][0]))
         assert (
@@ -57,8 +65,15 @@ def test_workers_are_configured_with_real_settings_and_scraped():
 def test_topics_service_creates_every_contract_topic():
     command = " ".join(_config()["services"]["topics"]["command"])
     s = ServiceSettings()
-    for topic in (s.topic_waybills, s.topic_scans, s.topic_gps, s.topic_exceptions,
-                  s.topic_notifications, s.topic_tickets, s.topic_dead_letters):  # fmt: skip
+    for topic in (
+        s.topic_waybills,
+        s.topic_scans,
+        s.topic_gps,
+        s.topic_exceptions,
+        s.topic_notifications,
+        s.topic_tickets,
+        s.topic_dead_letters,
+    ):
         assert topic in command
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.service import ServiceSettings
+from parcelwatch.service.settings import ServiceSettings
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 

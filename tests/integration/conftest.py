@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from stream.broker import EmbeddedBroker, worker_fields
-from stream.kafka_server import KafkaBroker
-from stream.live import app_settings, spawn_worker, tail
-from stream.service import ServiceSettings
+from parcelwatch.devtools.brokers import worker_fields
+from parcelwatch.devtools.brokers.kafka import KafkaBroker
+from parcelwatch.devtools.brokers.tansu import EmbeddedBroker
+from parcelwatch.service.clients import tail
+from parcelwatch.service.runner import app_settings, spawn_worker
+from parcelwatch.service.settings import ServiceSettings
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -51,11 +53,15 @@ def start_worker(
     """A worker for `app_id`'s topics, on the event clock unless told (metrics on any
     free port unless `metrics_port` is given)."""
     settings = app_settings(
-        broker.bootstrap, app_id, partitions=4, clock=clock, store=store,
+        broker.bootstrap,
+        app_id,
+        partitions=4,
+        clock=clock,
+        store=store,
         data_dir=str(tmp_path / data),  # a restarted worker finds its RocksDB tables here
         network_file=str(network_file),
         **{"metrics_port": 0, **worker_fields(broker.kind), **fields},
-    )  # fmt: skip
+    )
     return spawn_worker(settings, tmp_path / log)
 
 
@@ -90,7 +96,7 @@ def await_replay(settings, bootstrap: str, expected: set, timeout=240) -> tuple[
 
 def await_committed(admin, app_id: str, topics: set[str], count: int, what: str) -> None:
     """Until the group has processed and committed `count` records of `topics`."""
-    from stream.live import committed
+    from parcelwatch.service.clients import committed
 
     deadline = time.monotonic() + 90
     while committed(admin, app_id, topics) < count:

@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from conftest import Events
 
-from stream.kafka_server import KafkaBroker
-from stream.live import create_topics
+from parcelwatch.devtools.brokers.kafka import KafkaBroker
+from parcelwatch.service.clients import create_topics
 
 from .conftest import await_committed, await_replay, settings_for, start_worker
 from .test_live_pipeline import _canonical, _explain, send_backlog
@@ -46,10 +46,13 @@ def _read_all(settings, bootstrap: str, logical: str, committed_only: bool) -> l
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
-        getattr(settings, f"topic_{logical}"), bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=5000,
+        getattr(settings, f"topic_{logical}"),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
         isolation_level="read_committed" if committed_only else "read_uncommitted",
-    )  # fmt: skip
+    )
     try:
         return [json.loads(m.value) for m in consumer]
     finally:
@@ -83,11 +86,14 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
         time.sleep(3)
         assert worker.poll() is None, "the worker died with the broker"
         kafka.start()
-        ids = {(r["exception_id"], r["type"], r["status"])
-               for r in map(json.loads, expected["exceptions"])}  # fmt: skip
+        ids = {
+            (r["exception_id"], r["type"], r["status"])
+            for r in map(json.loads, expected["exceptions"])
+        }
         await_replay(settings, kafka.bootstrap, ids, timeout=300)
-        got = {name: _canonical(_read_all(settings, kafka.bootstrap, name, False))
-               for name in OUTPUTS}  # fmt: skip
+        got = {
+            name: _canonical(_read_all(settings, kafka.bootstrap, name, False)) for name in OUTPUTS
+        }
         assert worker.poll() is None, "the worker died with the broker"
     finally:
         worker.terminate()
@@ -110,7 +116,7 @@ EOS_FAILS = (
 @pytest.mark.parametrize(
     "guarantee",
     ["at_least_once", pytest.param("exactly_once", marks=pytest.mark.xfail(reason=EOS_FAILS))],
-)  # fmt: skip
+)
 def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
     kafka, tmp_path, small_sim, default_network_path, guarantee
 ):
@@ -123,8 +129,9 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
     create_topics(settings, kafka.bootstrap, embedded=True)
     send_backlog(settings, kafka.bootstrap, small_sim / "ev.jsonl")
     fields = {"processing_guarantee": guarantee}
-    worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id, "w1.log",
-                          **fields)  # fmt: skip
+    worker = start_worker(
+        kafka, tmp_path, default_network_path, settings.app_id, "w1.log", **fields
+    )
     try:
         # Killed mid-stream, with output out whose input it has not committed yet.
         deadline = time.monotonic() + 120
@@ -134,10 +141,13 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
         time.sleep(1)
         worker.kill()
         worker.wait(30)
-        worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id,
-                              "w2.log", **fields)  # fmt: skip
-        ids = {(r["exception_id"], r["type"], r["status"])
-               for r in map(json.loads, expected["exceptions"])}  # fmt: skip
+        worker = start_worker(
+            kafka, tmp_path, default_network_path, settings.app_id, "w2.log", **fields
+        )
+        ids = {
+            (r["exception_id"], r["type"], r["status"])
+            for r in map(json.loads, expected["exceptions"])
+        }
         await_replay(settings, kafka.bootstrap, ids, timeout=90)
         time.sleep(5)  # the last transaction's commit (its interval) and any stragglers
         records = {name: _read_all(settings, kafka.bootstrap, name, True) for name in OUTPUTS}
@@ -168,7 +178,7 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
     from kafka import KafkaConsumer
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
-    from stream.live import produce
+    from parcelwatch.service.clients import produce
 
     config = tmp_path / "rules.yaml"
     config.write_text("forget_finished_after_hours: 1\n")
@@ -176,9 +186,21 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
     create_topics(settings, kafka.bootstrap, embedded=True)
     changelog = f"{settings.app_id}-waybill-state-changelog"
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    admin.create_topics([NewTopic(changelog, 4, 1, topic_configs={
-        "cleanup.policy": "compact", "delete.retention.ms": "1000",
-        "min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "0"})])  # fmt: skip
+    admin.create_topics(
+        [
+            NewTopic(
+                changelog,
+                4,
+                1,
+                topic_configs={
+                    "cleanup.policy": "compact",
+                    "delete.retention.ms": "1000",
+                    "min.cleanable.dirty.ratio": "0.01",
+                    "min.compaction.lag.ms": "0",
+                },
+            )
+        ]
+    )
     events = Events()
     for i in range(4):
         events.waybill(f"C{i}", promised=40).journey(f"C{i}", start=1 + i / 10)
@@ -187,9 +209,13 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
     source = events.write(tmp_path / "events.jsonl")
 
     def read() -> list[tuple[str, bytes | None]]:
-        consumer = KafkaConsumer(changelog, bootstrap_servers=kafka.bootstrap,
-                                 auto_offset_reset="earliest", enable_auto_commit=False,
-                                 consumer_timeout_ms=3000)  # fmt: skip
+        consumer = KafkaConsumer(
+            changelog,
+            bootstrap_servers=kafka.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=3000,
+        )
         try:
             return [(m.key.decode(), m.value) for m in consumer if m.key]
         finally:
@@ -206,8 +232,7 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
 
     forgotten = {f"C{i}" for i in range(4)}
 
-    worker = start_worker(kafka, tmp_path, network_file, settings.app_id,
-                          config_file=str(config))  # fmt: skip
+    worker = start_worker(kafka, tmp_path, network_file, settings.app_id, config_file=str(config))
     try:
         produce(settings, kafka.bootstrap, source, None)
         deadline = time.monotonic() + 90
@@ -217,8 +242,9 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
         before = keys()  # nothing compacted yet: the segments are a week long
         # Now a second long: the next record on each partition rolls its segment, and the
         # cleaner compacts what is behind it.
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, changelog,
-                                            configs={"segment.ms": "1000"})])  # fmt: skip
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, changelog, configs={"segment.ms": "1000"})]
+        )
         admin.close()
         deadline = time.monotonic() + 120
         rolls = 0
@@ -241,7 +267,7 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
 def _roll(tmp_path, n: int):
     """A pickup scan of a new parcel on each partition (murmur2, as `produce` sends):
     one changelog record on each, which rolls its aged segment for the cleaner."""
-    from stream.agents.handlers import partition_of
+    from parcelwatch.service.handlers import partition_of
 
     events, taken = Events(), set()
     for i in range(100):

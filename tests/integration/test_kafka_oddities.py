@@ -9,16 +9,21 @@ import time
 import pytest
 from conftest import Events
 
-from stream.broker import free_port, stop_process
-from stream.live import create_topics, produce, topic_name
+from parcelwatch.devtools.brokers.process import free_port, stop_process
+from parcelwatch.service.clients import create_topics, produce, topic_name
 
 from .conftest import await_replay, collect, settings_for, start_worker
 from .test_observability import _families, _value
 
 pytestmark = pytest.mark.integration
 
-SCAN = {"event_id": "ODD-1", "waybill_no": "ODD1", "facility_id": "A-HUB",
-        "scan_type": "HUB_ARRIVAL", "event_time": "2026-11-20T10:00:00+08:00"}  # fmt: skip
+SCAN = {
+    "event_id": "ODD-1",
+    "waybill_no": "ODD1",
+    "facility_id": "A-HUB",
+    "scan_type": "HUB_ARRIVAL",
+    "event_time": "2026-11-20T10:00:00+08:00",
+}
 PING = {"vehicle_id": "T9", "event_time": "2026-11-20T10:00:00+08:00", "lat": 23.0, "lon": 114.0}
 
 
@@ -45,7 +50,7 @@ def test_kafka_level_bad_records_are_dead_letters_and_the_agents_go_on(
     good.scan("PICKUP", "A-OUT", 1, no="ODD2", event_id="ODD2-1")
     good.scan("DAMAGE_REPORTED", "A-OUT", 1.5, no="ODD2", event_id="ODD2-2", reason="MINOR")
     source = good.write(tmp_path / "good.jsonl")
-    from stream.replay import replay
+    from parcelwatch.offline.replay import replay
 
     replay(network_file, source, tmp_path / "replay")
     lines = (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
@@ -53,8 +58,9 @@ def test_kafka_level_bad_records_are_dead_letters_and_the_agents_go_on(
     assert "DAMAGED" in {t for _, t, _ in expected}
 
     port = free_port()
-    worker = start_worker(broker, tmp_path, network_file, app_id,
-                          metrics_port=port, metrics_host="127.0.0.1")  # fmt: skip
+    worker = start_worker(
+        broker, tmp_path, network_file, app_id, metrics_port=port, metrics_host="127.0.0.1"
+    )
     try:
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_request_size=2**20)
         for topic, key, value, _ in bad:  # first: the good records must come through after
@@ -66,8 +72,9 @@ def test_kafka_level_bad_records_are_dead_letters_and_the_agents_go_on(
         letters = collect(settings, broker.bootstrap, "dead_letters", len(bad), timeout=60)
         deadline = time.monotonic() + 30
         while True:  # the counter is read from the scrape, after the letters are out
-            counted = _value(_families(f"http://127.0.0.1:{port}/metrics"),
-                             "parcelwatch_dead_letters")  # fmt: skip
+            counted = _value(
+                _families(f"http://127.0.0.1:{port}/metrics"), "parcelwatch_dead_letters"
+            )
             if counted >= len(letters) or time.monotonic() > deadline:
                 break
             time.sleep(1)

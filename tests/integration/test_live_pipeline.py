@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Events
 
-from stream.live import committed, create_topics, produce
-from stream.replay import replay
+from parcelwatch.offline.replay import replay
+from parcelwatch.service.clients import committed, create_topics, produce
 
 from .conftest import await_committed, await_replay, collect, settings_for, start_worker
 
@@ -175,8 +175,8 @@ def _send(settings, bootstrap: str, records: list, client: str) -> None:
     """Send (topic, key, value, arrival) records as `parcelwatch produce` would, from a
     Java client (kafka-python: murmur2) or a librdkafka one (confluent-kafka: CRC-32 by
     default), not our emulation of it."""
-    from stream.intake import ARRIVAL_HEADER
-    from stream.live import topic_name
+    from parcelwatch.edge.intake import ARRIVAL_HEADER
+    from parcelwatch.service.clients import topic_name
 
     def headers(arrival):
         return None if arrival is None else [(ARRIVAL_HEADER, b"%d" % arrival)]
@@ -186,8 +186,9 @@ def _send(settings, bootstrap: str, records: list, client: str) -> None:
 
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
         for topic, key, value, arrival in records:
-            producer.send(topic_name(settings, topic), key=key, value=value,
-                          headers=headers(arrival))  # fmt: skip
+            producer.send(
+                topic_name(settings, topic), key=key, value=value, headers=headers(arrival)
+            )
         producer.flush()
         producer.close()
         return
@@ -197,8 +198,9 @@ def _send(settings, bootstrap: str, records: list, client: str) -> None:
     for topic, key, value, arrival in records:
         while True:
             try:
-                producer.produce(topic_name(settings, topic), key=key, value=value,
-                                 headers=headers(arrival))  # fmt: skip
+                producer.produce(
+                    topic_name(settings, topic), key=key, value=value, headers=headers(arrival)
+                )
                 break
             except BufferError:  # the local queue is full: let it drain
                 producer.poll(0.5)
@@ -209,9 +211,10 @@ def send_backlog(settings, bootstrap: str, path: Path, client: str = "java") -> 
     """A whole stream onto the topics before a worker reads much of it, with arrival
     stamps: every scan, then the orders (after their scans), from `client`, then the GPS
     from a Java client. On the event clock a pause in the input longer than the idle time
-    is the end of the input (invariant 5 of stream/agents/eventtime.py), so a fault meant
+    is the end of the input (invariant 5 of parcelwatch/service/eventtime.py), so a fault meant
     to strike mid-stream strikes while a worker reads such a backlog. Returns the count."""
-    from stream.live import ArrivalClock, read_with_arrival, rules_of
+    from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
+    from parcelwatch.service.settings import rules_of
 
     arrival = ArrivalClock(*rules_of(settings))
     split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
@@ -229,9 +232,14 @@ def _canonical(records) -> set[str]:
 
 @pytest.mark.parametrize(
     ("producers", "store", "gps_batch"),
-    [("java", "memory://", 1), ("java", "memory://", 4000), ("java", "rocksdb://", 1),
-     ("java", "rocksdb://", 4000), ("librdkafka-scans-java-gps", "memory://", 1000)],
-)  # fmt: skip
+    [
+        ("java", "memory://", 1),
+        ("java", "memory://", 4000),
+        ("java", "rocksdb://", 1),
+        ("java", "rocksdb://", 4000),
+        ("librdkafka-scans-java-gps", "memory://", 1000),
+    ],
+)
 def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     broker, tmp_path, small_sim, default_network_path, producers, store, gps_batch
 ):
@@ -255,11 +263,14 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     create_topics(settings, broker.bootstrap, embedded=True)
     client = "java" if producers == "java" else "librdkafka"
     send_backlog(settings, broker.bootstrap, small_sim / "ev.jsonl", client)
-    worker = start_worker(broker, tmp_path, default_network_path, app_id, store=store,
-                          batch_max=gps_batch)  # fmt: skip
+    worker = start_worker(
+        broker, tmp_path, default_network_path, app_id, store=store, batch_max=gps_batch
+    )
     try:
-        ids = {(r["exception_id"], r["type"], r["status"]) for r in
-               map(json.loads, expected["exceptions"])}  # fmt: skip
+        ids = {
+            (r["exception_id"], r["type"], r["status"])
+            for r in map(json.loads, expected["exceptions"])
+        }
         await_replay(settings, broker.bootstrap, ids)
         got = {
             name: _canonical(collect(settings, broker.bootstrap, name, len(want)))
@@ -304,16 +315,26 @@ def _differences(missing: set[str], extra: set[str]) -> list:
         if other is None:
             out.append(("only in replay", r))
         else:
-            out.append((ident(r), {k: (r.get(k), other.get(k)) for k in r.keys() | other.keys()
-                                   if r.get(k) != other.get(k)}))  # fmt: skip
+            out.append(
+                (
+                    ident(r),
+                    {
+                        k: (r.get(k), other.get(k))
+                        for k in r.keys() | other.keys()
+                        if r.get(k) != other.get(k)
+                    },
+                )
+            )
     out += [("only live", r) for r in live.values()]
     return out[:5]
 
 
 def _assignments(log_file: Path, topic: str) -> list[list[int]]:
     """The partitions of `topic` a worker was given, one list per rebalance (its log)."""
-    found = re.findall(rf"partitions assigned: {re.escape(topic)} \[([\d, ]*)\]",
-                       log_file.read_text(errors="replace"))  # fmt: skip
+    found = re.findall(
+        rf"partitions assigned: {re.escape(topic)} \[([\d, ]*)\]",
+        log_file.read_text(errors="replace"),
+    )
     return [[int(p) for p in x.split(",") if p.strip()] for x in found]
 
 
@@ -343,7 +364,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     ends with exactly replay's records."""
     from conftest import SIM_START, fast_config
 
-    from stream.sim.generator import simulate_to_files
+    from parcelwatch.sim.generator import simulate_to_files
 
     config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
     config.noise.late_upload = 0.0
@@ -368,14 +389,18 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     b = start_worker(broker, tmp_path, default_network_path, app_id, "b.log", "rocksdb://", "b")
     try:
         deadline = time.monotonic() + 90
-        while not (_assignments(tmp_path / "a.log", scans)[-1:]
-                   and _assignments(tmp_path / "b.log", scans)[-1:]
-                   and len(_assignments(tmp_path / "a.log", scans)[-1]) == 2
-                   and len(_assignments(tmp_path / "b.log", scans)[-1]) == 2):  # fmt: skip
+        while not (
+            _assignments(tmp_path / "a.log", scans)[-1:]
+            and _assignments(tmp_path / "b.log", scans)[-1:]
+            and len(_assignments(tmp_path / "a.log", scans)[-1]) == 2
+            and len(_assignments(tmp_path / "b.log", scans)[-1]) == 2
+        ):
             assert time.monotonic() < deadline, "the two workers did not split the partitions"
             time.sleep(1)
-        split = (_assignments(tmp_path / "a.log", scans)[-1],
-                 _assignments(tmp_path / "b.log", scans)[-1])  # fmt: skip
+        split = (
+            _assignments(tmp_path / "a.log", scans)[-1],
+            _assignments(tmp_path / "b.log", scans)[-1],
+        )
         assert sorted(split[0] + split[1]) == [0, 1, 2, 3]
         produce(settings, broker.bootstrap, files[0], None)
         _wait_consumed(settings, broker.bootstrap, "waybills", len(orders))
@@ -404,8 +429,8 @@ def test_timer_rules_fire_whatever_partitioner_the_producer_used(
     clients do (CRC-32): a parcel's state lives on the RocksDB partition its records
     arrived on, and its deadline ticks are addressed there, so overdue pickups and hub
     stalls fire with no further input for those parcels, as in replay."""
-    from stream.agents.handlers import partition_of
-    from stream.live import crc32_partition
+    from parcelwatch.edge.partitioners import crc32_partition
+    from parcelwatch.service.handlers import partition_of
 
     app_id = f"pw-part-{partitioner}"
     settings = settings_for(broker, app_id)

@@ -17,8 +17,8 @@ import yaml
 from conftest import tool
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.broker import free_port, stop_process
-from stream.live import create_topics, produce
+from parcelwatch.devtools.brokers.process import free_port, stop_process
+from parcelwatch.service.clients import create_topics, produce
 
 from .conftest import await_replay, settings_for, start_worker
 
@@ -44,8 +44,14 @@ def worker(broker, small_sim, default_network_path, tmp_path_factory):
     settings = settings_for(broker, "pw-observed")
     create_topics(settings, broker.bootstrap, embedded=True)
     port = free_port()
-    proc = start_worker(broker, tmp, default_network_path, "pw-observed",
-                        metrics_port=port, metrics_host="127.0.0.1")  # fmt: skip
+    proc = start_worker(
+        broker,
+        tmp,
+        default_network_path,
+        "pw-observed",
+        metrics_port=port,
+        metrics_host="127.0.0.1",
+    )
     try:
         produce(settings, broker.bootstrap, small_sim / "ev.jsonl", None)
         got, records = await_replay(settings, broker.bootstrap, expected)
@@ -124,20 +130,30 @@ def test_a_real_prometheus_scrapes_the_worker_and_evaluates_the_rules(worker, tm
     target = urllib.parse.urlparse(url).netloc
     rules = tmp_path / "alerts.yml"
     shutil.copy(DEPLOY / "prometheus" / "alerts.yml", rules)
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [{"job_name": "parcelwatch",
-                            "static_configs": [{"targets": [target]}]}],
-    }))  # fmt: skip
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "scrape_configs": [
+                    {"job_name": "parcelwatch", "static_configs": [{"targets": [target]}]}
+                ],
+            }
+        )
+    )
     port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
     with (tmp_path / "prometheus.log").open("wb") as log:
         prom = subprocess.Popen(
-            [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         opened = sum(r["status"] == "OPEN" for r in records)
         query = 'sum(parcelwatch_exceptions_total{status="OPEN"})'
@@ -156,8 +172,12 @@ def test_a_real_prometheus_scrapes_the_worker_and_evaluates_the_rules(worker, tm
         assert result and float(result[0]["value"][1]) == opened, log_text
         up = json.loads(_get(f"{api}/query?query={urllib.parse.quote('up')}"))["data"]["result"]
         assert [(r["metric"]["job"], r["value"][1]) for r in up] == [("parcelwatch", "1")]
-        by_type = json.loads(_get(f"{api}/query?query=" + urllib.parse.quote(
-            "sum by (type) (parcelwatch_open_exceptions)")))["data"]["result"]  # fmt: skip
+        by_type = json.loads(
+            _get(
+                f"{api}/query?query="
+                + urllib.parse.quote("sum by (type) (parcelwatch_open_exceptions)")
+            )
+        )["data"]["result"]
         assert len(by_type) == 10  # every type has its series, zero or not
         groups = json.loads(_get(f"{api}/rules"))["data"]["groups"]
         health = {r["name"]: r["health"] for g in groups for r in g["rules"]}

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 from conftest import Events, tool
 
-from stream.live import create_topics, read_replay_file, topic_name
-from stream.replay import replay
+from parcelwatch.edge.files import read_replay_file
+from parcelwatch.offline.replay import replay
+from parcelwatch.service.clients import create_topics, topic_name
 
 from .conftest import settings_for, start_worker
 
@@ -19,8 +20,12 @@ pytestmark = pytest.mark.integration
 def _kcat_produce(kcat: str, bootstrap: str, topic: str, records: list) -> None:
     """key TAB value lines on kcat's standard input (-K: the key delimiter)."""
     lines = b"".join(key + b"\t" + value + b"\n" for key, value in records)
-    done = subprocess.run([kcat, "-P", "-b", bootstrap, "-t", topic, "-K", "\t"], input=lines,
-                          capture_output=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [kcat, "-P", "-b", bootstrap, "-t", topic, "-K", "\t"],
+        input=lines,
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
 
 
@@ -30,8 +35,11 @@ def _kcat_consume(kcat: str, bootstrap: str, topic: str, want: int, timeout: flo
 
     deadline = time.monotonic() + timeout
     while True:
-        done = subprocess.run([kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning",
-                               "-e", "-q", "-J"], capture_output=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-J"],
+            capture_output=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr.decode(errors="replace")
         records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
         if len(records) >= want or time.monotonic() > deadline:
@@ -64,10 +72,12 @@ def test_kcat_feeds_a_worker_and_reads_what_it_publishes(broker, tmp_path, netwo
     try:
         for logical in ("waybills", "scans", "gps"):  # the orders first, as order systems do
             if by_topic[logical]:
-                _kcat_produce(kcat, broker.bootstrap, topic_name(settings, logical),
-                              by_topic[logical])  # fmt: skip
-        got = _kcat_consume(kcat, broker.bootstrap, settings.topic_exceptions, len(expected),
-                            timeout=120)  # fmt: skip
+                _kcat_produce(
+                    kcat, broker.bootstrap, topic_name(settings, logical), by_topic[logical]
+                )
+        got = _kcat_consume(
+            kcat, broker.bootstrap, settings.topic_exceptions, len(expected), timeout=120
+        )
     finally:
         worker.terminate()
         worker.wait(30)

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import COORDS
 
-from stream.live import ArrivalClock, create_topics, read_with_arrival, rules_of
-from stream.replay import replay
+from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
+from parcelwatch.offline.replay import replay
+from parcelwatch.service.clients import create_topics
+from parcelwatch.service.settings import rules_of
 
 from .conftest import await_committed, collect, settings_for, start_worker
 from .test_live_pipeline import _assignments, _send
@@ -41,18 +43,38 @@ def _stream(t0: datetime) -> list[dict]:
         return (t0 + timedelta(seconds=seconds)).isoformat()
 
     def order(no: str) -> dict:
-        return {"topic": "waybills", "value": {
-            "waybill_no": no, "product": "STANDARD", "created_at": stamp(0),
-            "promised_at": stamp(30 * 86400), "origin_facility_id": "A-OUT",
-            "destination_facility_id": "C-OUT", "insured_value": 0.0,
-            "planned_route": ["A-OUT", "A-HUB", "B-HUB", "C-HUB", "C-OUT"],
-            "recipient": {"name": "张伟", "phone": "13800138000", "locale": "zh-CN",
-                          "timezone": "Asia/Shanghai"}}}  # fmt: skip
+        return {
+            "topic": "waybills",
+            "value": {
+                "waybill_no": no,
+                "product": "STANDARD",
+                "created_at": stamp(0),
+                "promised_at": stamp(30 * 86400),
+                "origin_facility_id": "A-OUT",
+                "destination_facility_id": "C-OUT",
+                "insured_value": 0.0,
+                "planned_route": ["A-OUT", "A-HUB", "B-HUB", "C-HUB", "C-OUT"],
+                "recipient": {
+                    "name": "张伟",
+                    "phone": "13800138000",
+                    "locale": "zh-CN",
+                    "timezone": "Asia/Shanghai",
+                },
+            },
+        }
 
     def scan(no: str, n: int, kind: str, facility: str, seconds: float, **extra) -> dict:
-        return {"topic": "scans", "value": {
-            "event_id": f"{no}-{n}", "waybill_no": no, "facility_id": facility,
-            "scan_type": kind, "event_time": stamp(seconds), **extra}}  # fmt: skip
+        return {
+            "topic": "scans",
+            "value": {
+                "event_id": f"{no}-{n}",
+                "waybill_no": no,
+                "facility_id": facility,
+                "scan_type": kind,
+                "event_time": stamp(seconds),
+                **extra,
+            },
+        }
 
     lines = []
     for i in range(8):
@@ -60,10 +82,12 @@ def _stream(t0: datetime) -> list[dict]:
         lines.append(order(no))
         if i % 2:
             lines += [scan(no, 1, "PICKUP", "A-OUT", 0), scan(no, 2, "HUB_ARRIVAL", "A-HUB", 1)]
-    lines += [order("WALLQ"), scan("WALLQ", 1, "PICKUP", "A-OUT", 0),
-              scan("WALLQ", 2, "HUB_ARRIVAL", "A-HUB", 1),
-              scan("WALLQ", 3, "HUB_DEPARTURE", "A-HUB", 2, vehicle_id="TW1",
-                   next_facility_id="B-HUB")]  # fmt: skip
+    lines += [
+        order("WALLQ"),
+        scan("WALLQ", 1, "PICKUP", "A-OUT", 0),
+        scan("WALLQ", 2, "HUB_ARRIVAL", "A-HUB", 1),
+        scan("WALLQ", 3, "HUB_DEPARTURE", "A-HUB", 2, vehicle_id="TW1", next_facility_id="B-HUB"),
+    ]
     (a_lat, a_lon), (b_lat, b_lon) = COORDS["A-HUB"], COORDS["B-HUB"]
     road = {
         "vehicle_id": "TW1",
@@ -92,9 +116,17 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
     create_topics(settings, broker.bootstrap, embedded=True)
 
     def worker(name: str):
-        return start_worker(broker, tmp_path, network_file, app_id, f"{name}.log",
-                            "rocksdb://", data=f"data-{name}", clock="wall",
-                            config_file=str(config))  # fmt: skip
+        return start_worker(
+            broker,
+            tmp_path,
+            network_file,
+            app_id,
+            f"{name}.log",
+            "rocksdb://",
+            data=f"data-{name}",
+            clock="wall",
+            config_file=str(config),
+        )
 
     workers = {"w1": worker("w1")}
     if mode == "failover":
@@ -134,12 +166,20 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
         if mode == "restart":
             workers["w1"] = worker("w1b")
 
-        replay(network_file, source, tmp_path / "replay", config=config,
-               until=(t0 + timedelta(seconds=DUE_S + 60)).isoformat())  # fmt: skip
+        replay(
+            network_file,
+            source,
+            tmp_path / "replay",
+            config=config,
+            until=(t0 + timedelta(seconds=DUE_S + 60)).isoformat(),
+        )
         lines = (tmp_path / "replay" / "exceptions.jsonl").read_text().splitlines()
         expected = {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, lines)}
         assert {t for _, t, _ in expected} >= {
-            "PICKUP_OVERDUE", "STALLED_AT_FACILITY", "STALLED_IN_TRANSIT"}  # fmt: skip
+            "PICKUP_OVERDUE",
+            "STALLED_AT_FACILITY",
+            "STALLED_IN_TRANSIT",
+        }
 
         deadline = time.monotonic() + DUE_S + 120
         while True:
@@ -156,15 +196,21 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
         for process in workers.values():
             process.kill()
             process.wait(30)
-    log = "".join((tmp_path / f).read_text(errors="replace")[-1500:]
-                  for f in ("w1.log", "w1b.log", "w2.log") if (tmp_path / f).exists())  # fmt: skip
+    log = "".join(
+        (tmp_path / f).read_text(errors="replace")[-1500:]
+        for f in ("w1.log", "w1b.log", "w2.log")
+        if (tmp_path / f).exists()
+    )
     got = {(r["exception_id"], r["type"], r["status"]) for r in records}
     assert got == expected, (sorted(expected - got), sorted(got - expected), log)
-    repeated = [k for k, n in Counter((r["exception_id"], r["status"]) for r in records).items()
-                if n > 1]  # fmt: skip
+    repeated = [
+        k for k, n in Counter((r["exception_id"], r["status"]) for r in records).items() if n > 1
+    ]
     assert not repeated, repeated
     assert tickets and notes
-    for name, recs, field in (("tickets", tickets, "ticket_id"),
-                              ("notifications", notes, "notification_id")):  # fmt: skip
+    for name, recs, field in (
+        ("tickets", tickets, "ticket_id"),
+        ("notifications", notes, "notification_id"),
+    ):
         ids = Counter((r[field], r.get("status")) for r in recs)
         assert all(n == 1 for n in ids.values()), (name, [k for k, n in ids.items() if n > 1])

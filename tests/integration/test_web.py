@@ -1,4 +1,4 @@
-"""The lookup API and the agents' page on two live workers (stream/web/): any worker
+"""The lookup API and the agents' page on two live workers (parcelwatch/service/web/): any worker
 answers for any key, whichever partitioner its producer used; errors, masking, the
 token, the rate bound; schemathesis against the OpenAPI document; the page in Chromium."""
 
@@ -15,9 +15,10 @@ from urllib.parse import quote
 import pytest
 from conftest import Events
 
-from stream.agents.handlers import partition_of
-from stream.broker import free_port
-from stream.live import crc32_partition, create_topics, produce
+from parcelwatch.devtools.brokers.process import free_port
+from parcelwatch.edge.partitioners import crc32_partition
+from parcelwatch.service.clients import create_topics, produce
+from parcelwatch.service.handlers import partition_of
 
 from .conftest import collect, settings_for, start_worker
 from .test_live_pipeline import _assignments
@@ -30,9 +31,15 @@ KEYS_MURMUR = [f"M{i}" for i in range(6)]
 KEYS_CRC = ["C1", "C6", "C8", "C9", "C10", "C11"]  # where CRC32 and murmur2 disagree
 
 
-def request(port: int, path: str, token: str | None = TOKEN, method: str = "GET",
-            body: bytes | None = None, headers: dict | None = None,
-            source: str = "127.0.0.1") -> tuple[int, dict, bytes]:  # fmt: skip
+def request(
+    port: int,
+    path: str,
+    token: str | None = TOKEN,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict | None = None,
+    source: str = "127.0.0.1",
+) -> tuple[int, dict, bytes]:
     """(status, headers, body) of one request from `source` (a loopback address of its
     own: the rate bound is per client address)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
@@ -71,7 +78,7 @@ def cluster(broker, tmp_path_factory, network_file):
     web = {"web_host": "127.0.0.1", "api_token": TOKEN}
     workers = [
         # The wall clock: on the event clock, once every input is read, every deadline
-        # fires (stream/agents/eventtime.py, invariant 5), forgetting the vehicle's.
+        # fires (parcelwatch/service/eventtime.py, invariant 5), forgetting the vehicle's.
         start_worker(
             broker,
             tmp,
@@ -233,8 +240,9 @@ def test_a_client_past_its_rate_is_told_to_wait_and_others_are_not(cluster):
     _, urls, _ = cluster
     port = next(iter(urls))
     statuses = []
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
-                                      source_address=("127.0.0.2", 0))  # fmt: skip
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=30, source_address=("127.0.0.2", 0)
+    )
     try:
         for _ in range(400):  # far past the default burst (100) at 50 a second
             conn.request("GET", "/waybills/NOSUCH1", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -278,12 +286,32 @@ def test_schemathesis_finds_nothing_against_the_openapi_document(cluster):
         '"path.vehicle_id" = { dictionary = "vehicles", probability = 0.5 }\n'
     )
     result = subprocess.run(
-        [st, "--config-file", str(config), "run", f"http://127.0.0.1:{port}/openapi.json",
-         "--checks", "all", "--max-examples", "60", "--rate-limit", "40/s", "--mode", "all",
-         "--header", f"Authorization: Bearer {TOKEN}", "--seed", "1",
-         "--exclude-checks", "ignored_auth"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
+        [
+            st,
+            "--config-file",
+            str(config),
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "60",
+            "--rate-limit",
+            "40/s",
+            "--mode",
+            "all",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--seed",
+            "1",
+            "--exclude-checks",
+            "ignored_auth",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     report.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "Missing test data" not in result.stdout
@@ -312,7 +340,7 @@ def test_the_page_looks_a_parcel_up_in_headless_chromium(cluster, tmp_path):
         "--lang=zh-CN",
         "--force-device-scale-factor=1",
     ):
-        options.add_argument(arg)  # fmt: skip
+        options.add_argument(arg)
     service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     driver = webdriver.Chrome(service=service, options=options)
     wait = WebDriverWait(driver, 20)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_notifications import CASES, _render
 
-from stream.rules.customer_text import greeting_name, is_clean, sanitise
+from parcelwatch.detection.actions.customer_text import greeting_name, is_clean, sanitise
 
 ATTACK = "张三\n【快递】您的包裹已取消，请点击 http://refund.example.cn/x 退款"
 HOSTILE_NAMES = [
@@ -35,8 +35,19 @@ def test_a_hostile_name_is_not_echoed(name):
     assert greeting_name(name) is None
 
 
-@pytest.mark.parametrize("name", ["张伟", "欧阳娜娜", "阿卜杜拉·买买提", "Alice Smith", "O'Brien",
-                                  "José Núñez", "J. R. Tolkien", "A" * 32])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "张伟",
+        "欧阳娜娜",
+        "阿卜杜拉·买买提",
+        "Alice Smith",
+        "O'Brien",
+        "José Núñez",
+        "J. R. Tolkien",
+        "A" * 32,
+    ],
+)
 def test_a_real_name_is_echoed(name):
     assert greeting_name(name) == name
 

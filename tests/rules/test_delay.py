@@ -171,7 +171,7 @@ def test_prediction_fires_when_the_last_connection_leaves_without_the_parcel(eve
     # it goes at 23:30 (grace), and the next one (14:00) delivers at 19:00 + ... too late.
     from conftest import read_outputs
 
-    from stream.replay import replay
+    from parcelwatch.offline.replay import replay
 
     net = tmp_path / "net.yaml"
     net.write_text(TIMETABLED, encoding="utf-8")
@@ -206,8 +206,8 @@ def test_prediction_fires_when_the_last_connection_leaves_without_the_parcel(eve
 
 
 def test_the_lateness_kept_per_waybill_packs_into_one_int_and_back():
-    from stream.rules.delay import _NEVER, _pack, _unpack
-    from stream.rules.eta import Lateness
+    from parcelwatch.detection.eta import Lateness
+    from parcelwatch.detection.rules.delay import _NEVER, _pack, _unpack
 
     for since in (946_684_800_000_000, 1_795_132_800_000_001, 4_102_444_799_999_999):
         for due in (since, since + 1):

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.core.clock import HOUR, MINUTE, to_datetime, to_us
-from stream.core.detector import Detector
-from stream.core.state import WaybillState
-from stream.network import Network
-from stream.rules.base import RuleContext
-from stream.rules.eta import missed_connection, planned_eta, planned_late_from
-from stream.settings import RuleSettings
+from parcelwatch.clock import HOUR, MINUTE, to_datetime, to_us
+from parcelwatch.detection.context import RuleContext
+from parcelwatch.detection.detector import Detector
+from parcelwatch.detection.eta import missed_connection, planned_eta, planned_late_from
+from parcelwatch.detection.state import WaybillState
+from parcelwatch.network.graph import Network
+from parcelwatch.settings import RuleSettings
 
 # O (origin outlet) -> H1 -> H2 -> D (destination outlet), all times Beijing local unless
 # a test gives D another zone. Lanes 1 h, 5 h, 1 h.
@@ -63,8 +63,13 @@ def show(t: int | None, tz: str = "Asia/Shanghai") -> str | None:
     return None if t is None else to_datetime(t).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
-def parcel(kind: str | None = None, facility: str | None = None, at: str | None = None,
-           stay: str | None = None, next_facility: str | None = None) -> WaybillState:  # fmt: skip
+def parcel(
+    kind: str | None = None,
+    facility: str | None = None,
+    at: str | None = None,
+    stay: str | None = None,
+    next_facility: str | None = None,
+) -> WaybillState:
     w = WaybillState("WB1")
     w.origin, w.destination, w.route = "O", "D", ROUTE
     w.created_at = bj("11-20 08:00")
@@ -284,8 +289,12 @@ def test_planned_eta_never_decreases_as_the_clock_runs(position, tz, at_min, d1,
     w.created_at = t0
     if kind is not None:
         w.last_type, w.last_facility, w.last_at, w.stay_at, w.last_next = (
-            kind, facility, t0, t0, ahead,
-        )  # fmt: skip
+            kind,
+            facility,
+            t0,
+            t0,
+            ahead,
+        )
     a, b = sorted((d1, d2))
     first = planned_eta(w, ctx, t0 + a * MINUTE)
     second = planned_eta(w, ctx, t0 + b * MINUTE)
@@ -322,7 +331,7 @@ def _follow_the_plan(ctx: RuleContext, created: int) -> list[tuple[str, str, int
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(ZONES, st.integers(0, 7 * 24 * 60), st.integers(0, 48 * 60))
 def test_a_parcel_that_follows_its_plan_is_never_predicted_late(tz, created_min, slack_min):
-    from stream.schemas import Scan, Waybill
+    from parcelwatch.schemas import Scan, Waybill
 
     ctx = ctx_for(tz)
     created = bj("11-16 00:00") + created_min * MINUTE
@@ -331,18 +340,30 @@ def test_a_parcel_that_follows_its_plan_is_never_predicted_late(tz, created_min,
     promised = delivered - 30 * MINUTE + slack_min * MINUTE  # at worst 30 min before
     iso = lambda t: to_datetime(t).isoformat()  # noqa: E731
     detector = Detector(ctx.network, ctx.settings)
-    wb = Waybill.model_validate({
-        "waybill_no": "WB1", "product": "STANDARD", "created_at": iso(created),
-        "promised_at": iso(promised), "origin_facility_id": "O",
-        "destination_facility_id": "D", "planned_route": list(ROUTE),
-        "recipient": {"name": "张伟", "phone": "13800138000"},
-    })  # fmt: skip
+    wb = Waybill.model_validate(
+        {
+            "waybill_no": "WB1",
+            "product": "STANDARD",
+            "created_at": iso(created),
+            "promised_at": iso(promised),
+            "origin_facility_id": "O",
+            "destination_facility_id": "D",
+            "planned_route": list(ROUTE),
+            "recipient": {"name": "张伟", "phone": "13800138000"},
+        }
+    )
     detector.feed(wb)
     for i, (kind, facility, at, extra) in enumerate(scans):
         scan = Scan.model_validate(
-            {"event_id": f"e{i}", "waybill_no": "WB1", "facility_id": facility,
-             "event_time": iso(at), "scan_type": kind, **extra}
-        )  # fmt: skip
+            {
+                "event_id": f"e{i}",
+                "waybill_no": "WB1",
+                "facility_id": facility,
+                "event_time": iso(at),
+                "scan_type": kind,
+                **extra,
+            }
+        )
         detector.feed(scan)
     detector.advance(delivered + 24 * HOUR)
     types = [r.type for topic, r in detector.outputs if topic == "exceptions"]
@@ -351,7 +372,7 @@ def test_a_parcel_that_follows_its_plan_is_never_predicted_late(tz, created_min,
 
 
 def test_the_backward_pass_memo_is_bounded_and_agrees_with_the_pass():
-    from stream.rules.eta import _PLANS, _latest_ready, _latest_ready_memo
+    from parcelwatch.detection.eta import _PLANS, _latest_ready, _latest_ready_memo
 
     ctx = make_ctx()
     start = bj("11-21 12:00")

@@ -5,8 +5,8 @@ from datetime import datetime
 
 import pytest
 
-from stream.core.clock import to_us
-from stream.rules import notifications as notify
+from parcelwatch.clock import to_us
+from parcelwatch.detection.actions import notifications as notify
 
 # The forbidden phrases (忌语) of seed 003, as listed in DESIGN.md.
 FORBIDDEN = """我就是这个态度 · 找领导也没用 · 你到底是啥意思 · 不行就是不行 · 你问我,我问谁 ·

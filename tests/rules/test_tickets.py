@@ -2,8 +2,8 @@
 
 import pytest
 
-from stream.core.state import Episode, WaybillState
-from stream.rules import tickets
+from parcelwatch.detection.actions import tickets
+from parcelwatch.detection.state import Episode, WaybillState
 
 
 def _route(network, exc_type, facility="B-HUB", product="STANDARD", insured=0.0, **state):

@@ -4,12 +4,12 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream.cli import main
-from stream.core.errors import InvalidRecord
-from stream.fuzz import Fuzzer, FuzzReport, seed_stream
-from stream.intake import validate
-from stream.schemas import GpsBatch, GpsPing, Scan, Waybill
-from stream.schemas.export import DIALECT, record_schema
+from parcelwatch.cli import main
+from parcelwatch.detection.errors import InvalidRecord
+from parcelwatch.devtools.fuzz import Fuzzer, FuzzReport, seed_stream
+from parcelwatch.edge.intake import validate
+from parcelwatch.schemas import GpsBatch, GpsPing, Scan, Waybill
+from parcelwatch.spec.jsonschema import DIALECT, record_schema
 
 
 def test_schemas_command_writes_one_schema_per_record(tmp_path, capsys):
@@ -77,11 +77,21 @@ def test_every_schema_names_its_dialect_and_dates_every_timestamp():
     assert created["format"] == "date-time"
 
 
-SCAN = {"event_id": "E1", "waybill_no": "WB1", "facility_id": "A-OUT",
-        "event_time": "2026-11-20T09:00:00+08:00", "scan_type": "PICKUP"}  # fmt: skip
-WAYBILL = {"waybill_no": "WB1", "product": "NEXT_DAY", "created_at": "2026-11-20T09:00:00+08:00",
-           "origin_facility_id": "A-OUT", "destination_facility_id": "C-OUT",
-           "recipient": {"name": "张三", "phone": "13912345678"}}  # fmt: skip
+SCAN = {
+    "event_id": "E1",
+    "waybill_no": "WB1",
+    "facility_id": "A-OUT",
+    "event_time": "2026-11-20T09:00:00+08:00",
+    "scan_type": "PICKUP",
+}
+WAYBILL = {
+    "waybill_no": "WB1",
+    "product": "NEXT_DAY",
+    "created_at": "2026-11-20T09:00:00+08:00",
+    "origin_facility_id": "A-OUT",
+    "destination_facility_id": "C-OUT",
+    "recipient": {"name": "张三", "phone": "13912345678"},
+}
 
 
 @pytest.mark.parametrize(
@@ -103,13 +113,16 @@ WAYBILL = {"waybill_no": "WB1", "product": "NEXT_DAY", "created_at": "2026-11-20
         ("scans", {**SCAN, "facility_id": "NO-SUCH-SITE"}, "unknown_facility"),
         ("waybills", WAYBILL, None),
         ("waybills", {**WAYBILL, "recipient": {"name": "x", "phone": "1234 "}}, "schema"),
-        ("waybills", {**WAYBILL, "recipient": {**WAYBILL["recipient"], "timezone": "Mars/Base"}},
-         "semantic"),
+        (
+            "waybills",
+            {**WAYBILL, "recipient": {**WAYBILL["recipient"], "timezone": "Mars/Base"}},
+            "semantic",
+        ),
         ("waybills", {**WAYBILL, "planned_route": ["C-OUT", "A-OUT"]}, "semantic"),
         ("waybills", {**WAYBILL, "promised_at": "2026-11-19T09:00:00+08:00"}, "semantic"),
         ("gps", {"vehicle_id": "T1", "pings": []}, "schema"),
     ],
-)  # fmt: skip
+)
 def test_a_record_the_schema_takes_is_refused_only_for_what_it_cannot_state(
     validators, network, topic, value, reason
 ):

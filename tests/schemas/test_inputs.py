@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stream.schemas import GpsPing, Scan, Waybill
+from parcelwatch.schemas import GpsPing, Scan, Waybill
 
 WAYBILL = {
     "waybill_no": "SF-123",

@@ -6,13 +6,13 @@ import pytest
 from conftest import SIM_START as START
 from conftest import fast_config
 
-from stream.sim.generator import simulate_to_files
+from parcelwatch.sim.generator import simulate_to_files
 
 
 @pytest.fixture(scope="session")
 def faulty_run(tmp_path_factory, default_network):
     """A run with every fault frequent, replayed once for the whole session."""
-    from stream.replay import replay
+    from parcelwatch.offline.replay import replay
 
     out = tmp_path_factory.mktemp("sim")
     config = fast_config(
@@ -33,7 +33,7 @@ def faulty_run(tmp_path_factory, default_network):
         default_network, 600, START, 1, 3, out / "events.jsonl", out / "truth.jsonl", config
     )
     replay(
-        Path(str(files("stream") / "data" / "network.yaml")),
+        Path(str(files("parcelwatch") / "data" / "network.yaml")),
         out / "events.jsonl",
         out / "replay",
         until=summary.until,

@@ -7,8 +7,8 @@ import pytest
 from conftest import SIM_START as START
 from conftest import fast_config
 
-from stream.schemas import INPUT_MODELS
-from stream.sim.generator import simulate_to_files
+from parcelwatch.schemas import INPUT_MODELS
+from parcelwatch.sim.generator import simulate_to_files
 
 
 def test_same_seed_same_files(tmp_path, default_network):
@@ -112,7 +112,7 @@ def test_rates_are_honoured(tmp_path, default_network, fault, label_type):
 
 
 def test_bad_rates_file_is_refused(tmp_path):
-    from stream.sim.config import SimConfig
+    from parcelwatch.sim.config import SimConfig
 
     path = tmp_path / "rates.yaml"
     path.write_text("faults: {damage: 2}\n")
@@ -125,7 +125,7 @@ def test_gps_batches_carry_the_same_pings_later_and_replay_reads_them(
 ):
     """--gps-batch 10: every ping of the one-by-one stream, uploaded ten at a time per
     truck (fewer at a trip's end) when the last of them is taken; nothing else moves."""
-    from stream.replay import replay
+    from parcelwatch.offline.replay import replay
 
     streams = {}
     for batch in (1, 10):

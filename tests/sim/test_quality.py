@@ -1,6 +1,6 @@
 """Replay + evaluate on a fault-heavy simulation: the detector against the oracle."""
 
-from stream.evaluate import evaluate
+from parcelwatch.sim.evaluate import evaluate
 
 
 def test_detection_matches_the_ground_truth(faulty_run):

@@ -1,6 +1,6 @@
 """The API's token and rate bound."""
 
-from stream.web.guard import RateLimit, Token
+from parcelwatch.service.web.guard import RateLimit, Token
 
 
 def test_a_token_is_taken_from_the_bearer_header_or_the_cookie_and_nothing_else():

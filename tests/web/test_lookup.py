@@ -4,9 +4,9 @@ import json
 
 from conftest import Events, feed
 
-from stream.core.detector import Detector
-from stream.intake import decode
-from stream.web.lookup import vehicle_view, waybill_view
+from parcelwatch.detection.detector import Detector
+from parcelwatch.edge.intake import decode
+from parcelwatch.service.web.lookup import vehicle_view, waybill_view
 
 
 def _fed(network, events: Events) -> Detector:
@@ -18,8 +18,9 @@ def _fed(network, events: Events) -> Detector:
 
 
 def _outputs(detector: Detector, topic: str) -> list[dict]:
-    return [json.loads(record.model_dump_json()) for name, record in detector.outputs
-            if name == topic]  # fmt: skip
+    return [
+        json.loads(record.model_dump_json()) for name, record in detector.outputs if name == topic
+    ]
 
 
 def test_the_timeline_is_in_time_order_in_the_recipients_zone_whatever_the_upload_order(network):
@@ -29,7 +30,10 @@ def test_the_timeline_is_in_time_order_in_the_recipients_zone_whatever_the_uploa
     detector = _fed(network, events)
     view = waybill_view(detector.waybills["WB1"], detector.ctx, detector.clock.now, "w1")
     assert [(e.scan_type, e.facility.facility_id) for e in view.timeline] == [
-        ("PICKUP", "A-OUT"), ("HUB_ARRIVAL", "A-HUB"), ("HUB_DEPARTURE", "A-HUB")]  # fmt: skip
+        ("PICKUP", "A-OUT"),
+        ("HUB_ARRIVAL", "A-HUB"),
+        ("HUB_DEPARTURE", "A-HUB"),
+    ]
     first = view.timeline[0].event_time
     assert first.isoformat() == "2026-11-20T02:00:00+01:00"  # 09:00 in Beijing
     assert view.timeline[2].vehicle_id == "T1"
@@ -52,8 +56,11 @@ def test_an_episode_shows_its_ticket_and_the_message_the_customer_was_sent(netwo
     (ticket,) = [
         t for t in _outputs(detector, "tickets") if t["exception_id"] == opened["exception_id"]
     ]
-    (message,) = [n for n in _outputs(detector, "notifications")
-                  if n["exception_id"] == opened["exception_id"]]  # fmt: skip
+    (message,) = [
+        n
+        for n in _outputs(detector, "notifications")
+        if n["exception_id"] == opened["exception_id"]
+    ]
     (episode,) = [e for e in view.exceptions if e.type == "DAMAGED"]
     assert episode.exception_id == opened["exception_id"] and episode.status == "OPEN"
     assert episode.severity == opened["severity"] and episode.resolved_at is None
@@ -83,8 +90,9 @@ def test_a_vehicle_shows_its_position_condition_and_parcels(network):
     events = Events().waybill().scan("PICKUP", "A-OUT", 1)
     events.scan("HUB_DEPARTURE", "A-OUT", 2, vehicle_id="T1").gps("T1", 2.5, 22.6, 114.0)
     detector = _fed(network, events)
-    view = vehicle_view("T1", detector.vehicles["T1"], ["WB2", "WB1"], detector.ctx,
-                        detector.clock.now, "w1")  # fmt: skip
+    view = vehicle_view(
+        "T1", detector.vehicles["T1"], ["WB2", "WB1"], detector.ctx, detector.clock.now, "w1"
+    )
     assert view.tracked and view.condition == "OK" and (view.lat, view.lon) == (22.6, 114.0)
     assert view.last_ping_at.isoformat() == "2026-11-20T02:30:00+00:00"
     assert view.parcels == ["WB1", "WB2"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.web.openapi import openapi_document, render
+from parcelwatch.spec.openapi import openapi_document, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "deploy" / "openapi.yaml"

@@ -1,0 +1,115 @@
+"""Gauges of the live pipeline, read at scrape time from what the handlers and the
+consumer know (parcelwatch/service/app.py registers them)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import faust
+
+from parcelwatch.schemas.outputs import ExceptionType
+from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
+from parcelwatch.service.metrics import Metrics
+
+
+def _table_keys(table: faust.Table) -> int:
+    """Keys in a table: RocksDB's estimate (counting them would read the whole store at
+    every scrape), or the exact count of an in-memory table."""
+    dbs = getattr(table.data, "_dbs", None)
+    if dbs is not None:
+        return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
+    return len(table.data)
+
+
+def register_gauges(
+    metrics: Metrics,
+    app: faust.App,
+    waybills: WaybillHandler,
+    vehicles: VehicleHandler,
+    waybill_table: faust.Table,
+    vehicle_table: faust.Table,
+    position: Callable[[tuple[str, int]], int | None],
+) -> None:
+    """Gauges read at scrape time, from what the handlers and the consumer know. The
+    scrape runs in the metrics server's thread while the event loop changes these
+    dicts: each is copied first (`list()` of a dict view runs under the GIL at once)."""
+
+    def open_by_type():
+        counts = Counter(t for _, eps in list(waybills.open.values()) for t, _ in eps)
+        return [((kind.value,), counts.get(kind.value, 0)) for kind in ExceptionType]
+
+    def open_by_facility():
+        counts = Counter(
+            (metrics.facility(f), t) for _, eps in list(waybills.open.values()) for t, f in eps
+        )
+        return [(k, v) for k, v in sorted(counts.items())]
+
+    def vehicles_by_condition():
+        counts = Counter(c for _, c in list(vehicles.conditions.values()))
+        return [((c,), counts.get(c, 0)) for c in ("OK", "STATIONARY", "SILENT")]
+
+    def lag():
+        out = []  # only partitions assigned now: revoked ones' high-water marks go stale
+        for tp in sorted(app.consumer.assignment()):
+            offset = position((tp.topic, tp.partition))
+            high = app.consumer.highwater(tp) if offset is not None else None
+            if high is not None:
+                out.append(((tp.topic, str(tp.partition)), max(high - offset, 0)))
+        return out
+
+    metrics.gauge(
+        "parcelwatch_open_exceptions",
+        "Open exception episodes of the parcels this worker owns, by type.",
+        ("type",),
+        open_by_type,
+    )
+    metrics.gauge(
+        "parcelwatch_open_exceptions_by_facility",
+        "Open exception episodes by facility (allow-listed, else 'other') and type.",
+        ("facility", "type"),
+        open_by_facility,
+    )
+    metrics.gauge(
+        "parcelwatch_vehicles",
+        "Vehicles this worker owns, by GPS condition.",
+        ("condition",),
+        vehicles_by_condition,
+    )
+    metrics.gauge(
+        "parcelwatch_deadline_backlog",
+        "Deadlines due and not yet processed, by side.",
+        ("side",),
+        lambda: [
+            (("waybill",), waybills.ticks.backlog()),
+            (("vehicle",), vehicles.ticks.backlog()),
+        ],
+    )
+    metrics.gauge(
+        "parcelwatch_deadlines_scheduled",
+        "Keys with a deadline pending, by side.",
+        ("side",),
+        lambda: [(("waybill",), len(waybills.ticks)), (("vehicle",), len(vehicles.ticks))],
+    )
+    metrics.gauge(
+        "parcelwatch_parcels_set_aside",
+        "Parcels with inputs set aside for the vehicle side (event clock).",
+        (),
+        lambda: [((), len(waybills.waiting))],
+    )
+    metrics.gauge(
+        "parcelwatch_table_keys",
+        "Keys in each state table on this worker (RocksDB: its estimate).",
+        ("table",),
+        lambda: [
+            (("waybill-state",), _table_keys(waybill_table)),
+            (("vehicle-state",), _table_keys(vehicle_table)),
+        ],
+    )
+    metrics.gauge(
+        "parcelwatch_consumer_lag",
+        "Records not yet processed, per topic "
+        "partition this worker reads (high-water mark minus position).",
+        ("topic", "partition"),
+        lag,
+    )
