@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import tool
+
+from tests.support.streams import tool
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERTS = {

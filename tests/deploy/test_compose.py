@@ -5,10 +5,10 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import tool
 
 from parcelwatch.devtools.brokers.kafka import KAFKA_VERSION
 from parcelwatch.service.settings import ServiceSettings
+from tests.support.streams import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,13 +9,19 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import Events
 
 from parcelwatch.devtools.brokers.kafka import KafkaBroker
 from parcelwatch.service.clients import create_topics
-
-from .conftest import await_committed, await_replay, settings_for, start_worker
-from .test_live_pipeline import _canonical, _explain, send_backlog
+from tests.support.streams import Events
+from tests.support.workers import (
+    await_committed,
+    await_replay,
+    canonical,
+    explain,
+    send_backlog,
+    settings_for,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +42,7 @@ def kafka(request, tmp_path):
 
 def _expected(small_sim) -> dict[str, set[str]]:
     return {
-        name: _canonical(map(json.loads, (small_sim / "replay" / f"{name}.jsonl").open()))
+        name: canonical(map(json.loads, (small_sim / "replay" / f"{name}.jsonl").open()))
         for name in OUTPUTS
     }
 
@@ -92,7 +98,7 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
         }
         await_replay(settings, kafka.bootstrap, ids, timeout=300)
         got = {
-            name: _canonical(_read_all(settings, kafka.bootstrap, name, False)) for name in OUTPUTS
+            name: canonical(_read_all(settings, kafka.bootstrap, name, False)) for name in OUTPUTS
         }
         assert worker.poll() is None, "the worker died with the broker"
     finally:
@@ -101,7 +107,7 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
     for name, want in expected.items():
         missing, extra = want - got[name], got[name] - want
         if missing or extra:
-            _explain(name, missing, extra, tmp_path / "worker.log")
+            explain(name, missing, extra, tmp_path / "worker.log")
         assert not missing and not extra, f"{name}: {len(missing)} lost, {len(extra)} extra"
 
 
@@ -156,10 +162,10 @@ def test_a_worker_killed_mid_stream_repeats_what_its_guarantee_allows(
         worker.wait(30)
     repeated = {}
     for name, want in expected.items():
-        got = _canonical(records[name])
+        got = canonical(records[name])
         missing, extra = want - got, got - want
         if missing or extra:
-            _explain(name, missing, extra, tmp_path / "w2.log")
+            explain(name, missing, extra, tmp_path / "w2.log")
         assert not missing and not extra, f"{name}: {len(missing)} lost, {len(extra)} extra"
         counts = Counter(_ident(name, r) for r in records[name])
         repeated[name] = sum(n - 1 for n in counts.values())

@@ -7,13 +7,18 @@ import json
 import time
 
 import pytest
-from conftest import Events
 
 from parcelwatch.devtools.brokers.process import free_port, stop_process
 from parcelwatch.service.clients import create_topics, produce, topic_name
-
-from .conftest import await_replay, collect, settings_for, start_worker
-from .test_observability import _families, _value
+from tests.support.streams import Events
+from tests.support.workers import (
+    await_replay,
+    collect,
+    metric_families,
+    metric_value,
+    settings_for,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -72,8 +77,8 @@ def test_kafka_level_bad_records_are_dead_letters_and_the_agents_go_on(
         letters = collect(settings, broker.bootstrap, "dead_letters", len(bad), timeout=60)
         deadline = time.monotonic() + 30
         while True:  # the counter is read from the scrape, after the letters are out
-            counted = _value(
-                _families(f"http://127.0.0.1:{port}/metrics"), "parcelwatch_dead_letters"
+            counted = metric_value(
+                metric_families(f"http://127.0.0.1:{port}/metrics"), "parcelwatch_dead_letters"
             )
             if counted >= len(letters) or time.monotonic() > deadline:
                 break

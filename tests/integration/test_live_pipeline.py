@@ -2,17 +2,24 @@
 input file produced onto the topics, the outputs read back from the topics."""
 
 import json
-import re
 import time
-from pathlib import Path
 
 import pytest
-from conftest import Events
 
 from parcelwatch.offline.replay import replay
 from parcelwatch.service.clients import committed, create_topics, produce
-
-from .conftest import await_committed, await_replay, collect, settings_for, start_worker
+from tests.support.streams import Events
+from tests.support.workers import (
+    assignments,
+    await_committed,
+    await_replay,
+    canonical,
+    collect,
+    explain,
+    send_backlog,
+    settings_for,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration  # a broker and worker processes: `make test-fast` skips
 
@@ -171,65 +178,6 @@ def test_a_restarted_worker_goes_on_with_partitions_it_has_nothing_left_to_read(
     assert got == expected, (sorted(expected - got)[:5], log)
 
 
-def _send(settings, bootstrap: str, records: list, client: str) -> None:
-    """Send (topic, key, value, arrival) records as `parcelwatch produce` would, from a
-    Java client (kafka-python: murmur2) or a librdkafka one (confluent-kafka: CRC-32 by
-    default), not our emulation of it."""
-    from parcelwatch.edge.intake import ARRIVAL_HEADER
-    from parcelwatch.service.clients import topic_name
-
-    def headers(arrival):
-        return None if arrival is None else [(ARRIVAL_HEADER, b"%d" % arrival)]
-
-    if client == "java":
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-        for topic, key, value, arrival in records:
-            producer.send(
-                topic_name(settings, topic), key=key, value=value, headers=headers(arrival)
-            )
-        producer.flush()
-        producer.close()
-        return
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    for topic, key, value, arrival in records:
-        while True:
-            try:
-                producer.produce(
-                    topic_name(settings, topic), key=key, value=value, headers=headers(arrival)
-                )
-                break
-            except BufferError:  # the local queue is full: let it drain
-                producer.poll(0.5)
-    assert producer.flush(60) == 0, "librdkafka could not deliver everything"
-
-
-def send_backlog(settings, bootstrap: str, path: Path, client: str = "java") -> int:
-    """A whole stream onto the topics before a worker reads much of it, with arrival
-    stamps: every scan, then the orders (after their scans), from `client`, then the GPS
-    from a Java client. On the event clock a pause in the input longer than the idle time
-    is the end of the input (invariant 5 of parcelwatch/service/eventtime.py), so a fault meant
-    to strike mid-stream strikes while a worker reads such a backlog. Returns the count."""
-    from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
-    from parcelwatch.service.settings import rules_of
-
-    arrival = ArrivalClock(*rules_of(settings))
-    split: dict[str, list] = {"scans": [], "waybills": [], "gps": []}
-    for topic, key, value, _, stamp in read_with_arrival(path, arrival):
-        split[topic].append((topic, key, value, stamp))
-    _send(settings, bootstrap, split["scans"], client)
-    _send(settings, bootstrap, split["waybills"], client)
-    _send(settings, bootstrap, split["gps"], "java")
-    return sum(map(len, split.values()))
-
-
-def _canonical(records) -> set[str]:
-    return {json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records}
-
-
 @pytest.mark.parametrize(
     ("producers", "store", "gps_batch"),
     [
@@ -254,7 +202,7 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     (confluent-kafka, CRC-32) for orders and scans with the GPS from a Java client: the
     partitioners disagree, and nothing may depend on it (CONTRACT §1)."""
     expected = {
-        name: _canonical(map(json.loads, (small_sim / "replay" / f"{name}.jsonl").open()))
+        name: canonical(map(json.loads, (small_sim / "replay" / f"{name}.jsonl").open()))
         for name in ("exceptions", "tickets", "notifications")
     }
     assert len(expected["exceptions"]) > 50 and expected["notifications"]
@@ -273,7 +221,7 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
         }
         await_replay(settings, broker.bootstrap, ids)
         got = {
-            name: _canonical(collect(settings, broker.bootstrap, name, len(want)))
+            name: canonical(collect(settings, broker.bootstrap, name, len(want)))
             for name, want in expected.items()
         }
     finally:
@@ -282,60 +230,10 @@ def test_a_simulated_backlog_through_the_live_pipeline_matches_replay(
     for name, want in expected.items():
         missing, extra = want - got[name], got[name] - want
         if missing or extra:  # pytest shows captured output in full, an assertion cut short
-            _explain(name, missing, extra, tmp_path / "worker.log")
+            explain(name, missing, extra, tmp_path / "worker.log")
         assert not missing and not extra, (
             f"{name}: {len(missing)} only replay, {len(extra)} only live"
         )
-
-
-def _explain(name: str, missing: set[str], extra: set[str], log_file: Path) -> None:
-    """What a failing comparison prints: the first differences, whole, and the worker's
-    last event-clock status lines (where its time stood when the test gave up)."""
-    print(f"--- {name}: the first differences")
-    for difference in _differences(missing, extra):
-        print(json.dumps(difference, sort_keys=True, ensure_ascii=False))
-    lines = log_file.read_text(errors="replace").splitlines()
-    print("--- the worker's last event-clock status lines")
-    print("\n".join([line for line in lines if '"event clock"' in line][-3:]))
-    print("--- the worker's warnings and errors")
-    print("\n".join([line for line in lines if '"warning"' in line or '"error"' in line][-20:]))
-
-
-def _differences(missing: set[str], extra: set[str]) -> list:
-    """The fields in which live records differ from replay's of the same id and status,
-    and the records with no counterpart at all: what a failing comparison shows."""
-
-    def ident(r: dict) -> tuple:
-        return tuple(r.get(k) for k in ("exception_id", "ticket_id", "notification_id", "status"))
-
-    live = {ident(r): r for r in map(json.loads, extra)}
-    out: list = []
-    for r in map(json.loads, missing):
-        other = live.pop(ident(r), None)
-        if other is None:
-            out.append(("only in replay", r))
-        else:
-            out.append(
-                (
-                    ident(r),
-                    {
-                        k: (r.get(k), other.get(k))
-                        for k in r.keys() | other.keys()
-                        if r.get(k) != other.get(k)
-                    },
-                )
-            )
-    out += [("only live", r) for r in live.values()]
-    return out[:5]
-
-
-def _assignments(log_file: Path, topic: str) -> list[list[int]]:
-    """The partitions of `topic` a worker was given, one list per rebalance (its log)."""
-    found = re.findall(
-        rf"partitions assigned: {re.escape(topic)} \[([\d, ]*)\]",
-        log_file.read_text(errors="replace"),
-    )
-    return [[int(p) for p in x.split(",") if p.strip()] for x in found]
 
 
 def _wait_consumed(settings, bootstrap: str, logical: str, count: int, timeout=90) -> None:
@@ -362,9 +260,8 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     """Two workers of one app share the partitions; one is killed (-9) mid-stream, the
     other is given its partitions, restores their tables (it held them as standbys) and
     ends with exactly replay's records."""
-    from conftest import SIM_START, fast_config
-
     from parcelwatch.sim.generator import simulate_to_files
+    from tests.support.streams import SIM_START, fast_config
 
     config = fast_config(damage=0.1, hub_stall=0.1, left_on_truck=0.1, truck_breakdown=0.2)
     config.noise.late_upload = 0.0
@@ -390,16 +287,16 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     try:
         deadline = time.monotonic() + 90
         while not (
-            _assignments(tmp_path / "a.log", scans)[-1:]
-            and _assignments(tmp_path / "b.log", scans)[-1:]
-            and len(_assignments(tmp_path / "a.log", scans)[-1]) == 2
-            and len(_assignments(tmp_path / "b.log", scans)[-1]) == 2
+            assignments(tmp_path / "a.log", scans)[-1:]
+            and assignments(tmp_path / "b.log", scans)[-1:]
+            and len(assignments(tmp_path / "a.log", scans)[-1]) == 2
+            and len(assignments(tmp_path / "b.log", scans)[-1]) == 2
         ):
             assert time.monotonic() < deadline, "the two workers did not split the partitions"
             time.sleep(1)
         split = (
-            _assignments(tmp_path / "a.log", scans)[-1],
-            _assignments(tmp_path / "b.log", scans)[-1],
+            assignments(tmp_path / "a.log", scans)[-1],
+            assignments(tmp_path / "b.log", scans)[-1],
         )
         assert sorted(split[0] + split[1]) == [0, 1, 2, 3]
         produce(settings, broker.bootstrap, files[0], None)
@@ -417,7 +314,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
             worker.kill()
             worker.wait(30)
     log = (tmp_path / "b.log").read_text(errors="replace")[-3000:]
-    assert _assignments(tmp_path / "b.log", scans)[-1] == [0, 1, 2, 3], log  # took over
+    assert assignments(tmp_path / "b.log", scans)[-1] == [0, 1, 2, 3], log  # took over
     assert got == expected, (sorted(expected - got)[:10], sorted(got - expected)[:10], log)
 
 

@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tool
-from prometheus_client.parser import text_string_to_metric_families
 
 from parcelwatch.devtools.brokers.process import free_port, stop_process
 from parcelwatch.service.clients import create_topics, produce
-
-from .conftest import await_replay, settings_for, start_worker
+from tests.support.streams import tool
+from tests.support.workers import (
+    await_replay,
+    metric_families,
+    metric_value,
+    settings_for,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration  # a broker and worker processes: `make test-fast` skips
 
@@ -61,42 +65,36 @@ def worker(broker, small_sim, default_network_path, tmp_path_factory):
         stop_process(proc, 30)
 
 
-def _families(url: str) -> dict:
-    return {f.name: f for f in text_string_to_metric_families(_get(url).decode())}
-
-
-def _value(families: dict, family: str, **labels: str) -> float:
-    return sum(s.value for s in families[family].samples if labels.items() <= s.labels.items())
-
-
 def test_the_scrape_counts_what_the_worker_published(worker, small_sim):
     _, url, records = worker
-    families = _families(url)
+    families = metric_families(url)
     by_type = Counter((r["type"], r["status"]) for r in records)
     for (kind, status), n in by_type.items():
-        assert _value(families, "parcelwatch_exceptions", type=kind, status=status) == n
+        assert metric_value(families, "parcelwatch_exceptions", type=kind, status=status) == n
     letters = (small_sim / "replay" / "dead_letters.jsonl").read_text().splitlines()
-    assert _value(families, "parcelwatch_dead_letters") == len(letters) > 0
-    assert _value(families, "parcelwatch_input_records", topic="gps") > 1000
-    assert _value(families, "parcelwatch_input_records", topic="scans", scan_type="PICKUP") > 50
+    assert metric_value(families, "parcelwatch_dead_letters") == len(letters) > 0
+    assert metric_value(families, "parcelwatch_input_records", topic="gps") > 1000
+    assert (
+        metric_value(families, "parcelwatch_input_records", topic="scans", scan_type="PICKUP") > 50
+    )
     latency = families["parcelwatch_processing_latency_seconds"]
     assert any(s.name.endswith("_count") and s.value > 0 for s in latency.samples)
     # The stream is read to its end: no lag on any partition the worker reads.
     deadline = time.monotonic() + 60
     while True:
-        lag = _families(url)["parcelwatch_consumer_lag"].samples
+        lag = metric_families(url)["parcelwatch_consumer_lag"].samples
         if (lag and sum(s.value for s in lag) == 0) or time.monotonic() > deadline:
             break
         time.sleep(2)
     assert {s.labels["topic"] for s in lag} >= {"pw-observed.scans", "pw-observed.gps"}
     assert sum(s.value for s in lag) == 0
-    keys = _value(families, "parcelwatch_table_keys", table="waybill-state")
+    keys = metric_value(families, "parcelwatch_table_keys", table="waybill-state")
     assert keys >= 60  # every parcel has a state (and some a list of scans set aside)
 
 
 def _exported(url: str) -> set[str]:
     names = set()
-    for family in _families(url).values():
+    for family in metric_families(url).values():
         names |= {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
     return names
 
@@ -118,7 +116,7 @@ def test_every_dashboard_and_alert_query_uses_an_exported_metric(worker):
 
 def test_the_readme_lists_every_metric(worker):
     readme = (ROOT / "README.md").read_text()
-    families = [n for n in _families(worker[1]) if n.startswith("parcelwatch_")]
+    families = [n for n in metric_families(worker[1]) if n.startswith("parcelwatch_")]
     assert len(families) == 20
     missing = [n for n in families if f"`{n}" not in readme]
     assert not missing, missing

@@ -6,13 +6,12 @@ import json
 import subprocess
 
 import pytest
-from conftest import Events, tool
 
 from parcelwatch.edge.files import read_replay_file
 from parcelwatch.offline.replay import replay
 from parcelwatch.service.clients import create_topics, topic_name
-
-from .conftest import settings_for, start_worker
+from tests.support.streams import Events, tool
+from tests.support.workers import settings_for, start_worker
 
 pytestmark = pytest.mark.integration
 

@@ -12,15 +12,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import COORDS
 
 from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
 from parcelwatch.offline.replay import replay
 from parcelwatch.service.clients import create_topics
 from parcelwatch.service.settings import rules_of
-
-from .conftest import await_committed, collect, settings_for, start_worker
-from .test_live_pipeline import _assignments, _send
+from tests.support.streams import COORDS
+from tests.support.workers import (
+    assignments,
+    await_committed,
+    collect,
+    send_records,
+    settings_for,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +143,7 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
             time.sleep(0.5)
         if mode == "failover":
             time.sleep(8)  # the second worker's join settles: each holds some partitions
-            held = _assignments(tmp_path / "w1.log", settings.topic_scans)[-1]
+            held = assignments(tmp_path / "w1.log", settings.topic_scans)[-1]
             assert 0 < len(held) < 4, f"the worker to kill holds {held}: nothing to take over"
 
         t0 = datetime.now(UTC)
@@ -148,9 +153,9 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
         arrival = ArrivalClock(*rules_of(settings))
         for topic, key, value, _, stamp in read_with_arrival(source, arrival):
             split[topic].append((topic, key, value, stamp))
-        _send(settings, broker.bootstrap, split["waybills"], "librdkafka")
-        _send(settings, broker.bootstrap, split["scans"], "librdkafka")
-        _send(settings, broker.bootstrap, split["gps"], "java")
+        send_records(settings, broker.bootstrap, split["waybills"], "librdkafka")
+        send_records(settings, broker.bootstrap, split["scans"], "librdkafka")
+        send_records(settings, broker.bootstrap, split["gps"], "java")
         from kafka.admin import KafkaAdminClient
 
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)

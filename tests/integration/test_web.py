@@ -13,15 +13,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Events
 
 from parcelwatch.devtools.brokers.process import free_port
 from parcelwatch.edge.partitioners import crc32_partition
 from parcelwatch.service.clients import create_topics, produce
 from parcelwatch.service.handlers import partition_of
-
-from .conftest import collect, settings_for, start_worker
-from .test_live_pipeline import _assignments
+from tests.support.streams import Events, tool
+from tests.support.workers import assignments, collect, settings_for, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +94,7 @@ def cluster(broker, tmp_path_factory, network_file):
         deadline = time.monotonic() + 90
         scans = settings.topic_scans
         while not all(
-            (a := _assignments(tmp / f"w{i}.log", scans)) and len(a[-1]) == 2 for i in (0, 1)
+            (a := assignments(tmp / f"w{i}.log", scans)) and len(a[-1]) == 2 for i in (0, 1)
         ):
             assert time.monotonic() < deadline, "the two workers did not split the partitions"
             time.sleep(1)
@@ -328,10 +326,11 @@ def test_the_page_looks_a_parcel_up_in_headless_chromium(cluster, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium, chromedriver = tool("chromium"), tool("chromedriver")
     _, urls, _ = cluster
     url = next(iter(urls.values()))
     options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = chromium
     for arg in (
         "--headless=new",
         "--no-sandbox",
@@ -341,7 +340,7 @@ def test_the_page_looks_a_parcel_up_in_headless_chromium(cluster, tmp_path):
         "--force-device-scale-factor=1",
     ):
         options.add_argument(arg)
-    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    service = Service(chromedriver)
     driver = webdriver.Chrome(service=service, options=options)
     wait = WebDriverWait(driver, 20)
     shots = [tmp_path / "agent-page.png", tmp_path / "agent-page-en-phone.png"]

@@ -3,10 +3,10 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from conftest import SIM_START as START
-from conftest import fast_config
 
 from parcelwatch.sim.generator import simulate_to_files
+from tests.support.streams import SIM_START as START
+from tests.support.streams import fast_config
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Helpers the tests share: input builders, tools, worker processes, the live harness."""
