@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 # The tests without a broker on every core, then those with one (each xdist worker has
 # a broker of its own; they mostly wait on it, so two at a time halve the wall time).
-test: style
+test: lint
 	$(BIN)/pytest -m "not integration" -n auto
 	$(BIN)/pytest -m integration -n 2
 	$(BIN)/parcelwatch fuzz --records 200000 --seed 1
@@ -28,7 +28,7 @@ test-kafka: $(STAMP)
 	$(BIN)/pytest --broker kafka -m integration -n 2 tests/integration
 
 # Everything that needs no broker: the edit-test loop.
-test-fast: style
+test-fast: lint
 	$(BIN)/pytest -m "not integration" -n auto
 
 # Style and the layers (imports point down: pyproject.toml [tool.importlinter]).

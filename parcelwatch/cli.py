@@ -238,14 +238,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_broker(args: argparse.Namespace) -> int:
     import time
 
-    from parcelwatch.devtools.brokers import open_broker
+    from parcelwatch.devtools.brokers import BrokerKind, open_broker
     from parcelwatch.devtools.brokers.process import BrokerError
     from parcelwatch.service.clients import create_topics
     from parcelwatch.service.runner import install_stop_handlers
 
     install_stop_handlers()
     settings = _service(args)
-    kind = "kafka" if args.kafka else "tansu"
+    kind: BrokerKind = "kafka" if args.kafka else "tansu"
     data = Path(args.data_dir) if args.data_dir else None
     try:
         with open_broker(kind, port=args.port, data_dir=data) as broker:
@@ -339,7 +339,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from parcelwatch.devtools.demo import run_demo
 
-    return run_demo(Path(args.out), args.parcels, args.speed, broker=args.broker)
+    return run_demo(Path(args.out), args.parcels, args.speed, kind=args.broker)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -147,7 +147,7 @@ class RuleSettings(BaseSettings):
             raise SettingsError(f"{path or 'settings'}: {where}: {first['msg']}") from exc
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[override]
+    def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         # Environment beats the file, the file beats defaults; no .env or secrets dirs.

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class DeadlineQueue:
+class DeadlineQueue(Generic[K]):
     __slots__ = ("_heap", "_live")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, Hashable]] = []
-        self._live: dict[Hashable, int] = {}
+        self._heap: list[tuple[int, K]] = []
+        self._live: dict[K, int] = {}
 
     def __len__(self) -> int:
         """Keys with a live deadline (the deadline backlog)."""
         return len(self._live)
 
-    def schedule(self, key: Hashable, when: int | None) -> None:
+    def schedule(self, key: K, when: int | None) -> None:
         """Set the key's deadline, or clear it with None."""
         live = self._live
         if when is None:
@@ -34,13 +37,13 @@ class DeadlineQueue:
         if current is None or when < current:
             heapq.heappush(self._heap, (when, key))
 
-    def bring_forward(self, key: Hashable, when: int) -> None:
+    def bring_forward(self, key: K, when: int) -> None:
         """Make the key's deadline `when` if it has none or a later one."""
         current = self._live.get(key)
         if current is None or when < current:
             self.schedule(key, when)
 
-    def pop_due(self, now: int) -> tuple[int, Hashable] | None:
+    def pop_due(self, now: int) -> tuple[int, K] | None:
         """The earliest live (deadline, key) at or before `now`, removed; else None."""
         heap = self._heap
         live = self._live
@@ -54,7 +57,7 @@ class DeadlineQueue:
                 heapq.heappush(heap, (actual, key))  # moved later since it was queued
         return None
 
-    def deadline(self, key: Hashable) -> int | None:
+    def deadline(self, key: K) -> int | None:
         """The key's live deadline, if it has one."""
         return self._live.get(key)
 

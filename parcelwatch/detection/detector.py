@@ -11,6 +11,7 @@ the facts topic.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from parcelwatch.clock import EventClock, to_us
 from parcelwatch.detection.context import RuleContext
@@ -42,7 +43,7 @@ class Detector:
         self.vehicles: dict[str, VehicleState] = {}
         self.facts: dict[str, list[VehicleFact]] = {}  # vehicle -> its recent facts
         self.riders = Riders(self.ctx.settings.max_parcels_per_vehicle)
-        self.deadlines = DeadlineQueue()
+        self.deadlines: DeadlineQueue[tuple[int, str]] = DeadlineQueue()
         self.clock = EventClock()
         self.guard = ClockGuard(self.ctx.settings)
         self.refused: list[tuple[ManifestChange, InvalidRecord]] = []
@@ -50,7 +51,7 @@ class Detector:
         dead letters, with the input that caused them."""
         self.outputs: list[Output] = []
         self.sink: Sink = sink or self.outputs.append
-        self._feeders = {
+        self._feeders: dict[type, Callable[[Any, int], None]] = {
             GpsPing: self._feed_ping,
             Scan: self._feed_scan,
             Waybill: self._feed_waybill,
@@ -110,7 +111,7 @@ class Detector:
             self.clock.now = now
         pop = self.deadlines.pop_due
         while (due := pop(now)) is not None:
-            when, (side, key) = due  # type: ignore[misc]
+            when, (side, key) = due
             if side == _WAYBILL:
                 self._after_waybill(self.waybill_side.tick(self.waybills[key], when), when)
             else:

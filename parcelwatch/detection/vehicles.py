@@ -91,10 +91,10 @@ class VehicleProcessor:
         if moved:
             v.anchor_lat, v.anchor_lon, v.anchor_at = lat, lon, t
             v.anchor_offsite = nearest is None or nearest[1] > self._offsite_m
-        at = nearest[0].id if nearest is not None and nearest[1] <= self._arrival_m else None
-        arrived = at is not None and at != v.at_facility
-        if at != v.at_facility:
-            v.at_facility = at
+        inside = nearest[0].id if nearest is not None and nearest[1] <= self._arrival_m else None
+        arrived = inside is not None and inside != v.at_facility
+        if inside != v.at_facility:
+            v.at_facility = inside
             v.at_facility_since = t
         self._refresh(step, now, arrived or first)
         return step

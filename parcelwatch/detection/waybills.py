@@ -343,12 +343,12 @@ class WaybillProcessor:
             answer = rule.check(w, ctx, now, ep)
             if answer.__class__ is Candidate:
                 if ep is None:
-                    self._open(step, rule.type, answer, now)  # type: ignore[arg-type]
-                elif ep.identity != answer.identity:  # type: ignore[union-attr]
+                    self._open(step, rule.type, answer, now)
+                elif ep.identity != answer.identity:
                     self._resolve(step, rule, ep, now, "SUPERSEDED")
-                    self._open(step, rule.type, answer, now)  # type: ignore[arg-type]
-                elif answer.revision > ep.revision:  # type: ignore[union-attr]
-                    self._update(step, ep, answer, now)  # type: ignore[arg-type]
+                    self._open(step, rule.type, answer, now)
+                elif answer.revision > ep.revision:
+                    self._update(step, ep, answer, now)
                 continue
             if ep is not None and not rule.sticky:
                 self._resolve(step, rule, ep, now, None)

@@ -386,7 +386,12 @@ def _pipeline(
         rss = _stop(proc)
         outputs.stop.set()
         outputs.join()
-    result = {**timing, "records": total, "peak_rss_bytes": rss, "outputs": len(outputs.keys)}
+    result: dict[str, Any] = {
+        **timing,
+        "records": total,
+        "peak_rss_bytes": rss,
+        "outputs": len(outputs.keys),
+    }
     if agent:
         result["lookups"] = agent.result()
     if expected is not None:

@@ -157,7 +157,7 @@ def run_demo(
     parcels: int = 500,
     speed: float = 5000.0,
     console: Console | None = None,
-    broker: BrokerKind = "tansu",
+    kind: BrokerKind = "tansu",
 ) -> int:
     console = console or Console(width=None if Console().is_terminal else 120)
     out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,6 @@ def run_demo(
         f"{sim.malformed} malformed), played at {speed:,.0f}× (a simulated day in "
         f"{86400 / speed:.0f} s)"
     )
-    kind = broker
     if kind == "kafka":
         console.print("starting Apache Kafka (the first run fetches it from Maven Central)…")
     with open_broker(kind, log=out / "broker.log") as broker:

@@ -41,7 +41,7 @@ class ArrivalClock:
             if isinstance(record, GpsBatch):
                 times = [to_us(p.event_time) for p in record.as_pings()]
             else:
-                times = [record_time(record)]  # type: ignore[arg-type]
+                times = [record_time(record)]
             self._guard.on_event_clock_each(times, before)
         except InvalidRecord:
             return before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -71,10 +72,9 @@ def envelopes(
             when = None
             if isinstance(value, dict):
                 stamp = value.get("created_at" if topic == "waybills" else "event_time")
-                with contextlib.suppress(Exception):
-                    from datetime import datetime
-
-                    when = datetime.fromisoformat(stamp).timestamp()
+                if isinstance(stamp, str):
+                    with contextlib.suppress(ValueError):  # no usable time: None
+                        when = datetime.fromisoformat(stamp).timestamp()
             yield line, topic, str(key).encode() if key is not None else None, raw, when
 
 

@@ -5,7 +5,7 @@ Shared by the live agents and `parcelwatch replay`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import orjson
@@ -79,13 +79,13 @@ def refusal(exc: ValidationError) -> str:
 
 def validate(topic: str, value: Any, network: Network) -> InputRecord:
     """Validate a decoded value for a logical input topic ("waybills", "scans", "gps")."""
-    model = INPUT_MODELS.get(topic)
-    if model is None:
+    if topic not in INPUT_MODELS:
         raise InvalidRecord("unknown_topic", f"unknown topic {topic!r}")
     if not isinstance(value, dict):
         raise InvalidRecord("schema", "value must be a JSON object")
-    if topic == "gps" and "pings" in value:
-        model = GpsBatch
+    model: type[InputRecord] = (
+        GpsBatch if topic == "gps" and "pings" in value else INPUT_MODELS[topic]
+    )
     try:
         record = model.model_validate(value)
     except ValidationError as exc:
@@ -179,13 +179,13 @@ ARRIVAL_HEADER = "parcelwatch-arrival"
 record no earlier: what happens at a late upload happens when it arrived."""
 
 
-def arrival(headers: object) -> int | None:
+def arrival(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> int | None:
     """The arrival stamp in a record's headers (a list of pairs or a mapping), if any:
     a stamp that is not a number is ignored, as if absent."""
     if not headers:
         return None
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    for name, value in pairs:  # type: ignore[union-attr]
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
         if name == ARRIVAL_HEADER:
             try:
                 stamp = int(value)

@@ -25,7 +25,7 @@ def _partitioner(name: str) -> Any:
     from kafka.partitioner import Partitioner
 
     class Crc32(Partitioner):
-        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # type: ignore[no-untyped-def]
+        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):
             everything = sorted(cluster.partitions_for_topic(topic))
             return crc32_partition(
                 serialized_key, everything, list(cluster.available_partitions_for_topic(topic))

@@ -290,6 +290,21 @@ class Network:
         direct = self._adj.get(a, {}).get(b)
         return direct if direct is not None else self.hours_to(a, b)
 
+    def reachable_hours(self, a: str, b: str) -> float:
+        """`leg_hours` of a hop the caller knows is connected (a generated route):
+        NetworkError when it is not, rather than a None to carry around."""
+        hours = self.leg_hours(a, b)
+        if hours is None:
+            raise NetworkError(f"no lane or path from {a} to {b}")
+        return hours
+
+    def route(self, source: str, dest: str) -> tuple[str, ...]:
+        """`shortest_path` between facilities the caller knows are connected."""
+        path = self.shortest_path(source, dest)
+        if path is None:
+            raise NetworkError(f"no path from {source} to {dest}")
+        return path
+
     def _route_profile(self, route: tuple[str, ...]) -> tuple[float, ...] | None:
         """suffix[i] = lane hours from route[i] to the end of the route."""
         suffix = [0.0] * len(route)

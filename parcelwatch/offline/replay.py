@@ -119,8 +119,8 @@ def replay(
                     continue
                 summary.records += 1
                 if detector.refused:  # applied, but its vehicle was full: also a letter
-                    for _, exc in detector.refused:
-                        refuse(number, raw, exc)
+                    for _, refusal in detector.refused:
+                        refuse(number, raw, refusal)
                     summary.letters_for_applied += len(detector.refused)
                     detector.refused.clear()
             if until_us is not None:

@@ -1,5 +1,7 @@
 """Pydantic models of every record on parcelwatch's topics (CONTRACT §2, §4–7)."""
 
+from pydantic import BaseModel
+
 from parcelwatch.schemas.common import Severity, Timestamp
 from parcelwatch.schemas.inputs import (
     BatchPing,
@@ -29,11 +31,15 @@ from parcelwatch.schemas.outputs import (
     to_json,
 )
 
-INPUT_MODELS = {"waybills": Waybill, "scans": Scan, "gps": GpsPing}
+INPUT_MODELS: dict[str, type[Waybill] | type[Scan] | type[GpsPing]] = {
+    "waybills": Waybill,
+    "scans": Scan,
+    "gps": GpsPing,
+}
 """Logical input topic name -> record model (a value on the GPS topic with `pings` is a
 GpsBatch instead, see parcelwatch/edge/intake.py)."""
 
-ALL_MODELS = {
+ALL_MODELS: dict[str, type[BaseModel]] = {
     "Waybill": Waybill,
     "Scan": Scan,
     "GpsPing": GpsPing,

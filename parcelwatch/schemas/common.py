@@ -130,12 +130,6 @@ TimeZoneName = Annotated[
 """An IANA time zone this machine knows (`Asia/Shanghai`)."""
 
 
-def number(ge: float, le: float) -> Any:
-    """A JSON number (an integer or a float) within [ge, le]: strict, so a number sent as
-    a string (`"22.6"`) or a boolean is refused rather than converted (CONTRACT §7)."""
-    return Annotated[float, Strict(), Field(ge=ge, le=le, allow_inf_nan=False)]
-
-
 class Record(BaseModel):
     """Base of every record on a topic: unknown fields are ignored (forward compatibility),
     values are immutable once validated."""

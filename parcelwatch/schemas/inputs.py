@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, Strict, model_validator
 
 from parcelwatch.schemas.common import (
     EventId,
@@ -17,14 +17,15 @@ from parcelwatch.schemas.common import (
     TimeZoneName,
     VehicleId,
     WaybillNo,
-    number,
     semantic,
 )
 
-Money = number(ge=0, le=1e9)
-Latitude = number(ge=-90, le=90)
-Longitude = number(ge=-180, le=180)
-Speed = number(ge=0, le=400)
+# JSON numbers (an integer or a float) within bounds: strict, so a number sent as a
+# string (`"22.6"`) or a boolean is refused rather than converted (CONTRACT §7).
+Money = Annotated[float, Strict(), Field(ge=0, le=1e9, allow_inf_nan=False)]
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
+Speed = Annotated[float, Strict(), Field(ge=0, le=400, allow_inf_nan=False)]
 
 
 class Product(StrEnum):

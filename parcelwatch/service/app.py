@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import weakref
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import faust
 import structlog
@@ -34,6 +33,12 @@ from parcelwatch.detection.context import RuleContext
 from parcelwatch.edge.intake import arrival
 from parcelwatch.network.graph import Network
 from parcelwatch.service.eventtime import LiveClock, wall_us
+from parcelwatch.service.faust_compat import (
+    committed_offset,
+    flow_active,
+    set_current_event,
+    set_fetch_max_wait,
+)
 from parcelwatch.service.gauges import register_gauges
 from parcelwatch.service.handlers import Send, VehicleHandler, WaybillHandler
 from parcelwatch.service.metrics import Metrics
@@ -107,7 +112,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     ctx = RuleContext.create(network, RuleSettings.load(settings.config_file))
     metrics = Metrics(facilities=_facilities(settings, network))
     session, heartbeat = settings.session_timeout_s, settings.session_timeout_s / 10
-    tuning: dict[str, object] = {}
+    tuning: dict[str, Any] = {}
     if embedded or settings.tansu:
         session, heartbeat = 6.0, 1.0
         tuning = {
@@ -158,7 +163,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         never comes (faust keeps the committed offsets it sought to, privately)."""
         if source in read:
             return read[source]
-        return getattr(app.consumer, "_committed_offset", {}).get(TP(*source))
+        return committed_offset(app, *source)
 
     def highwater(source: tuple[str, int]) -> int | None:
         try:
@@ -278,12 +283,12 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             events = admitted(batch)
             out: list[Send] = []
             for event in events:
-                as_current(event)
+                set_current_event(event)
                 msg = event.message
                 out += handler.handle_safely(
                     msg.topic, msg.partition, event.key, event.value, arrival(msg.headers)
                 )
-            as_current(None)
+            set_current_event(None)
             await deliver(out)
             for event in events:
                 ticks = ticks_read.get(event.message.topic)
@@ -314,11 +319,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
                 runs.setdefault((event.message.partition, event.key), []).append(event)
             out: list[Send] = []
             for (partition, key), run in runs.items():
-                as_current(run[-1])
+                set_current_event(run[-1])
                 out += vehicles.handle_pings_safely(
                     partition, key, [(e.value, arrival(e.message.headers)) for e in run]
                 )
-            as_current(None)
+            set_current_event(None)
             await deliver(out)
             for source in {(e.message.topic, e.message.partition) for e in events}:
                 clock.confirm(source)
@@ -368,7 +373,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     async def unstick() -> None:
         """A partition the consumer stopped delivering is sought back to its next
         offset to process (parcelwatch/service/watchdog.py)."""
-        if app.rebalancing or not app.consumer.flow_active:
+        if app.rebalancing or not flow_active(app):
             watchdog.reset()
             return
         for source, offset in watchdog.stuck(time.monotonic()):
@@ -381,7 +386,11 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             metrics.reread(source[0])
             await app.consumer.seek(TP(*source), offset)
 
-    @app.on_partitions_revoked.connect
+    # Faust's signal types take no receiver with named arguments; these are called as
+    # receiver(app, partitions).
+    signals: Any = app
+
+    @signals.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
         watchdog.reset()
         gaps.reset()
@@ -391,9 +400,12 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         for tp in revoked:  # if it comes back, the group's commit says where it stands
             read.pop((tp.topic, tp.partition), None)
 
-    @app.on_partitions_assigned.connect
+    @signals.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
-        _fetch_wait(app, settings.fetch_max_wait_ms)
+        if not set_fetch_max_wait(app, settings.fetch_max_wait_ms):
+            log.warning(
+                "cannot set the consumer's fetch wait", fetch_max_wait_ms=settings.fetch_max_wait_ms
+            )
         sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
         clock.assign(sources, marked)
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
@@ -467,27 +479,6 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
 
     register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
     return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
-
-
-def _fetch_wait(app: faust.App, ms: int) -> None:
-    """How long a fetch waits at the broker for data. Faust fixes it at 1.5 s, and a
-    broker that answers a fetch only when the wait is over (Tansu) then holds each
-    record that arrives while the worker is caught up for up to that long: the latency
-    of the wall clock. Set on the running consumer (Faust has no setting for it)."""
-    try:
-        app.consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms = ms
-    except AttributeError:  # another Faust or aiokafka: its own default stays
-        log.warning("cannot set the consumer's fetch wait", fetch_max_wait_ms=ms)
-
-
-def as_current(event: faust.types.EventT | None) -> None:
-    """Make `event` the one Faust's tables take as current (None: none). A table write
-    goes to the changelog partition of the current event, and RocksDB reads from that
-    partition's store; inside a batch from take_events there is none (faust issue #497),
-    so each key's run of records is processed with its last event as current."""
-    from faust.streams import _current_event
-
-    _current_event.set(weakref.ref(event) if event is not None else None)
 
 
 def _facilities(settings: ServiceSettings, network: Network) -> list[str]:

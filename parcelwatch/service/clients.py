@@ -92,7 +92,8 @@ def produce(
         **_client_config(settings, bootstrap), linger_ms=20, batch_size=256 * 1024, acks=1, **extra
     )
     sent = 0
-    first_event = first_wall = None
+    first_event: float | None = None
+    first_wall = 0.0
     arrival = ArrivalClock(*rules_of(settings))
     try:
         for topic, key, value, when, before in read_with_arrival(path, arrival, skipped):

@@ -7,19 +7,19 @@ from collections import Counter
 from collections.abc import Callable
 
 import faust
+from faust.types import TableT
 
 from parcelwatch.schemas.outputs import ExceptionType
+from parcelwatch.service.faust_compat import rocksdb_key_estimate
 from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
 from parcelwatch.service.metrics import Metrics
 
 
-def _table_keys(table: faust.Table) -> int:
+def _table_keys(table: TableT) -> int:
     """Keys in a table: RocksDB's estimate (counting them would read the whole store at
     every scrape), or the exact count of an in-memory table."""
-    dbs = getattr(table.data, "_dbs", None)
-    if dbs is not None:
-        return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
-    return len(table.data)
+    estimate = rocksdb_key_estimate(table)
+    return len(table.data) if estimate is None else estimate
 
 
 def register_gauges(
@@ -27,8 +27,8 @@ def register_gauges(
     app: faust.App,
     waybills: WaybillHandler,
     vehicles: VehicleHandler,
-    waybill_table: faust.Table,
-    vehicle_table: faust.Table,
+    waybill_table: TableT,
+    vehicle_table: TableT,
     position: Callable[[tuple[str, int]], int | None],
 ) -> None:
     """Gauges read at scrape time, from what the handlers and the consumer know. The
@@ -54,7 +54,7 @@ def register_gauges(
         for tp in sorted(app.consumer.assignment()):
             offset = position((tp.topic, tp.partition))
             high = app.consumer.highwater(tp) if offset is not None else None
-            if high is not None:
+            if offset is not None and high is not None:
                 out.append(((tp.topic, str(tp.partition)), max(high - offset, 0)))
         return out
 

@@ -36,7 +36,7 @@ class TickSource:
         self.released = released
         """Partitions whose keys' deadlines are due up to a time past `now`, and that
         time, None: all (the vehicle side's idle GPS partitions, LiveClock.released)."""
-        self.queue = DeadlineQueue()
+        self.queue: DeadlineQueue[str] = DeadlineQueue()
         self._send = send
         self._partition: dict[str, int] = {}  # key -> partition its state lives on
         self._in_flight: dict[bytes, tuple[int, int]] = {}  # key -> (deadline, wall sent)
@@ -65,7 +65,7 @@ class TickSource:
             return 0
         sent = 0
         while sent < limit and (due := self.queue.pop_due(now)) is not None:
-            await self._fire(*due)  # type: ignore[arg-type]
+            await self._fire(*due)
             sent += 1
         partitions, upto = self.released() if self.released is not None else ((), 0)
         if partitions and (upto is None or upto > now):

@@ -161,7 +161,7 @@ def _false_messages(
     sent: dict[str, int] = defaultdict(int)
     false: dict[str, int] = defaultdict(int)
     for note in notifications:
-        kind = note.get("type")
+        kind = str(note.get("type"))
         sent[kind] += 1
         if note.get("waybill_no") not in labelled[kind]:
             false[kind] += 1

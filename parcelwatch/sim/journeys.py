@@ -101,7 +101,7 @@ def _pick(rng: random.Random, weighted) -> str:
 def baseline_hours(network: Network, path: tuple[str, ...]) -> float:
     """The contract's ETA model for the whole journey: lanes, 2 h per facility handled
     before the destination, 4 h last mile."""
-    lanes = sum(network.leg_hours(a, b) for a, b in itertools.pairwise(path))
+    lanes = sum(network.reachable_hours(a, b) for a, b in itertools.pairwise(path))
     return lanes + 2.0 * (len(path) - 1) + 4.0
 
 
@@ -128,7 +128,7 @@ def planned_delivery(
         table = network.schedules.get((a, b))
         leave = ready if table is None else table.first_at_or_after(math.ceil(ready * 1e6)) / 1e6
         handling = handling_h(network, b, handling_default_h)
-        ready = leave + network.leg_hours(a, b) * HOUR + handling * HOUR
+        ready = leave + network.reachable_hours(a, b) * HOUR + handling * HOUR
     window = network.facilities[path[-1]].window
     out = ready if window is None else window.first_inside_at_or_after(math.ceil(ready * 1e6)) / 1e6
     return out + last_mile_h * HOUR
@@ -184,9 +184,9 @@ class JourneyBuilder:
             promised = created + plan * rng.uniform(0.35, 0.6)
         else:
             promised = created + plan + PROMISE_MARGIN_H[product] * HOUR
-        promised = math.ceil(promised / HOUR) * HOUR
+        promised_at: float | None = math.ceil(promised / HOUR) * HOUR
         if rng.random() < self.config.no_promise_share and fault != "unmeetable_promise":
-            promised = None
+            promised_at = None
         parcel = Parcel(
             waybill_no=waybill_no,
             created=created,
@@ -194,7 +194,7 @@ class JourneyBuilder:
             origin=origin,
             destination=dest,
             route=None if rng.random() < self.config.no_route_share else path,
-            promised=promised,
+            promised=promised_at,
             insured=float(rng.choice((200, 500, 2000)))
             if rng.random() < self.config.insured_share
             else 0.0,
@@ -261,7 +261,7 @@ class JourneyBuilder:
                 )
             ready = arrived + dwell
         self._last_mile(p, path[-1], off)
-        if fault == "suppressed_scan":
+        if fault == "suppressed_scan" and fault_at is not None:
             hidden = path[fault_at]
             p.scans = [s for s in scans if s.facility != hidden]
         elif fault == "lost":

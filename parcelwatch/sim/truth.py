@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parcelwatch.network.graph import Network
+from parcelwatch.schemas.inputs import Product
 from parcelwatch.settings import RuleSettings
 from parcelwatch.sim.journeys import Parcel, baseline_hours, planned_delivery
 from parcelwatch.sim.trips import HOUR
@@ -43,8 +44,8 @@ def promise_in_force(p: Parcel, network: Network, settings: RuleSettings) -> flo
     ETA model delivers for the parcel picked up when it was created, + the margin."""
     if p.promised is not None:
         return p.promised
-    path = p.route or network.shortest_path(p.origin, p.destination)
-    margin = settings.promise_margin_hours[p.product] * HOUR
+    path = p.route or network.route(p.origin, p.destination)
+    margin = settings.promise_margin_hours[Product(p.product)] * HOUR
     if settings.eta_model == "baseline":
         return p.created + baseline_hours(network, path) * HOUR + margin
     end = planned_delivery(
@@ -155,7 +156,7 @@ def _checkpoint_due(p: Parcel, scan, network: Network, s: RuleSettings) -> tuple
     target = _next_checkpoint(p, scan.facility, scan.next_facility, network)
     if target is None:
         return None
-    lane = network.leg_hours(scan.facility, target)
+    lane = network.reachable_hours(scan.facility, target)
     due = scan.t + (lane * s.missed_scan_lane_factor + s.missed_scan_grace_hours) * HOUR
     for trip, _, _ in p.legs:
         if trip.vehicle_id == scan.vehicle and trip.dest.id == target and trip.fence_at >= scan.t:

@@ -31,7 +31,7 @@ def check(
 ) -> Candidate | int | None:
     if w.last_facility is None or w.terminal is not None or not is_off_course(w, ctx):
         return None
-    evidence = {
+    evidence: dict[str, object] = {
         "facility_id": w.last_facility,
         "planned_route": list(w.route) if w.route is not None else None,
         "destination_facility_id": w.destination,

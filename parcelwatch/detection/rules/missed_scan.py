@@ -25,12 +25,14 @@ def check(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
     kind = w.last_type
-    if kind is None or w.terminal is not None:
+    last_at = w.last_at  # set with the last scan's kind
+    if kind is None or last_at is None or w.terminal is not None:
         return None
     t = ctx.t
     arrival = None
+    limit: int | None
     if kind == OUT_FOR_DELIVERY:
-        limit = w.last_at + t.out_for_delivery  # type: ignore[operator]
+        limit = last_at + t.out_for_delivery
         expected = w.last_facility
         variant = "OUT_FOR_DELIVERY_UNRESOLVED"
         leg = None
@@ -42,21 +44,21 @@ def check(
         limit = None
         variant = "CHECKPOINT_OVERDUE"
         if leg is not None:
-            limit = w.last_at + round(leg * t.lane_factor * HOUR) + t.missed_grace  # type: ignore[operator]
+            limit = last_at + round(leg * t.lane_factor * HOUR) + t.missed_grace
         if (
             w.arr_facility == expected
             and w.arr_vehicle == w.vehicle
             and w.arr_at is not None
-            and w.arr_at >= w.last_at  # type: ignore[operator]
+            and w.arr_at >= last_at
         ):
             arrival = w.arr_at
             arrival_limit = arrival + t.after_arrival
             if limit is None or arrival_limit < limit:
                 limit = arrival_limit
                 variant = "VEHICLE_ARRIVED_NOT_SCANNED"
-        if limit is None:
-            return None
     else:
+        return None
+    if limit is None:
         return None
     if ep is not None and ep.identity == expected:
         limit = ep.opened_at
@@ -69,9 +71,9 @@ def check(
         "last_scan": last_scan_evidence(w),
     }
     if kind == OUT_FOR_DELIVERY:
-        evidence["out_for_delivery_at"] = iso(w.last_at)  # type: ignore[arg-type]
+        evidence["out_for_delivery_at"] = iso(last_at)
     else:
-        evidence["departed_at"] = iso(w.last_at)  # type: ignore[arg-type]
+        evidence["departed_at"] = iso(last_at)
         evidence["from_facility_id"] = w.last_facility
         evidence["lane_hours"] = leg
         if arrival is not None:

@@ -69,7 +69,7 @@ def check_in_transit(
     elif status == VEHICLE_SILENT:
         # Silence counts from the later of the last ping and the parcel's loading, so a
         # parcel put on a truck whose GPS was already off is not stalled at once.
-        start = max(w.sig_since, w.loaded_at or 0)  # type: ignore[type-var]
+        start = max(w.sig_since or 0, w.loaded_at or 0)  # sig_since: set with the status
         since = start + ctx.t.gps_silence
         condition = "GPS_SILENT"
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from parcelwatch.devtools.brokers.kafka import KafkaBroker
 from parcelwatch.devtools.brokers.tansu import EmbeddedBroker
@@ -47,7 +47,7 @@ def open_broker(
     return EmbeddedBroker(port=port, log=log)
 
 
-def worker_fields(kind: str) -> dict[str, object]:
+def worker_fields(kind: str) -> dict[str, Any]:
     """Worker settings a broker of `kind` needs: Tansu's work-arounds, or one replica of
     each topic on a single Apache Kafka node (and the shortest session Kafka allows by
     default, so that a killed worker's partitions move on within seconds)."""

@@ -53,13 +53,13 @@ def _where(w: WaybillState, ctx: RuleContext, zone: tzinfo) -> WhereNow:
         return WhereNow(status="NOT_SCANNED")
     here, since = _place(ctx, w.last_facility), _at(w.last_at, zone)
     if w.terminal is not None:
-        return WhereNow(status=w.terminal, facility=here, since=since)  # type: ignore[arg-type]
+        return WhereNow(status=w.terminal, facility=here, since=since)
     heading = _place(ctx, next_facility(w, ctx))
     if w.vehicle is not None:
         told = w.sig_vehicle == w.vehicle and w.sig_status is not None
         vehicle = VehicleBrief(
             vehicle_id=w.vehicle,
-            condition=w.sig_status if told else None,  # type: ignore[arg-type]
+            condition=w.sig_status if told else None,
             since=_at(w.sig_since, zone) if told else None,
             lat=w.sig_lat if told else None,
             lon=w.sig_lon if told else None,
@@ -92,7 +92,7 @@ def _episodes(w: WaybillState, zone: tzinfo) -> list[EpisodeView]:
                 type=e["type"],
                 status=e["status"],
                 severity=e["severity"],
-                opened_at=_at(e["opened_at"], zone),  # type: ignore[arg-type]
+                opened_at=_at(e["opened_at"], zone),
                 resolved_at=_at(e.get("resolved_at"), zone),
                 facility_id=e.get("facility"),
                 vehicle_id=e.get("vehicle"),
@@ -129,16 +129,16 @@ def waybill_view(w: WaybillState, ctx: RuleContext, now: int, served_by: str) ->
     timeline = [
         TimelineEntry(
             event_time=_at(t, zone),
-            scan_type=kind,  # type: ignore[arg-type]
+            scan_type=kind,
             facility=_place(ctx, facility),
             vehicle_id=vehicle,
-        )  # type: ignore[arg-type]
+        )
         for t, kind, facility, vehicle in (w.timeline or ())
     ]
     return WaybillView(
         waybill_no=w.waybill_no,
         registered=w.registered,
-        product=w.product,  # type: ignore[arg-type]
+        product=w.product,
         created_at=_at(w.created_at, zone),
         origin=_place(ctx, w.origin),
         destination=_place(ctx, w.destination),
@@ -147,7 +147,7 @@ def waybill_view(w: WaybillState, ctx: RuleContext, now: int, served_by: str) ->
         eta=_eta(w, ctx, now, zone),
         timeline=timeline,
         exceptions=_episodes(w, zone),
-        as_of=_at(now, zone),  # type: ignore[arg-type]
+        as_of=_at(now, zone),
         served_by=served_by,
     )
 
@@ -161,16 +161,16 @@ def vehicle_view(
     served_by: str,
 ) -> VehicleView:
     """`v` None: the vehicle is known only from the parcels scanned onto it."""
-    tracked = v is not None and v.last_ping_at is not None
+    seen = v if v is not None and v.last_ping_at is not None else None
     return VehicleView(
         vehicle_id=vehicle_id,
-        tracked=tracked,
-        condition=v.status if tracked else None,  # type: ignore[union-attr, arg-type]
-        last_ping_at=_at(v.last_ping_at, UTC) if tracked else None,  # type: ignore[union-attr]
-        lat=v.lat if tracked else None,  # type: ignore[union-attr]
-        lon=v.lon if tracked else None,  # type: ignore[union-attr]
-        at_facility=_place(ctx, v.at_facility) if tracked else None,  # type: ignore[union-attr]
+        tracked=seen is not None,
+        condition=seen.status if seen else None,
+        last_ping_at=_at(seen.last_ping_at, UTC) if seen and seen.last_ping_at else None,
+        lat=seen.lat if seen else None,
+        lon=seen.lon if seen else None,
+        at_facility=_place(ctx, seen.at_facility) if seen else None,
         parcels=sorted(parcels),
-        as_of=_at(now, UTC),  # type: ignore[arg-type]
+        as_of=_at(now, UTC),
         served_by=served_by,
     )

@@ -76,7 +76,7 @@ def _json(model: BaseModel | dict, status: int = 200, **headers: str) -> web.Res
 
 
 def _error(status: int, code: str, detail: str, **headers: str) -> web.Response:
-    return _json(ErrorView(error=code, detail=detail), status, **headers)  # type: ignore[arg-type]
+    return _json(ErrorView(error=code, detail=detail), status, **headers)
 
 
 class Lookup:
@@ -173,7 +173,7 @@ class Lookup:
             v,
             parcels,
             self.ctx,
-            self._clock(v and v.clock),
+            self._clock(v.clock if v is not None else None),
             self.me if v is not None else "",
         )
 

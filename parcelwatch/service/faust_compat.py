@@ -1,0 +1,59 @@
+"""Every reach into Faust's and aiokafka's private attributes, in one place.
+
+Each one fills a gap in their public API that the worker cannot do without. They are
+pinned by tests/service/test_faust_compat.py, which fails (not warns) when an upgrade
+moves one: the worker itself degrades as each function's docstring says instead of
+stopping, since a missing tweak must not take the pipeline down.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP
+
+
+def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
+    """The offset the consumer group's last commit left on a partition, as Faust keeps
+    it after seeking there (privately). None: unknown (not assigned, or Faust moved it)."""
+    consumer: Any = app.consumer
+    offsets = getattr(consumer, "_committed_offset", None)
+    return None if offsets is None else offsets.get(TP(topic, partition))
+
+
+def flow_active(app: faust.App) -> bool:
+    """Whether the consumer delivers records (Faust stops its flow around a rebalance)."""
+    consumer: Any = app.consumer
+    return bool(consumer.flow_active)
+
+
+def set_fetch_max_wait(app: faust.App, ms: int) -> bool:
+    """Set how long a fetch waits at the broker on the running aiokafka consumer (Faust
+    fixes it at 1.5 s and has no setting). False: this Faust or aiokafka has moved it,
+    and its default stays."""
+    consumer: Any = app.consumer
+    try:
+        consumer._thread._ensure_consumer()._fetcher._fetch_max_wait_ms = ms
+    except AttributeError:
+        return False
+    return True
+
+
+def set_current_event(event: faust.types.EventT | None) -> None:
+    """Make `event` the one Faust's tables take as current (None: none). A table write
+    goes to the changelog partition of the current event, and RocksDB reads from that
+    partition's store; inside a batch from take_events there is none (faust issue #497)."""
+    _current_event.set(weakref.ref(event) if event is not None else None)
+
+
+def rocksdb_key_estimate(table: faust.types.TableT) -> int | None:
+    """RocksDB's estimate of a table's keys over its partitions' stores; None for a
+    store that is not RocksDB (or a Faust that keeps its stores elsewhere)."""
+    data: Any = table.data
+    dbs = getattr(data, "_dbs", None)
+    if dbs is None:
+        return None
+    return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())

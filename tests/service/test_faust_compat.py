@@ -1,0 +1,61 @@
+"""The private attributes of Faust and aiokafka that parcelwatch/service/faust_compat.py
+reaches into: each test fails when an upgrade moves one, before a worker silently runs
+without it."""
+
+import inspect
+from types import SimpleNamespace
+
+import aiokafka.consumer.consumer as aiokafka_consumer
+import aiokafka.consumer.fetcher as aiokafka_fetcher
+import faust
+import faust.transport.consumer as faust_consumer
+from faust.stores import rocksdb
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from parcelwatch.service import faust_compat
+
+
+def test_the_consumer_keeps_committed_offsets_and_its_flow_state():
+    source = inspect.getsource(faust_consumer.Consumer.__init__)
+    assert "self._committed_offset" in source
+    assert "flow_active" in inspect.getsource(faust_consumer.Consumer)
+    app = SimpleNamespace(consumer=SimpleNamespace(_committed_offset={TP("t", 3): 42}))
+    assert faust_compat.committed_offset(app, "t", 3) == 42
+    assert faust_compat.committed_offset(app, "t", 4) is None
+
+
+def test_the_fetch_wait_is_where_the_worker_sets_it():
+    assert hasattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer")
+    assert "self._fetcher = " in inspect.getsource(aiokafka_consumer.AIOKafkaConsumer)
+    assert "self._fetch_max_wait_ms" in inspect.getsource(aiokafka_fetcher.Fetcher.__init__)
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500)
+    thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(_fetcher=fetcher))
+    app = SimpleNamespace(consumer=SimpleNamespace(_thread=thread))
+    assert faust_compat.set_fetch_max_wait(app, 50) is True
+    assert fetcher._fetch_max_wait_ms == 50
+    assert faust_compat.set_fetch_max_wait(SimpleNamespace(consumer=object()), 50) is False
+
+
+def test_the_current_event_is_the_one_tables_write_for():
+    class Event:  # weakly referenced, as Faust does
+        pass
+
+    event = Event()
+    faust_compat.set_current_event(event)
+    assert faust.current_event() is event
+    faust_compat.set_current_event(None)
+    assert faust.current_event() is None
+
+
+def test_rocksdb_stores_keep_their_partitions_databases():
+    assert "self._dbs" in inspect.getsource(rocksdb.Store.__init__)
+
+    class Db:
+        def property_int_value(self, name):
+            assert name == "rocksdb.estimate-num-keys"
+            return 7
+
+    table = SimpleNamespace(data=SimpleNamespace(_dbs={0: Db(), 1: Db()}))
+    assert faust_compat.rocksdb_key_estimate(table) == 14
+    assert faust_compat.rocksdb_key_estimate(SimpleNamespace(data={})) is None
