@@ -1,5 +1,5 @@
 """A worker's /metrics on the real broker: what it counts equals what it published; the
-Grafana dashboard and the alert rules use only metrics it really exports; the README
+Grafana dashboard and the alert rules use only metrics it really exports; docs/operations.md
 lists them all; and a real Prometheus scrapes it and answers queries about it."""
 
 import json
@@ -114,8 +114,8 @@ def test_every_dashboard_and_alert_query_uses_an_exported_metric(worker):
     assert used <= exported, sorted(used - exported)
 
 
-def test_the_readme_lists_every_metric(worker):
-    readme = (ROOT / "README.md").read_text()
+def test_the_operations_page_lists_every_metric(worker):
+    readme = (ROOT / "docs" / "operations.md").read_text()
     families = [n for n in metric_families(worker[1]) if n.startswith("parcelwatch_")]
     assert len(families) == 20
     missing = [n for n in families if f"`{n}" not in readme]
