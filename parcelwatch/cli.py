@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -314,15 +314,20 @@ def _cmd_produce(args: argparse.Namespace) -> int:
 def _cmd_tail(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
-
     from parcelwatch.service.clients import tail
 
     settings = _service(args)
     bootstrap = _need_bootstrap(settings, "tail")
     if bootstrap is None:
         return 2
-    console = Console()
+    pretty: Callable[..., None]
+    try:  # rich is the [dev] extra: the production image prints indented JSON
+        from rich.console import Console
+
+        pretty = Console().print_json
+    except ImportError:
+        pretty = lambda data: print(json.dumps(data, ensure_ascii=False, indent=2), flush=True)  # noqa: E731
+
     try:
         for record in tail(
             settings, bootstrap, args.topic, args.from_beginning, args.limit, args.idle
@@ -330,7 +335,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
             if args.jsonl:
                 print(json.dumps(record, ensure_ascii=False), flush=True)
             else:
-                console.print_json(data=record)
+                pretty(data=record)
     except KeyboardInterrupt:
         return 0
     return 0

@@ -4,18 +4,17 @@ done.
 Faust drops records it has fetched when its flow stops around a rebalance or a recovery
 (`Consumer.getmany` breaks out of a fetched batch; `_drain_messages` moves its read
 offset on past a record whose delivery was cut short). The consumer's position is then
-past records no agent saw, and until the next rebalance seeks it back nothing asks for
-them again: seen after a kill -9 and restart, a scans partition three records short of
-its end for good, its parcels' deadlines held back with it. A partition behind its
-high-water mark whose next offset to process has not moved for `stuck_s` is sought back
-to that offset; what was in flight after all is read twice, which every input allows.
+past records no agent saw, and nothing asks for them again until the next rebalance.
+Invariant kept here: every offset of an assigned partition is processed, in order.
+A partition behind its high-water mark whose next offset to process has not moved for
+`stuck_s` is sought back to that offset; what was in flight after all is read twice,
+which every input allows.
 
-The same drop can leave a hole instead: after a fail-over, a GPS partition delivered its
-records up to offset 1751, then from 1854 on, and the 102 pings between were never
-processed (their trucks "fell silent", parcels got stall exceptions replay never gives).
-So a record past the next offset to process is not processed (`Gaps`): its partition is
-sought back to that offset first. A hole the log really has (a transaction marker, a
-record compaction removed) shows itself by the same record coming first again after the
+The same drop can leave a hole instead of a stall: records delivered past the next
+offset to process, with the ones between never delivered. So a record past the next
+offset to process is not processed (`Gaps`): its partition is sought back to that
+offset first. A hole the log really has (a transaction marker, a record compaction
+removed) shows itself by the same record coming first again after the
 seek, and is then accepted.
 """
 
