@@ -251,7 +251,7 @@ def _cmd_broker(args: argparse.Namespace) -> int:
         with open_broker(kind, port=args.port, data_dir=data) as broker:
             create_topics(settings, broker.bootstrap, embedded=True)
             what = "Apache Kafka" if args.kafka else "embedded broker (Tansu)"
-            where = f", data in {broker.data_dir}" if args.kafka else ""  # type: ignore[attr-defined]
+            where = f", data in {broker.data_dir}" if broker.data_dir else ""
             print(f"{what} on {broker.bootstrap}{where} (Ctrl-C to stop)", file=sys.stderr)
             while True:
                 time.sleep(3600)

@@ -62,16 +62,15 @@ class Detector:
 
         Raises InvalidRecord, before the clock moves, for a record the core refuses:
         dated too far ahead of the clock, an event id conflict, past a cap."""
-        cls = record.__class__
-        if cls is GpsBatch:
-            self._feed_batch(record)  # type: ignore[arg-type]
+        if isinstance(record, GpsBatch):
+            self._feed_batch(record)
             return
-        stamp = record.created_at if cls is Waybill else record.event_time  # type: ignore[union-attr]
+        stamp = record.created_at if isinstance(record, Waybill) else record.event_time
         when = to_us(stamp)
         clock = self.clock.now
         if clock is not None and when - clock > self.guard.jump:  # inline: the hot path
             self.guard.on_event_clock(when, clock)  # raises, saying why
-        self._feeders[cls](record, when)
+        self._feeders[record.__class__](record, when)
 
     def _feed_ping(self, ping: GpsPing, when: int) -> None:
         now = self._tick_to(when)

@@ -66,9 +66,10 @@ def next_facility(w: WaybillState, ctx: RuleContext) -> str | None:
     if route is not None and here in route:
         idx = route.index(here)
         return route[idx + 1] if idx + 1 < len(route) else None
-    if w.destination is None or here == w.destination:
+    dest = w.destination
+    if here is None or dest is None or here == dest:
         return None
-    return ctx.network.next_hop(here, w.destination)  # type: ignore[arg-type]
+    return ctx.network.next_hop(here, dest)
 
 
 def eta_at(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
@@ -88,44 +89,47 @@ def late_from(w: WaybillState, ctx: RuleContext, deadline: int) -> Lateness | No
 
 
 # -- the planned ETA -----------------------------------------------------------------
-def _path(w: WaybillState, ctx: RuleContext, start: str) -> tuple[str, ...] | None:
-    """Facilities from `start` to the destination: the rest of the planned route when
-    `start` is on it (and the network can travel it), else the fastest path."""
+def _path(w: WaybillState, ctx: RuleContext, start: str, dest: str) -> tuple[str, ...] | None:
+    """Facilities from `start` to `dest`: the rest of the planned route when `start` is
+    on it (and the network can travel it), else the fastest path."""
     route = w.route
     if (
         route is not None
         and start in route
-        and route[-1] == w.destination
+        and route[-1] == dest
         and ctx.network.route_profile(route) is not None  # every hop can be travelled
     ):
         return route[route.index(start) :]
-    return ctx.network.shortest_path(start, w.destination)  # type: ignore[arg-type]
+    return ctx.network.shortest_path(start, dest)
 
 
 class _Position(NamedTuple):
-    """The parcel's current stage. kind: "ready" (at `facility`, ready at `at`; `at` None
-    before pickup: ready at now + handling), "lane" (departed at `at` toward
-    `facility`) or "out" (out for delivery since `at`)."""
+    """The parcel's current stage on its way to `destination`. kind: "order" (not yet
+    picked up at `facility`, the origin: ready at now + handling), "ready" (at
+    `facility`, ready at `at`), "lane" (departed toward `facility`, there at `at`) or
+    "out" (out for delivery since `at`)."""
 
     kind: str
     facility: str
-    at: int | None
+    at: int
     since: int
     """When the parcel got to this stage: a plan late from then on is late since then."""
+    destination: str
 
 
 def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
-    if w.terminal is not None or w.destination is None:
+    dest = w.destination
+    if w.terminal is not None or dest is None:
         return None
     kind = w.last_type
-    if kind is None:
+    here = w.last_facility
+    last = w.last_at
+    if kind is None or here is None or last is None:  # set together, by the latest scan
         if w.origin is None or w.created_at is None:
             return None
-        return _Position("ready", w.origin, None, w.created_at)
-    here: str = w.last_facility  # type: ignore[assignment]
-    last: int = w.last_at  # type: ignore[assignment]
+        return _Position("order", w.origin, w.created_at, w.created_at, dest)
     if kind == OUT_FOR_DELIVERY:
-        return _Position("out", here, last, last)
+        return _Position("out", here, last, last, dest)
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
@@ -137,12 +141,12 @@ def _position(w: WaybillState, ctx: RuleContext) -> _Position | None:
                 # Loaded: it leaves with its truck, the first departure not gone when it
                 # was loaded (a truck loaded a little late is still the one it boarded).
                 left = table.first_at_or_after(last - ctx.t.departure_grace + 1)
-            return _Position("lane", ahead, left, last)
+            return _Position("lane", ahead, left + _lane_us(ctx, here, ahead), last, dest)
     handling = ctx.handling[here]
     if kind == DELIVERY_FAILED:
-        return _Position("ready", here, last + handling, last)
+        return _Position("ready", here, last + handling, last, dest)
     stay = w.stay_at if w.stay_at is not None else last
-    return _Position("ready", here, stay + handling, last)
+    return _Position("ready", here, stay + handling, last, dest)
 
 
 def _leg(ctx: RuleContext, a: str, b: str) -> tuple[int, Departures | None]:
@@ -151,8 +155,8 @@ def _leg(ctx: RuleContext, a: str, b: str) -> tuple[int, Departures | None]:
     a stage; at most one entry per pair of the network's facilities."""
     leg = ctx.legs.get((a, b))
     if leg is None:
-        hours = ctx.network.leg_hours(a, b)
-        leg = ctx.legs[(a, b)] = (round(hours * HOUR), ctx.network.schedules.get((a, b)))  # type: ignore[operator]
+        hours = ctx.network.reachable_hours(a, b)  # a hop of a travelled path
+        leg = ctx.legs[(a, b)] = (round(hours * HOUR), ctx.network.schedules.get((a, b)))
     return leg
 
 
@@ -165,15 +169,16 @@ def planned_eta(w: WaybillState, ctx: RuleContext, now: int) -> int | None:
     if pos is None:
         return None
     if pos.kind == "out":
-        done = pos.at + ctx.last_mile[pos.facility]  # type: ignore[operator]
+        done = pos.at + ctx.last_mile[pos.facility]
         return done if done > now else now
     start = pos.facility
     if pos.kind == "lane":
-        arrive = pos.at + _lane_us(ctx, w.last_facility, start)  # type: ignore[arg-type,operator]
-        ready = (arrive if arrive > now else now) + ctx.handling[start]
+        ready = (pos.at if pos.at > now else now) + ctx.handling[start]
+    elif pos.kind == "order":
+        ready = now + ctx.handling[start]
     else:
-        ready = pos.at if pos.at is not None else now + ctx.handling[start]
-    path = _path(w, ctx, start)
+        ready = pos.at
+    path = _path(w, ctx, start, pos.destination)
     if path is None:
         return None
     return _forward(ctx, path, ready, now)
@@ -189,7 +194,7 @@ def journey_end(w: WaybillState, ctx: RuleContext) -> int | None:
     if not ctx.t.planned:
         journey = full_journey(w, ctx)
         return None if journey is None else created + journey
-    path = _path(w, ctx, w.origin)
+    path = _path(w, ctx, w.origin, w.destination)
     if path is None:
         return None
     # A promise is made with the plan's last mile, not the learned one: a commitment,
@@ -288,10 +293,10 @@ def planned_late_from(
     # on-time moment). `ok`: the stage's fixed times still allow it at all.
     exact = False
     if pos.kind == "out":
-        ok = pos.at + ctx.last_mile[pos.facility] <= deadline  # type: ignore[operator]
+        ok = pos.at + ctx.last_mile[pos.facility] <= deadline
         since = deadline
     else:
-        path = _path(w, ctx, pos.facility)
+        path = _path(w, ctx, pos.facility, pos.destination)
         if path is None:
             return None
         if explain is None:
@@ -301,9 +306,9 @@ def planned_late_from(
         if pos.kind == "lane":
             # At the next facility by its latest ready time less handling there.
             arrive_by = latest.ready - ctx.handling[pos.facility]
-            ok = pos.at + _lane_us(ctx, w.last_facility, pos.facility) <= arrive_by  # type: ignore[arg-type,operator]
+            ok = pos.at <= arrive_by
             since = arrive_by
-        elif pos.at is None:  # before pickup: ready at now + handling
+        elif pos.kind == "order":  # before pickup: ready at now + handling
             ok = True
             since = latest.ready - ctx.handling[pos.facility]
         else:
@@ -342,9 +347,8 @@ class Eta:
         return base + self.rest
 
 
-def _tail(w: WaybillState, ctx: RuleContext, facility: str) -> tuple[float, int] | None:
-    """(lane hours, facilities to handle) from `facility` to the destination."""
-    dest = w.destination
+def _tail(w: WaybillState, ctx: RuleContext, facility: str, dest: str) -> tuple[float, int] | None:
+    """(lane hours, facilities to handle) from `facility` to `dest`."""
     if facility == dest:
         return 0.0, 0
     route = w.route
@@ -353,33 +357,36 @@ def _tail(w: WaybillState, ctx: RuleContext, facility: str) -> tuple[float, int]
         if profile is not None:
             idx = route.index(facility)
             return profile[idx], len(route) - idx - 1
-    path = ctx.network.shortest_path(facility, dest)  # type: ignore[arg-type]
-    if path is None:
+    path = ctx.network.shortest_path(facility, dest)
+    hours = ctx.network.hours_to(facility, dest)
+    if path is None or hours is None:  # both None, or neither: one search answers both
         return None
-    return ctx.network.hours_to(facility, dest), len(path) - 1  # type: ignore[return-value,arg-type]
+    return hours, len(path) - 1
 
 
 def predict(w: WaybillState, ctx: RuleContext) -> Eta | None:
     """The baseline prediction for the waybill's current position."""
-    if w.terminal is not None or w.destination is None:
+    dest = w.destination
+    if w.terminal is not None or dest is None:
         return None
     t = ctx.t
     kind = w.last_type
-    if kind is None:  # not yet picked up: the whole journey from the origin
+    here = w.last_facility
+    last = w.last_at
+    if kind is None or here is None or last is None:  # not yet picked up: from the origin
         journey = full_journey(w, ctx)
         return None if journey is None else Eta(None, journey)
     if kind == OUT_FOR_DELIVERY:
-        return Eta(w.last_at + t.last_mile, 0)  # type: ignore[operator]
-    here = w.last_facility
+        return Eta(last + t.last_mile, 0)
     if kind in DEPARTING:
         ahead = next_facility(w, ctx)
         if ahead is not None:
-            leg = ctx.network.leg_hours(here, ahead)  # type: ignore[arg-type]
-            tail = _tail(w, ctx, ahead)
+            leg = ctx.network.leg_hours(here, ahead)
+            tail = _tail(w, ctx, ahead, dest)
             if leg is None or tail is None:
                 return None
             return Eta(None, round(leg * HOUR) + _remaining(tail[0], tail[1], t))
-    tail = _tail(w, ctx, here)  # type: ignore[arg-type]
+    tail = _tail(w, ctx, here, dest)
     if tail is None:
         return None
     return Eta(None, _remaining(tail[0], tail[1], t))
@@ -404,7 +411,7 @@ def full_journey(w: WaybillState, ctx: RuleContext) -> int | None:
     """Microseconds from pickup at the origin to delivery by the baseline model."""
     if w.origin is None or w.destination is None:
         return None
-    tail = _tail(w, ctx, w.origin)
+    tail = _tail(w, ctx, w.origin, w.destination)
     if tail is None:
         return None
     return _remaining(tail[0], tail[1], ctx.t)

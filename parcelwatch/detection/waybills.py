@@ -233,7 +233,7 @@ class WaybillProcessor:
             w.failure_reason = scan.reason
             w.failure_facility = here
         elif kind == DAMAGE_REPORTED:
-            rank = damage.DAMAGE_RANK[scan.reason]  # type: ignore[index]
+            rank = damage.rank_of(scan.reason)
             if w.damage_at is None or t < w.damage_at:
                 w.damage_at = t
                 w.damage_facility = here
@@ -341,7 +341,7 @@ class WaybillProcessor:
         for rule in self._rules_for(w):
             ep = episodes.get(rule.type) if episodes else None
             answer = rule.check(w, ctx, now, ep)
-            if answer.__class__ is Candidate:
+            if isinstance(answer, Candidate):
                 if ep is None:
                     self._open(step, rule.type, answer, now)
                 elif ep.identity != answer.identity:
@@ -352,8 +352,8 @@ class WaybillProcessor:
                 continue
             if ep is not None and not rule.sticky:
                 self._resolve(step, rule, ep, now, None)
-            if answer is not None and (deadline is None or answer < deadline):  # type: ignore[operator]
-                deadline = answer  # type: ignore[assignment]
+            if answer is not None and (deadline is None or answer < deadline):
+                deadline = answer
         if w.pending and (deadline is None or w.pending[0].at < deadline):
             deadline = w.pending[0].at
         forget = self._forget_at(w)
@@ -535,7 +535,11 @@ class WaybillProcessor:
         w = step.state
         if w.recipient is None:
             return  # never registered: nobody to tell
-        if status == "OPEN" and ep.type == "DELAY_PREDICTED" and "MISSED_SCAN" in w.episodes:  # type: ignore[operator]
+        if (
+            status == "OPEN"
+            and ep.type == "DELAY_PREDICTED"
+            and "MISSED_SCAN" in (w.episodes or ())
+        ):
             # Predicted from a position the scans stopped reporting: as likely a scanner
             # outage as a delay. Told when the scans resume if the prediction stands
             # (_reconcile); DELAYED tells the customer at the promise in any case.

@@ -29,6 +29,7 @@ table's changelog at the end of (e).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import statistics
@@ -36,10 +37,15 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import faust
+from faust import Worker
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
@@ -50,7 +56,6 @@ from parcelwatch.edge.files import read_replay_file, waybill_numbers
 from parcelwatch.network.graph import Network
 from parcelwatch.offline.replay import replay
 from parcelwatch.service.clients import committed, create_topics, produce, topic_name
-from parcelwatch.service.handlers import FLEET, HELD
 from parcelwatch.service.runner import app_settings, spawn_worker
 from parcelwatch.service.settings import ServiceSettings
 from parcelwatch.sim.config import SimConfig
@@ -64,9 +69,6 @@ PARTITIONS = 4
 
 # -- the baseline worker (`python -m parcelwatch.devtools.bench baseline BOOTSTRAP TOPIC APP`) --
 def _baseline_worker(bootstrap: str, topic: str, app_id: str, data_dir: str, kind: str) -> None:
-    import faust
-    from faust import Worker
-
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -127,7 +129,6 @@ def _time_backlog(
     timeout: float = 300.0,
 ) -> dict[str, float]:
     """Seconds from the first offset commit to the last (and to `done()`, if given)."""
-    from kafka.admin import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     first = first_count = None
@@ -167,8 +168,6 @@ class _Outputs(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from kafka import KafkaConsumer
-
         consumer = KafkaConsumer(
             self.topic,
             bootstrap_servers=self.bootstrap,
@@ -199,8 +198,6 @@ class _Lookups(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        import http.client
-
         n = 0
         while not self.stop.is_set() and self.waybills:
             number = self.waybills[n % len(self.waybills)]
@@ -275,8 +272,6 @@ def _settings(bootstrap: str, app_id: str) -> ServiceSettings:
 
 
 def _producer(bootstrap: str) -> Any:
-    from kafka import KafkaProducer
-
     return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
 
 
@@ -288,8 +283,6 @@ def _stop(proc: subprocess.Popen) -> int | None:
 
 def _state_bytes(bootstrap: str, app_id: str) -> dict[str, float]:
     """Serialized waybill states as last written to the table's changelog."""
-    from kafka import KafkaConsumer
-
     consumer = KafkaConsumer(
         f"{app_id}-waybill-state-changelog",
         bootstrap_servers=bootstrap,
@@ -303,9 +296,7 @@ def _state_bytes(bootstrap: str, app_id: str) -> dict[str, float]:
             latest[m.key] = m.value
     finally:
         consumer.close()
-    states = [
-        v for k, v in latest.items() if v and not k.endswith(HELD) and not k.startswith(FLEET)
-    ]
+    states = [v for v in latest.values() if v]
     active = [v for v in states if load_waybill(v).terminal is None]
     return {
         "waybills": len(states),
@@ -318,8 +309,6 @@ def _state_bytes(bootstrap: str, app_id: str) -> dict[str, float]:
 # -- the phases --------------------------------------------------------------------------
 def _baseline(broker: Broker, events: Path, out: Path, kind: str) -> dict[str, Any]:
     topic, app_id = f"bench-{kind}.in", f"bench-{kind}"
-    from kafka.admin import KafkaAdminClient, NewTopic
-
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     admin.close()
@@ -429,8 +418,6 @@ def _cited_scans(record: dict) -> list[str]:
 
 
 def _latency(broker: Broker, events: Path, network: Path, rate: float, out: Path) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     app_id = "bench-latency"
     settings = _settings(broker.bootstrap, app_id)
     create_topics(settings, broker.bootstrap, embedded=True)
@@ -497,7 +484,6 @@ def run_bench(
     network = Network.load(network_path)
     config = SimConfig()
     config.ping_seconds = PING_SECONDS
-    from datetime import datetime
 
     start = datetime.fromisoformat(START_ISO)
     events = out / "events.jsonl"

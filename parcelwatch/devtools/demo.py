@@ -21,6 +21,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TextIO
 
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -31,9 +33,8 @@ from parcelwatch.devtools.brokers.process import free_port, stop_process
 from parcelwatch.edge.files import waybill_numbers
 from parcelwatch.network.graph import Network
 from parcelwatch.offline.replay import replay
+from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.service.clients import (
-    INPUT_TOPICS,
-    OUTPUT_TOPICS,
     committed,
     create_topics,
     produce,
@@ -134,8 +135,6 @@ class Board:
 
 
 def _consume(settings: ServiceSettings, bootstrap: str, board: Board, stop: threading.Event):
-    from kafka import KafkaConsumer
-
     names = {topic_name(settings, t): t for t in OUTPUT_TOPICS}
     consumer = KafkaConsumer(
         *names,
@@ -297,8 +296,6 @@ def _run(
         board.sent = produce(settings, bootstrap, events, speed, progress=progress)
 
     producer = threading.Thread(target=play)
-    from kafka.admin import KafkaAdminClient
-
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     inputs = {topic_name(settings, t) for t in INPUT_TOPICS}
     started = moved = time.monotonic()

@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 
 from parcelwatch.edge.intake import (
-    INPUT_TOPICS,
     MAX_RECORD_BYTES,
     InputRecord,
     InvalidRecord,
@@ -22,6 +21,7 @@ from parcelwatch.edge.intake import (
     validate,
 )
 from parcelwatch.network.graph import Network
+from parcelwatch.schemas.topics import INPUT_TOPICS
 
 
 def read_replay_file(

@@ -26,10 +26,6 @@ BOM = b"\xef\xbb\xbf"
 InputRecord = Waybill | Scan | GpsPing | GpsBatch
 
 
-INPUT_TOPICS = ("waybills", "scans", "gps")
-"""The contract's input topics (CONTRACT §1), by logical name."""
-
-
 class Oversized(bytes):
     """The first RAW_LIMIT bytes of a line longer than MAX_RECORD_BYTES; `size` is the
     line's full length. The rest of the line was skipped, never held in memory."""
@@ -94,10 +90,10 @@ def validate(topic: str, value: Any, network: Network) -> InputRecord:
     return record
 
 
-def check_key(record: InputRecord, key: bytes | str | None) -> None:
-    """A record on the live topics is keyed by its id (CONTRACT §1): a key that is
-    missing or says something else is bad input, never re-keyed, because where a key's
-    state lives is decided by where its records arrive."""
+def check_key(record: InputRecord, key: bytes | str | None) -> bytes:
+    """The record's key, as bytes. A record on the live topics is keyed by its id
+    (CONTRACT §1): a key that is missing or says something else is bad input, never
+    re-keyed, because where a key's state lives is decided by where its records arrive."""
     field = "waybill_no" if isinstance(record, Waybill | Scan) else "vehicle_id"
     own: str = getattr(record, field)
     if key is None:
@@ -109,6 +105,7 @@ def check_key(record: InputRecord, key: bytes | str | None) -> None:
             raise InvalidRecord("key_mismatch", "the key is not UTF-8 text") from None
     if key != own:
         raise InvalidRecord("key_mismatch", f"key {key[:64]!r} is not the {field} {own!r}")
+    return key.encode()
 
 
 def too_large(size: int) -> InvalidRecord:

@@ -7,6 +7,8 @@ import random
 import zlib
 from typing import Any
 
+from kafka.partitioner import Partitioner
+
 
 def crc32_partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
     """librdkafka's default partitioner (`consistent_random`: CRC-32 of the key, modulo
@@ -20,15 +22,14 @@ def crc32_partition(key: bytes | None, all_partitions: list[int], available: lis
 def _partitioner(name: str) -> Any:
     """A kafka-python partitioner: None for its own (murmur2, as Java clients), or one
     doing what librdkafka's clients do."""
-    if name == "murmur2":
-        return None
-    from kafka.partitioner import Partitioner
+    return None if name == "murmur2" else Crc32Partitioner()
 
-    class Crc32(Partitioner):
-        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):
-            everything = sorted(cluster.partitions_for_topic(topic))
-            return crc32_partition(
-                serialized_key, everything, list(cluster.available_partitions_for_topic(topic))
-            )
 
-    return Crc32()
+class Crc32Partitioner(Partitioner):
+    """kafka-python's partitioner interface around `crc32_partition`."""
+
+    def partition(self, topic, key, serialized_key, value, serialized_value, cluster):
+        everything = sorted(cluster.partitions_for_topic(topic))
+        return crc32_partition(
+            serialized_key, everything, list(cluster.available_partitions_for_topic(topic))
+        )

@@ -50,7 +50,7 @@ def fixed_offset_us(tz: str) -> int | None:
     if len(offsets) != 1:
         return None
     (offset,) = offsets
-    return int(offset.total_seconds()) * SECOND  # type: ignore[union-attr]
+    return None if offset is None else int(offset.total_seconds()) * SECOND
 
 
 class LocalDays:

@@ -26,14 +26,10 @@ from parcelwatch.edge.intake import (
 from parcelwatch.network.graph import Network, NetworkError
 from parcelwatch.schemas import to_json
 from parcelwatch.schemas.common import EARLIEST, LATEST
+from parcelwatch.schemas.topics import OUTPUT_TOPICS
 from parcelwatch.settings import RuleSettings, SettingsError
 
-OUTPUT_FILES = {
-    "exceptions": "exceptions.jsonl",
-    "tickets": "tickets.jsonl",
-    "notifications": "notifications.jsonl",
-    "dead_letters": "dead_letters.jsonl",
-}
+OUTPUT_FILES = {topic: f"{topic}.jsonl" for topic in OUTPUT_TOPICS}
 
 
 class ReplayError(Exception):

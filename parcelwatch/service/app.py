@@ -1,9 +1,11 @@
 """The Faust application: the two sides of the pure core as agents, their changelogged
 tables, deadline timers, and the topics of CONTRACT §1.
 
-    gps, vehicle-ticks                          -> vehicle side (table: vehicle state)
-    waybills, scans, vehicle-facts, waybill-ticks -> waybill side (table: waybill state,
-                                                   each partition's copy of the facts)
+    gps, vehicle-ticks                          -> vehicle side (table: vehicle-state)
+    waybills, scans, vehicle-facts, waybill-ticks -> waybill side (tables: waybill-state,
+                                                   waybill-held: inputs set aside,
+                                                   waybill-fleet: each partition's copy
+                                                   of the facts)
 
 Data flows one way. The vehicle side publishes each fact (a vehicle's condition changed)
 and its progress marks to every partition of vehicle-facts; the waybill side reads the
@@ -11,6 +13,9 @@ partition numbered like its scans partitions (Faust assigns topics of equal part
 counts read by the same workers together), keeps which of its parcels ride which vehicle
 and applies the facts to them. Ticks go to the partition the key's inputs arrived on. No
 message is addressed by hashing a key, so the producers' partitioner does not matter.
+
+`create_app` is composition only: each `_install_*` wires one part (inputs, recovery,
+rebalance, ticks, status, web) from the `_Parts` built before it.
 """
 
 from __future__ import annotations
@@ -18,42 +23,36 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import faust
 import structlog
 from faust.auth import SASLCredentials, SSLCredentials
-from faust.types import TP
+from faust.types import EventT, TableT
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.edge.intake import arrival
 from parcelwatch.network.graph import Network
-from parcelwatch.service.eventtime import LiveClock, wall_us
-from parcelwatch.service.faust_compat import (
-    committed_offset,
-    flow_active,
-    set_current_event,
-    set_fetch_max_wait,
-)
+from parcelwatch.service.eventtime import LiveClock, Mark, make_clock, wall_us
+from parcelwatch.service.faust_compat import set_current_event, set_fetch_max_wait
 from parcelwatch.service.gauges import register_gauges
 from parcelwatch.service.handlers import Send, VehicleHandler, WaybillHandler
 from parcelwatch.service.metrics import Metrics
-from parcelwatch.service.settings import ServiceSettings, Topics
+from parcelwatch.service.outputs import Outputs
+from parcelwatch.service.progress import Progress
+from parcelwatch.service.settings import ServiceSettings, Topics, rules_of
 from parcelwatch.service.ticks import TickSource
-from parcelwatch.service.watchdog import Gaps, Watchdog
 from parcelwatch.service.web.server import Lookup, riders_of
 from parcelwatch.service.web.server import install as install_web
 from parcelwatch.service.wire import encode_marks
-from parcelwatch.settings import RuleSettings
 
 log = structlog.get_logger(__name__)
 
 MARKS_REPEAT_S = 1.0
-"""Unchanged marks are sent again this often (well within LiveClock's `stale_s`)."""
+"""Unchanged marks are sent again this often (well within WatermarkClock's `stale_s`)."""
 
 
 @dataclass
@@ -103,26 +102,100 @@ WEB_LIMITS = {
 }
 
 
+@dataclass
+class _Tables:
+    """One key space each, every one changelogged to a compacted topic. Values are raw
+    bytes (key_type/value_type bytes, not a Schema: faust derives the changelog
+    serializers from the types, and would otherwise decode the changelog as JSON)."""
+
+    waybill: TableT
+    """waybill_no -> its state."""
+    held: TableT
+    """waybill_no -> its inputs set aside until the vehicle side has caught up."""
+    fleet: TableT
+    """partition NUL vehicle_id -> the vehicle's recent facts, that partition's copy."""
+    vehicle: TableT
+    """vehicle_id -> its state."""
+
+    @classmethod
+    def create(cls, app: faust.App) -> _Tables:
+        def table(name: str) -> TableT:
+            return app.Table(name, default=None, key_type=bytes, value_type=bytes)
+
+        return cls(
+            table("waybill-state"),
+            table("waybill-held"),
+            table("waybill-fleet"),
+            table("vehicle-state"),
+        )
+
+    def sizes(self) -> dict[str, TableT]:
+        """Each table by name, for the table-size gauge."""
+        return {t.name: t for t in (self.waybill, self.held, self.fleet, self.vehicle)}
+
+
+@dataclass
+class _Parts:
+    """What the named parts of `create_app` wire together."""
+
+    app: faust.App
+    settings: ServiceSettings
+    topics: Topics
+    ctx: RuleContext
+    metrics: Metrics
+    clock: LiveClock
+    progress: Progress
+    outputs: Outputs
+    tables: _Tables
+    waybills: WaybillHandler
+    vehicles: VehicleHandler
+
+
 def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False) -> Pipeline:
     """Build the app for `bootstrap` ("host:port,..."). `embedded` applies the settings
     the Tansu broker needs (DESIGN.md §3)."""
-    network = Network.load(
-        settings.network_file or Path(str(files("parcelwatch") / "data" / "network.yaml"))
-    )
-    ctx = RuleContext.create(network, RuleSettings.load(settings.config_file))
+    network, rules = rules_of(settings)
+    ctx = RuleContext.create(network, rules)
     metrics = Metrics(facilities=_facilities(settings, network))
+    app = _faust_app(settings, bootstrap, embedded)
+    topics = Topics.from_settings(settings)
+    progress = Progress(app, topics, metrics)
+    clock = make_clock(settings.clock, settings.partitions, progress.caught_up)
+    outputs = Outputs(app, topics, settings.partitions)
+    tables = _Tables.create(app)
+    parts = _Parts(
+        app,
+        settings,
+        topics,
+        ctx,
+        metrics,
+        clock,
+        progress,
+        outputs,
+        tables,
+        *_handlers(settings, topics, ctx, metrics, clock, outputs, tables),
+    )
+    _install_inputs(parts)
+    _install_recovery(parts)
+    _install_rebalance(parts)
+    _install_ticks(parts)
+    _install_status(parts)
+    if settings.web_port is not None:
+        _install_web(parts)
+    register_gauges(metrics, app, parts.waybills, parts.vehicles, tables.sizes(), progress.position)
+    return Pipeline(app, settings, topics, clock, parts.waybills, parts.vehicles, metrics)
+
+
+def _faust_app(settings: ServiceSettings, bootstrap: str, embedded: bool) -> faust.App:
     session, heartbeat = settings.session_timeout_s, settings.session_timeout_s / 10
     tuning: dict[str, Any] = {}
     if embedded or settings.tansu:
         session, heartbeat = 6.0, 1.0
-        tuning = {
-            # Tansu reports the first offset of the last batch + 1 as the end offset;
-            # one record per batch makes that the true end, so table recovery is complete.
-            "producer_max_batch_size": 1,
-        }
-        if not settings.tansu_single_record_batches:
-            del tuning["producer_max_batch_size"]
-    app = _App(
+        if settings.tansu_single_record_batches:
+            # Tansu reports the first offset of the last batch + 1 as the end offset; one
+            # record per batch makes that the true end, so table recovery is complete.
+            tuning["producer_max_batch_size"] = 1
+    return _App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in bootstrap.split(",")],
         broker_credentials=_credentials(settings),
@@ -153,252 +226,172 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         broker_heartbeat_interval=heartbeat,
         **tuning,
     )
-    topics = Topics.from_settings(settings)
-    read: dict[tuple[str, int], int] = {}  # next offset to process, per partition
 
-    def position(source: tuple[str, int]) -> int | None:
-        """The next offset this worker processes on `source`: past what it processed,
-        else where the group's last commit left it. After a restart or a fail-over a
-        partition may have nothing left to read, and must not wait for a record that
-        never comes (faust keeps the committed offsets it sought to, privately)."""
-        if source in read:
-            return read[source]
-        return committed_offset(app, *source)
 
-    def highwater(source: tuple[str, int]) -> int | None:
-        try:
-            return app.consumer.highwater(TP(*source))
-        except Exception:  # not assigned (any more): nothing of it to wait for
-            return None
-
-    def caught_up(source: tuple[str, int]) -> bool:
-        try:
-            high = app.consumer.highwater(TP(*source))
-        except Exception:  # not assigned (any more): nothing of it to wait for
-            return True
-        # Assigned but not fetched from yet (as while its tables recover after a
-        # fail-over): its end is unknown, so all of it may be still to come.
-        return high is not None and (position(source) or 0) >= high
-
-    clock = LiveClock(settings.clock, partitions=settings.partitions, caught_up=caught_up)
-    gaps = Gaps(position)
-
-    def admitted(events: list) -> list:
-        """The events of a batch that follow on from what was processed: none past a
-        record the consumer skipped (parcelwatch/service/watchdog.py, Gaps)."""
-        return [
-            e
-            for e in events
-            if gaps.admit((e.message.topic, e.message.partition), e.message.offset)
-        ]
-
-    async def read_holes_again() -> None:
-        for source, offset in gaps.to_seek():
-            log.warning(
-                "input records skipped by the consumer: reading them again",
-                topic=source[0],
-                partition=source[1],
-                offset=offset,
-            )
-            metrics.reread(source[0])
-            try:
-                await app.consumer.seek(TP(*source), offset)
-            except Exception:  # revoked meanwhile: its next owner starts from the commit
-                log.info(
-                    "partition gone before it could be read again",
-                    topic=source[0],
-                    partition=source[1],
-                )
-
-    def topic(*names: str) -> faust.TopicT:
-        return app.topic(
-            *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-
-    outputs = {
-        name: topic(name)
-        for name in (
-            topics.exceptions,
-            topics.tickets,
-            topics.notifications,
-            topics.dead_letters,
-            topics.facts,
-            topics.waybill_ticks,
-            topics.vehicle_ticks,
-            topics.waybills,
-            topics.scans,
-            topics.gps,
-        )
-    }
-    everywhere = range(settings.partitions)
-
-    async def send(items: list[Send]) -> None:
-        for name, key, value in items:
-            if name == topics.facts:  # every partition: each worker's waybill side reads its own
-                for partition in everywhere:
-                    await outputs[name].send(key=key, value=value, partition=partition)
-            else:
-                await outputs[name].send(key=key, value=value)
-
-    # key_type/value_type bytes (not a Schema): faust derives the changelog serializers
-    # from the types, and would otherwise decode the changelog as JSON on recovery.
-    waybill_table = app.Table("waybill-state", default=None, key_type=bytes, value_type=bytes)
-    vehicle_table = app.Table("vehicle-state", default=None, key_type=bytes, value_type=bytes)
+def _handlers(
+    settings: ServiceSettings,
+    topics: Topics,
+    ctx: RuleContext,
+    metrics: Metrics,
+    clock: LiveClock,
+    outputs: Outputs,
+    tables: _Tables,
+) -> tuple[WaybillHandler, VehicleHandler]:
+    """The two sides, each with its deadline ticks addressed to the partition the key's
+    inputs arrived on."""
     waybill_ticks = TickSource(
         lambda: clock.waybill_now(topics.waybill_inputs, topics.facts),
-        lambda k, v, p: outputs[topics.waybill_ticks].send(key=k, value=v, partition=p),
+        lambda k, v, p: outputs.to(topics.waybill_ticks, k, v, p),
     )
     vehicle_ticks = TickSource(
         lambda: clock.now(topics.gps),
-        lambda k, v, p: outputs[topics.vehicle_ticks].send(key=k, value=v, partition=p),
+        lambda k, v, p: outputs.to(topics.vehicle_ticks, k, v, p),
         released=lambda: clock.released(topics.gps),
     )
+    n = settings.partitions
     waybills = WaybillHandler(
-        ctx, topics, clock, waybill_ticks, waybill_table, metrics, settings.partitions
+        ctx,
+        topics,
+        clock,
+        waybill_ticks,
+        tables.waybill,
+        metrics,
+        n,
+        held=tables.held,
+        fleet=tables.fleet,
     )
-    vehicles = VehicleHandler(
-        ctx, topics, clock, vehicle_ticks, vehicle_table, metrics, settings.partitions
-    )
+    vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, tables.vehicle, metrics, n)
+    return waybills, vehicles
 
-    def done(msg: faust.types.Message) -> None:
-        """An input record is done: its processing latency, and how far it is read."""
-        read[(msg.topic, msg.partition)] = msg.offset + 1
-        name = topics.inputs.get(msg.topic)
-        if name is not None and msg.timestamp:
-            metrics.processed(name, time.time() - msg.timestamp)
 
-    async def deliver(items: list[Send]) -> None:
-        """Send what a batch produced and wait until the broker has it, its changelog
-        records included: take_events acks the batch's offsets after this."""
-        await send(items)
-        await app.producer.flush()
+def _install_inputs(p: _Parts) -> None:
+    """The agents. Orders and scans have an agent of their own, facts and waybill ticks
+    another: a scan set aside for the vehicle side (event clock) is released by what
+    arrives there. Vehicle ticks do not queue behind the GPS stream: a due condition
+    change holds the waybill side back."""
+    app, topics, topic = p.app, p.topics, p.outputs.topic
 
-    ticks_read = {topics.waybill_ticks: waybill_ticks, topics.vehicle_ticks: vehicle_ticks}
-
-    async def in_batches(stream, handler) -> None:
-        """Each record of a micro-batch through `handler`, with its own event current
-        (its table writes go to its partition's changelog); what the batch produced is
-        delivered before its offsets are acked, and a tick's source is told it is done."""
-        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            events = admitted(batch)
-            out: list[Send] = []
-            for event in events:
-                set_current_event(event)
-                msg = event.message
-                out += handler.handle_safely(
-                    msg.topic, msg.partition, event.key, event.value, arrival(msg.headers)
-                )
-            set_current_event(None)
-            await deliver(out)
-            for event in events:
-                ticks = ticks_read.get(event.message.topic)
-                if ticks is not None:
-                    ticks.done(event.key)
-                done(event.message)
-            await read_holes_again()
-
-    # Inputs in micro-batches, each key's records in arrival order. Orders and scans have
-    # an agent of their own, facts and ticks another: a scan set aside for the vehicle
-    # side (event clock, parcelwatch/service/eventtime.py) is released by what arrives there.
     @app.agent(topic(topics.waybills, topics.scans))
-    async def scan_agent(stream):
-        await in_batches(stream, waybills)
+    async def scan_agent(stream: faust.StreamT) -> None:
+        await _in_batches(p, stream, p.waybills)
 
     @app.agent(topic(topics.facts, topics.waybill_ticks))
-    async def waybill_agent(stream):
-        await in_batches(stream, waybills)
+    async def waybill_agent(stream: faust.StreamT) -> None:
+        await _in_batches(p, stream, p.waybills)
 
-    # A truck's pings come in runs: each vehicle's state is read and written once per
-    # batch, with the run's last event as current.
     @app.agent(topic(topics.gps))
-    async def gps_agent(stream):
-        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            events = admitted(batch)
-            runs: dict[tuple[int, bytes | None], list] = {}
-            for event in events:
-                runs.setdefault((event.message.partition, event.key), []).append(event)
-            out: list[Send] = []
-            for (partition, key), run in runs.items():
-                set_current_event(run[-1])
-                out += vehicles.handle_pings_safely(
-                    partition, key, [(e.value, arrival(e.message.headers)) for e in run]
-                )
-            set_current_event(None)
-            await deliver(out)
-            for source in {(e.message.topic, e.message.partition) for e in events}:
-                clock.confirm(source)
-            for event in events:
-                done(event.message)
-            await read_holes_again()
+    async def gps_agent(stream: faust.StreamT) -> None:
+        await _in_runs(p, stream)
 
-    # Ticks do not queue behind the GPS stream: a due condition change holds the waybill
-    # side back until it is out.
     @app.agent(topic(topics.vehicle_ticks))
-    async def vehicle_agent(stream):
-        await in_batches(stream, vehicles)
+    async def vehicle_agent(stream: faust.StreamT) -> None:
+        await _in_batches(p, stream, p.vehicles)
 
-    @waybill_table.on_recover
-    async def _rebuild_waybill_index() -> None:
-        for key, value in waybill_table.items():
+    app.timer(interval=5.0)(p.progress.unstick)
+
+
+def _batches(p: _Parts, stream: faust.StreamT) -> AsyncIterator[Sequence[EventT]]:
+    """Micro-batches of the stream, each key's records in arrival order, none past a
+    record the consumer skipped."""
+    settings = p.settings
+    # take_events is the concrete Stream's: StreamT does not declare it.
+    return cast(faust.Stream, stream).take_events(
+        settings.batch_max, within=settings.batch_within_s
+    )
+
+
+async def _in_batches(
+    p: _Parts, stream: faust.StreamT, handler: WaybillHandler | VehicleHandler
+) -> None:
+    """Each record through `handler` with its own event current (its table writes go to
+    its partition's changelog); what a batch produced is delivered before its offsets
+    are acked, and a tick's source is told when it is done."""
+    ticks_read = {
+        p.topics.waybill_ticks: p.waybills.ticks,
+        p.topics.vehicle_ticks: p.vehicles.ticks,
+    }
+    async for batch in _batches(p, stream):
+        events = p.progress.admitted(batch)
+        out: list[Send] = []
+        for event in events:
+            set_current_event(event)
+            msg = event.message
+            out += handler.handle_safely(
+                msg.topic, msg.partition, event.key, event.value, arrival(msg.headers)
+            )
+        set_current_event(None)
+        await p.outputs.deliver(out)
+        for event in events:
+            ticks = ticks_read.get(event.message.topic)
+            if ticks is not None:
+                ticks.done(event.key)
+            p.progress.done(event.message)
+        await p.progress.read_holes_again()
+
+
+async def _in_runs(p: _Parts, stream: faust.StreamT) -> None:
+    """A truck's pings come in runs: each vehicle's state is read and written once per
+    batch, with the run's last event as current."""
+    async for batch in _batches(p, stream):
+        events = p.progress.admitted(batch)
+        runs: dict[tuple[int, bytes | None], list[EventT]] = {}
+        for event in events:
+            runs.setdefault((event.message.partition, event.key), []).append(event)
+        out: list[Send] = []
+        for (partition, key), run in runs.items():
+            set_current_event(run[-1])
+            out += p.vehicles.handle_pings_safely(
+                partition, key, [(e.value, arrival(e.message.headers)) for e in run]
+            )
+        set_current_event(None)
+        await p.outputs.deliver(out)
+        for source in {(e.message.topic, e.message.partition) for e in events}:
+            p.clock.confirm(source)
+        for event in events:
+            p.progress.done(event.message)
+        await p.progress.read_holes_again()
+
+
+def _install_recovery(p: _Parts) -> None:
+    """After a restart or a rebalance, the in-memory indexes are rebuilt from the tables
+    (the fleet copies are read when a fact or a boarding needs them)."""
+    waybills, vehicles, tables = p.waybills, p.vehicles, p.tables
+
+    async def waybill_states() -> None:
+        for key, value in tables.waybill.items():
             if value is not None:
                 waybills.restored(key, value)
 
-    @vehicle_table.on_recover
-    async def _rebuild_vehicle_index() -> None:
-        for key, value in vehicle_table.items():
+    async def held_inputs() -> None:
+        for key, value in tables.held.items():
+            if value is not None:
+                waybills.restored_held(key, value)
+
+    async def vehicle_states() -> None:
+        for key, value in tables.vehicle.items():
             if value is not None:
                 vehicles.restored(key, value)
 
+    tables.waybill.on_recover(waybill_states)
+    tables.held.on_recover(held_inputs)
+    tables.vehicle.on_recover(vehicle_states)
+
+
+def _install_rebalance(p: _Parts) -> None:
+    topics, clock, settings = p.topics, p.clock, p.settings
     marked = frozenset({topics.facts})
     clocked = {*topics.waybill_inputs, topics.gps, *marked}
-
-    consumed = frozenset(
-        {
-            *topics.waybill_inputs,
-            topics.facts,
-            topics.waybill_ticks,
-            topics.gps,
-            topics.vehicle_ticks,
-        }
-    )
-
-    def assigned() -> list[tuple[str, int]]:
-        return [
-            (tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in consumed
-        ]
-
-    watchdog = Watchdog(assigned, position, highwater)
-
-    @app.timer(interval=5.0)
-    async def unstick() -> None:
-        """A partition the consumer stopped delivering is sought back to its next
-        offset to process (parcelwatch/service/watchdog.py)."""
-        if app.rebalancing or not flow_active(app):
-            watchdog.reset()
-            return
-        for source, offset in watchdog.stuck(time.monotonic()):
-            log.warning(
-                "input partition stuck behind its end: reading it again",
-                topic=source[0],
-                partition=source[1],
-                offset=offset,
-            )
-            metrics.reread(source[0])
-            await app.consumer.seek(TP(*source), offset)
-
     # Faust's signal types take no receiver with named arguments; these are called as
     # receiver(app, partitions).
-    signals: Any = app
+    signals: Any = p.app
 
     @signals.on_partitions_revoked.connect
     async def _forget_revoked(app, revoked, **kwargs) -> None:
-        watchdog.reset()
-        gaps.reset()
-        clock.forget({(tp.topic, tp.partition) for tp in revoked})
-        waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
-        vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
-        for tp in revoked:  # if it comes back, the group's commit says where it stands
-            read.pop((tp.topic, tp.partition), None)
+        sources = {(tp.topic, tp.partition) for tp in revoked}
+        p.progress.revoked(sources)
+        clock.forget(sources)
+        p.waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
+        p.vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
 
     @signals.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
@@ -406,79 +399,96 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
             log.warning(
                 "cannot set the consumer's fetch wait", fetch_max_wait_ms=settings.fetch_max_wait_ms
             )
-        sources = {(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}
-        clock.assign(sources, marked)
+        clock.assign({(tp.topic, tp.partition) for tp in assigned if tp.topic in clocked}, marked)
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.scans)
         loop = type(asyncio.get_running_loop())
         log.info(f"partitions assigned: {topics.scans} {mine}", event_loop=loop.__module__)
 
-    @app.timer(interval=10.0)
-    async def status() -> None:
-        if clock.event_mode:
-            aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
-            behind = {
-                f"{t}/{p}": [position((t, p)), highwater((t, p))]
-                for t, p in clock.sources()
-                if not caught_up((t, p))
-            }
-            log.info(
-                "event clock",
-                clock=clock.describe(),
-                behind=behind,
-                set_aside=len(waybills.waiting),
-                earliest_aside=aside,
-                waybill_ticks_queued=len(waybill_ticks),
-                waybill_ticks_in_flight=waybill_ticks.in_flight,
-                vehicle_horizon=vehicle_ticks.horizon(),
-                vehicle_ticks_in_flight=vehicle_ticks.in_flight,
-                vehicle_time=vehicle_ticks.now(),
-                waybill_time=waybill_ticks.now(),
-            )
 
-    # Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
-    # released) never delays the marks or the vehicle side's ticks.
-    @app.timer(interval=settings.tick_interval_s)
+def _install_ticks(p: _Parts) -> None:
+    """Three timers, so that a flood of waybill ticks (a backlog's scans set aside and
+    released) never delays the marks or the vehicle side's ticks."""
+    interval = p.settings.tick_interval_s
+    facts = p.topics.facts
+    said = _Said()
+
     async def fire_vehicle_deadlines() -> None:
-        await vehicle_ticks.fire()
+        await p.vehicles.ticks.fire()
 
-    said: list[object] = [None, 0.0]  # the last marks sent, and when (monotonic)
-
-    @app.timer(interval=settings.tick_interval_s)
     async def send_marks() -> None:
         """The vehicle side's progress, after the facts it covers: when it says
         something new, and at least every MARKS_REPEAT_S (an idle mark is only believed
-        while it is repeated, see LiveClock._safe). A short tick interval then costs
-        nothing while nothing moves, and the waybill side waits less."""
-        if not clock.event_mode:
-            return
+        while it is repeated, see WatermarkClock._bound). A short tick interval then
+        costs nothing while nothing moves, and the waybill side waits less."""
+        marks = p.vehicles.marks()
+        if not marks:
+            return  # the wall clock, or no GPS partition here: nothing to tell
         now = time.monotonic()
-        marks = vehicles.marks()
-        if marks == said[0] and now - said[1] < MARKS_REPEAT_S:  # type: ignore[operator]
+        if marks == said.marks and now - said.at < MARKS_REPEAT_S:
             return
-        said[:] = [marks, now]
-        value = encode_marks(marks, wall_us())
-        for partition in everywhere:
-            await outputs[topics.facts].send(key=b"", value=value, partition=partition)
+        said.marks, said.at = marks, now
+        await p.outputs.everywhere_on(facts, b"", encode_marks(marks, wall_us()))
 
-    @app.timer(interval=settings.tick_interval_s)
     async def fire_waybill_deadlines() -> None:
-        await waybill_ticks.fire(limit=2_000)
+        await p.waybills.ticks.fire(limit=2_000)
 
-    if settings.web_port is not None:
-        lookup = Lookup(
-            app,
-            settings,
-            ctx,
-            waybill_table,
-            vehicle_table,
-            riders_of(waybills),
-            waybill_ticks.now,
-            metrics,
+    for timer in (fire_vehicle_deadlines, send_marks, fire_waybill_deadlines):
+        p.app.timer(interval=interval, name=timer.__name__)(timer)
+
+
+@dataclass
+class _Said:
+    """The last marks sent, and when (monotonic seconds)."""
+
+    marks: list[Mark] | None = None
+    at: float = 0.0
+
+
+def _install_status(p: _Parts) -> None:
+    """A status line every 10 s where the clock has something to say (the event clock:
+    what holds it back)."""
+    progress, waybills, vehicles = p.progress, p.waybills, p.vehicles
+
+    async def status() -> None:
+        described = p.clock.describe()
+        if described is None:
+            return
+        aside = min(waybills.waiting.items(), key=lambda kv: kv[1], default=None)
+        behind = {
+            f"{t}/{n}": [progress.position((t, n)), progress.highwater((t, n))]
+            for t, n in p.clock.sources()
+            if not progress.caught_up((t, n))
+        }
+        log.info(
+            "event clock",
+            clock=described,
+            behind=behind,
+            set_aside=len(waybills.waiting),
+            earliest_aside=aside,
+            waybill_ticks_queued=len(waybills.ticks),
+            waybill_ticks_in_flight=waybills.ticks.in_flight,
+            vehicle_horizon=vehicles.ticks.horizon(),
+            vehicle_ticks_in_flight=vehicles.ticks.in_flight,
+            vehicle_time=vehicles.ticks.now(),
+            waybill_time=waybills.ticks.now(),
         )
-        install_web(app, lookup)
 
-    register_gauges(metrics, app, waybills, vehicles, waybill_table, vehicle_table, position)
-    return Pipeline(app, settings, topics, clock, waybills, vehicles, metrics)
+    p.app.timer(interval=10.0, name="status")(status)
+
+
+def _install_web(p: _Parts) -> None:
+    """The lookup API and page (parcelwatch/service/web/)."""
+    lookup = Lookup(
+        p.app,
+        p.settings,
+        p.ctx,
+        p.tables.waybill,
+        p.tables.vehicle,
+        riders_of(p.waybills),
+        p.waybills.ticks.now,
+        p.metrics,
+    )
+    install_web(p.app, lookup)
 
 
 def _facilities(settings: ServiceSettings, network: Network) -> list[str]:

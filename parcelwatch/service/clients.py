@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
-from parcelwatch.edge.intake import ARRIVAL_HEADER, INPUT_TOPICS
+from parcelwatch.edge.intake import ARRIVAL_HEADER
 from parcelwatch.edge.partitioners import _partitioner
+from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.service.settings import ServiceSettings, rules_of
-
-OUTPUT_TOPICS = ("exceptions", "tickets", "notifications", "dead_letters")
 
 
 def topic_name(settings: ServiceSettings, logical: str) -> str:
@@ -41,9 +43,6 @@ def _client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
 
 def create_topics(settings: ServiceSettings, bootstrap: str, embedded: bool = False) -> None:
     """Create the contract's topics and the internal ones (co-partitioned), if missing."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
     names = [topic_name(settings, t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
     internal = ("vehicle-facts", "waybill-ticks", "vehicle-ticks")
     names += [settings.internal(n) for n in internal]
@@ -84,8 +83,6 @@ def produce(
     second (None: as fast as possible). `progress(sent, event time)` is called every
     thousand records, `skipped(line, size)` for a line too large to send. `partitioner`:
     murmur2 (Java's) or crc32 (librdkafka's). Returns the number of records sent."""
-    from kafka import KafkaProducer
-
     chosen = _partitioner(partitioner)
     extra = {} if chosen is None else {"partitioner": chosen}
     producer = KafkaProducer(
@@ -122,8 +119,6 @@ def tail(
     limit: int | None,
     idle_s: float | None,
 ) -> Iterator[dict[str, Any]]:
-    from kafka import KafkaConsumer
-
     consumer = KafkaConsumer(
         topic_name(settings, logical),
         **_client_config(settings, bootstrap),

@@ -1,6 +1,8 @@
-"""The live pipeline's clock: the wall clock, or event time with watermarks and marks.
+"""The live pipeline's clock, one protocol with two implementations chosen at start-up
+(`make_clock`): `SystemClock`, the wall clock, and `WatermarkClock`, event time with
+watermarks and marks (what makes a live run equal `parcelwatch replay`).
 
-Invariants of the event clock (each a test in tests/agents/test_eventtime.py):
+Invariants of the event clock (each a test in tests/service/test_eventtime.py):
 1. An input is applied at its own event time or its arrival stamp, if later; a key's
    time never goes back (the core keeps that).
 2. A deadline fires only once the *low watermark* has passed it: the minimum, over the
@@ -26,13 +28,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple, Protocol
+
+from parcelwatch.detection.errors import InvalidRecord
+from parcelwatch.detection.guard import ClockGuard
 
 Source = tuple[str, int]
 """(topic, partition)."""
-
-UNHEARD = object()
-"""A partition assigned but not heard from yet: it holds everything back."""
 
 _UNBOUNDED = 2**62  # internal: what an idle partition holds back to (nothing)
 
@@ -67,17 +69,182 @@ class Upstream(NamedTuple):
     """The latest input it has read."""
 
 
-class LiveClock:
+class _Low(NamedTuple):
+    """This side's watermark over some topics' partitions."""
+
+    unheard: bool
+    """A partition assigned and not heard from yet: it holds everything back."""
+    low: int | None
+    """The least latest event time over the partitions not idle; None: all idle."""
+    high: int | None
+    """The latest event time read on any of them."""
+
+
+class LiveClock(Protocol):
+    """What the handlers and timers ask of time."""
+
+    in_order: ClassVar[bool]
+    """Inputs are applied in event-time order: one that comes early waits (is set aside)
+    until `reached` says the other inputs have got to its time."""
+    reference: int | None
+
+    def assign(self, sources: set[Source], mark_topics: frozenset[str] = frozenset()) -> None:
+        """Partitions this worker now reads (`mark_topics`: those carrying marks)."""
+
+    def forget(self, sources: set[Source]) -> None:
+        """Partitions revoked in a rebalance."""
+
+    def sources(self) -> list[Source]:
+        """The input partitions this worker reads."""
+        ...
+
+    def admit(self, guard: ClockGuard, times: list[int]) -> None:
+        """Raise InvalidRecord for an input dated too far ahead of this clock (§7)."""
+
+    def applied_at(self, guard: ClockGuard, arrival: int | None, when: int) -> int:
+        """When an input of time `when`, stamped `arrival` by the broker, is applied."""
+        ...
+
+    def observe(self, source: Source | None, event_time: int) -> int:
+        """Time for applying an input that happened at `event_time`."""
+        ...
+
+    def restore(self, source: Source, event_time: int) -> None:
+        """An input kept in state (set aside) across a restart or rebalance."""
+
+    def confirm(self, source: Source) -> None:
+        """Everything the latest input from `source` produced is with the producer."""
+
+    def for_key(self, key_clock: int | None, event_time: int) -> int:
+        """Time for applying a message from the other side to a key."""
+        ...
+
+    def for_tick(self, deadline: int) -> int:
+        """Time for a deadline tick."""
+        ...
+
+    def detected_at(self) -> int | None:
+        """The wall time outputs are detected at, for the detection delay; None where
+        the delay means nothing (event time)."""
+        ...
+
+    def reached(self, topics: Collection[str], event_time: int) -> bool:
+        """Whether nothing read from now on on `topics` comes before `event_time`."""
+        ...
+
+    def upstream_reached(self, topic: str, event_time: int) -> bool:
+        """Whether the other side has sent everything up to `event_time`."""
+        ...
+
+    def now(self, topic: str) -> int | None:
+        """The time up to which vehicle deadlines may fire."""
+        ...
+
+    def released(self, topic: str) -> tuple[set[int], int | None]:
+        """Partitions of `topic` whose deadlines may fire past the watermark, and how far."""
+        ...
+
+    def waybill_now(self, topics: Collection[str], marks_topic: str) -> int | None:
+        """The time up to which waybill deadlines may fire."""
+        ...
+
+    def marks(self, topic: str, horizon: int | None) -> list[Mark]:
+        """This side's progress per partition of `topic`, for the other side."""
+        ...
+
+    def mark(self, source: Source, marks: list[Mark], at: int | None = None) -> None:
+        """Marks read from the other side."""
+
+    def describe(self) -> dict[str, object] | None:
+        """The clock's state for a status log line; None: nothing worth logging."""
+        ...
+
+
+class SystemClock:
+    """The wall clock: an input is applied when it is read, a deadline fires when the
+    wall clock passes it, nothing waits for anything and no marks are exchanged."""
+
+    in_order: ClassVar[bool] = False
+    reference: int | None = None
+
+    def __init__(self, wall: Callable[[], int] | None = None) -> None:
+        self._wall = wall or wall_us
+        self._sources: set[Source] = set()
+
+    def assign(self, sources: set[Source], mark_topics: frozenset[str] = frozenset()) -> None:
+        self._sources |= {source for source in sources if source[0] not in mark_topics}
+
+    def forget(self, sources: set[Source]) -> None:
+        self._sources -= sources
+
+    def sources(self) -> list[Source]:
+        return sorted(self._sources)
+
+    def admit(self, guard: ClockGuard, times: list[int]) -> None:
+        wall = self._wall()
+        for when in times:
+            guard.on_wall_clock(when, wall)
+
+    def applied_at(self, guard: ClockGuard, arrival: int | None, when: int) -> int:
+        return when
+
+    def observe(self, source: Source | None, event_time: int) -> int:
+        return self._wall()
+
+    def restore(self, source: Source, event_time: int) -> None:
+        pass
+
+    def confirm(self, source: Source) -> None:
+        pass
+
+    def for_key(self, key_clock: int | None, event_time: int) -> int:
+        return self._wall()
+
+    def for_tick(self, deadline: int) -> int:
+        return self._wall()
+
+    def detected_at(self) -> int | None:
+        return self._wall()
+
+    def reached(self, topics: Collection[str], event_time: int) -> bool:
+        return True
+
+    def upstream_reached(self, topic: str, event_time: int) -> bool:
+        return True
+
+    def now(self, topic: str) -> int | None:
+        return self._wall()
+
+    def released(self, topic: str) -> tuple[set[int], int | None]:
+        return set(), 0
+
+    def waybill_now(self, topics: Collection[str], marks_topic: str) -> int | None:
+        return self._wall()
+
+    def marks(self, topic: str, horizon: int | None) -> list[Mark]:
+        return []
+
+    def mark(self, source: Source, marks: list[Mark], at: int | None = None) -> None:
+        pass
+
+    def describe(self) -> dict[str, object] | None:
+        return None
+
+
+class WatermarkClock:
+    """Event time: inputs applied at their own time in order, deadlines fired as the
+    watermarks pass them (the invariants at the top of this module)."""
+
+    in_order: ClassVar[bool] = True
+
     def __init__(
         self,
-        mode: str,
         idle_s: float = 5.0,
         partitions: int = 1,
         caught_up: Callable[[Source], bool] | None = None,
         stale_s: float = 5.0,
         wall: Callable[[], int] | None = None,
     ) -> None:
-        self.event_mode = mode == "event"
         self._wall = wall or wall_us
         """The wall clock in µs, injected: tests drive idleness and staleness with a
         fake one instead of sleeping."""
@@ -127,8 +294,6 @@ class LiveClock:
     def observe(self, source: Source | None, event_time: int) -> int:
         """Time for applying an input that happened at `event_time`; `source` (topic,
         partition) feeds the watermark (None for inputs that do not)."""
-        if not self.event_mode:
-            return self._wall()
         if self.reference is None or event_time > self.reference:
             self.reference = event_time
         if source is not None:
@@ -142,7 +307,7 @@ class LiveClock:
         """An input read before a restart or rebalance and kept in state (set aside):
         its partition's watermark has passed it. Only for a partition this worker reads
         now (a standby's state is restored too, and is another worker's to report)."""
-        if not self.event_mode or source not in self._heard:
+        if source not in self._heard:
             return
         previous = self._latest.get(source)
         if previous is None or event_time > previous:
@@ -161,14 +326,32 @@ class LiveClock:
         """Time for applying a message from the other side (a vehicle signal, a manifest
         change): on the event clock the receiving key's own time (the core holds a
         message from the key's future until its time reaches it)."""
-        if not self.event_mode:
-            return self._wall()
         return key_clock if key_clock is not None else event_time
 
     def for_tick(self, deadline: int) -> int:
         """Time for a deadline tick: the deadline itself on the event clock (as replay
-        fires each deadline at its own time), the wall clock otherwise."""
-        return deadline if self.event_mode else self._wall()
+        fires each deadline at its own time)."""
+        return deadline
+
+    def detected_at(self) -> int | None:
+        return None
+
+    def admit(self, guard: ClockGuard, times: list[int]) -> None:
+        """Against this worker's event clock (`clock_jump`); several times: inputs
+        applied one after another (a GPS batch's pings)."""
+        guard.on_event_clock_each(times, self.reference)
+
+    def applied_at(self, guard: ClockGuard, arrival: int | None, when: int) -> int:
+        """Its own time, or its arrival stamp if later. A stamp the clock guard would
+        refuse as a record's time is ignored (hostile input must not move time)."""
+        if arrival is None or arrival <= when:
+            return when
+        reference = self.reference
+        try:  # (before this worker has a clock, measured against the record's own time)
+            guard.on_event_clock(arrival, when if reference is None else reference)
+        except InvalidRecord:
+            return when
+        return arrival
 
     # -- this side's watermark -------------------------------------------------------
     def _idle(self, source: Source, heard: int, wall: int) -> bool:
@@ -176,12 +359,11 @@ class LiveClock:
             return False
         return self.caught_up is None or self.caught_up(source)
 
-    def _low(self, topics: Collection[str]) -> tuple[object, int | None]:
-        """(low watermark over the topics' active partitions, None if all are idle, or
-        UNHEARD; the latest event time seen on any of them)."""
+    def _low(self, topics: Collection[str]) -> _Low:
         wall = self._wall()
-        low: object = None
+        low: int | None = None
         high = None
+        unheard = False
         for source, heard in self._heard.items():
             if source[0] not in topics:
                 continue
@@ -191,18 +373,16 @@ class LiveClock:
             if self._idle(source, heard, wall):
                 continue  # caught up: it holds nothing back
             if latest is None:
-                low = UNHEARD
-            elif low is not UNHEARD and (low is None or latest < low):  # type: ignore[operator]
+                unheard = True
+            elif low is None or latest < low:
                 low = latest
-        return low, high
+        return _Low(unheard, low, high)
 
     def reached(self, topics: Collection[str], event_time: int) -> bool:
         """Whether every partition of `topics` this worker reads has been read up to
         `event_time`, or is idle: nothing read there from now on comes before it."""
-        if not self.event_mode:
-            return True
-        low, _ = self._low(topics)
-        return low is None or (low is not UNHEARD and low >= event_time)  # type: ignore[operator]
+        unheard, low, _ = self._low(topics)
+        return not unheard and (low is None or low >= event_time)
 
     def marks(self, topic: str, horizon: int | None) -> list[Mark]:
         """This side's progress per partition of `topic` it reads. Capped at `horizon`
@@ -254,21 +434,22 @@ class LiveClock:
                 continue
             heard = True
             for partition in range(self.partitions):
-                mark, at = seen.get(partition, (None, None))
-                bound = None if mark is None else self._bound(mark, at, wall)
+                said = seen.get(partition)
+                if said is None:
+                    return None
+                mark, at = said
+                bound = self._bound(mark, at, wall)
                 if bound is None:
                     return None
                 safe = min(safe, bound)
-                if mark.latest is not None and (latest is None or mark.latest > latest):  # type: ignore[union-attr]
-                    latest = mark.latest  # type: ignore[union-attr]
+                if mark.latest is not None and (latest is None or mark.latest > latest):
+                    latest = mark.latest
         if not heard:
             return None
         return Upstream(None if safe == _UNBOUNDED else safe, latest)
 
     def upstream_reached(self, topic: str, event_time: int) -> bool:
         """Whether the other side has sent everything up to `event_time`."""
-        if not self.event_mode:
-            return True
         up = self.upstream(topic)
         return up is not None and (up.safe is None or up.safe >= event_time)
 
@@ -286,12 +467,10 @@ class LiveClock:
     def now(self, topic: str) -> int | None:
         """The time up to which vehicle deadlines may fire: the low watermark of the
         GPS (`topic`) partitions; with all idle, the latest read."""
-        if not self.event_mode:
-            return self._wall()
-        low, high = self._low((topic,))
-        if low is UNHEARD:
+        unheard, low, high = self._low((topic,))
+        if unheard:
             return None
-        return high if low is None else low  # type: ignore[return-value]
+        return high if low is None else low
 
     def released(self, topic: str) -> tuple[set[int], int | None]:
         """The partitions of `topic` read to their end and quiet, and the time up to
@@ -299,8 +478,6 @@ class LiveClock:
         None: all of them). Nothing read later on them comes before: up to the latest
         input this worker has applied on any topic (scans move time on while the GPS is
         quiet, as replay's one clock does), and with every partition it reads idle, all."""
-        if not self.event_mode:
-            return set(), 0
         wall = self._wall()
         idle = {source for source, heard in self._heard.items() if self._idle(source, heard, wall)}
         partitions = {source[1] for source in idle if source[0] == topic}
@@ -315,23 +492,30 @@ class LiveClock:
         orders and scans (`topics`), never past what the vehicle side has safely sent
         (its marks on `marks_topic`): a vehicle condition changing at T reaches the
         waybill first."""
-        if not self.event_mode:
-            return self._wall()
-        low, high = self._low(topics)
+        unheard, low, high = self._low(topics)
         up = self.upstream(marks_topic)
-        if low is UNHEARD or up is None:
+        if unheard or up is None:
             return None
         reached = low if low is not None else self._reached(high, up)
         if reached is None or up.safe is None:
-            return reached  # type: ignore[return-value]
-        return min(reached, up.safe)  # type: ignore[call-overload]
+            return reached
+        return min(reached, up.safe)
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, object] | None:
         """The clock's state, for a status log line."""
         return {
             "latest": {f"{t}/{p}": v for (t, p), v in sorted(self._latest.items())},
             "upstream": {t: self.upstream(t) for t in sorted(self._mark_topics)},
         }
+
+
+def make_clock(
+    kind: str, partitions: int = 1, caught_up: Callable[[Source], bool] | None = None
+) -> LiveClock:
+    """The clock the `clock` setting names: "event" or "wall"."""
+    if kind == "event":
+        return WatermarkClock(partitions=partitions, caught_up=caught_up)
+    return SystemClock()
 
 
 def wall_us() -> int:

@@ -27,8 +27,7 @@ def register_gauges(
     app: faust.App,
     waybills: WaybillHandler,
     vehicles: VehicleHandler,
-    waybill_table: TableT,
-    vehicle_table: TableT,
+    tables: dict[str, TableT],
     position: Callable[[tuple[str, int]], int | None],
 ) -> None:
     """Gauges read at scrape time, from what the handlers and the consumer know. The
@@ -101,10 +100,7 @@ def register_gauges(
         "parcelwatch_table_keys",
         "Keys in each state table on this worker (RocksDB: its estimate).",
         ("table",),
-        lambda: [
-            (("waybill-state",), _table_keys(waybill_table)),
-            (("vehicle-state",), _table_keys(vehicle_table)),
-        ],
+        lambda: [((name,), _table_keys(table)) for name, table in tables.items()],
     )
     metrics.gauge(
         "parcelwatch_consumer_lag",

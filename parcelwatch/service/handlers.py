@@ -40,14 +40,6 @@ from parcelwatch.service.wire import decode_fact, decode_marks, decode_tick, enc
 
 log = structlog.get_logger(__name__)
 
-HELD = b"\x00held"
-"""Table key suffix of a parcel's inputs set aside until the vehicle side has caught up."""
-
-FLEET = b"\x00fleet\x00"
-"""Table key prefix of a vehicle's recent facts, one copy per partition (FLEET, the
-partition, NUL, the vehicle id): the facts are read on every partition of the facts
-topic, and each partition's copy moves with it in a rebalance."""
-
 Send = tuple[str, bytes, bytes]
 """(topic name, key, value) to produce."""
 
@@ -88,12 +80,7 @@ class _Base:
         """Raise InvalidRecord for an input dated too far ahead (CONTRACT §7): of this
         worker's event clock (`clock_jump`), or of the wall clock (`future`). Several
         times: inputs applied one after another (a GPS batch's pings)."""
-        if self.clock.event_mode:
-            self.guard.on_event_clock_each(list(times), self.clock.reference)
-        else:
-            wall = wall_us()
-            for when in times:
-                self.guard.on_wall_clock(when, wall)
+        self.clock.admit(self.guard, list(times))
 
     key_name = "key"
     """What the key is, in log lines (waybill_no, vehicle_id)."""
@@ -110,17 +97,8 @@ class _Base:
         raise NotImplementedError
 
     def _arrived(self, arrival: int | None, when: int) -> int:
-        """The time an input is applied at on the event clock: its own, or its arrival
-        stamp if later. A stamp the clock guard would refuse as a record's time is
-        ignored (hostile input must not move time)."""
-        if arrival is None or arrival <= when or not self.clock.event_mode:
-            return when
-        reference = self.clock.reference
-        try:  # (before this worker has a clock, measured against the record's own time)
-            self.guard.on_event_clock(arrival, when if reference is None else reference)
-        except InvalidRecord:
-            return when
-        return arrival
+        """The time an input is applied at (see LiveClock.applied_at)."""
+        return self.clock.applied_at(self.guard, arrival, when)
 
     def handle_safely(
         self,
@@ -189,9 +167,18 @@ class WaybillHandler(_Base):
         table: MutableMapping[bytes, bytes],
         metrics: Metrics | None = None,
         partitions: int = 1,
+        *,
+        held: MutableMapping[bytes, bytes] | None = None,
+        fleet: MutableMapping[bytes, bytes] | None = None,
     ) -> None:
         super().__init__(ctx, topics, clock, ticks, table, metrics, partitions)
         self.side = WaybillProcessor(ctx)
+        self.held: MutableMapping[bytes, bytes] = {} if held is None else held
+        """waybill_no -> its inputs set aside until the vehicle side has caught up."""
+        self.fleet: MutableMapping[bytes, bytes] = {} if fleet is None else fleet
+        """(partition, NUL, vehicle_id) -> the vehicle's recent facts: one copy per
+        partition, because the facts are read on every partition of the facts topic and
+        each partition's copy moves with it in a rebalance."""
         # key -> (partition, ((type, facility), ...)) of its open episodes: the open
         # exceptions gauges, without reading the table.
         self.open: dict[bytes, tuple[int, tuple[tuple[str, str | None], ...]]] = {}
@@ -202,6 +189,7 @@ class WaybillHandler(_Base):
         # They go in arrival order, each at the key's time, which never goes back: no
         # output of theirs comes before the first one's time, whatever the later ones'.
         self.waiting: dict[bytes, int] = {}
+        self._legacy = 0  # keys of an older layout met in recovery
 
     def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
         """The record, or its dead letter (undecodable, invalid, or not keyed by its
@@ -209,10 +197,11 @@ class WaybillHandler(_Base):
         logical = "waybills" if topic == self.topics.waybills else "scans"
         try:
             record = decode(logical, raw, self.ctx.network)
+            assert isinstance(record, Waybill | Scan)  # what decode gives for these topics
             check_key(record, key)
         except InvalidRecord as exc:
             return [self._dead_letter(topic, key, raw, exc)]
-        return record  # type: ignore[return-value]
+        return record
 
     def apply(
         self, topic: str, partition: int, record: Waybill | Scan, raw: bytes, when: int
@@ -220,9 +209,9 @@ class WaybillHandler(_Base):
         """Process an order or scan at `when` (its time, or its arrival if later), or set
         it aside until it may be (event clock)."""
         key = record.waybill_no.encode()
-        if not self.clock.event_mode:
+        if not self.clock.in_order:
             return self._process(topic, partition, key, record, raw, when)
-        held = orjson.loads(self.table.get(key + HELD) or b"[]") if key in self.waiting else []
+        held = orjson.loads(self.held.get(key) or b"[]") if key in self.waiting else []
         # Scans stay in arrival order (replay's); an order comes on a topic of its own,
         # whose order against the scans topic means nothing: it goes by its time, before
         # the scans set aside that come after it.
@@ -236,7 +225,7 @@ class WaybillHandler(_Base):
         # its first input set aside.
         self.clock.observe((topic, partition), when)
         held.insert(at, [topic, partition, raw.decode(), when])
-        self.table[key + HELD] = orjson.dumps(held)
+        self.held[key] = orjson.dumps(held)
         if at == 0:
             self.waiting[key] = when
             self.ticks.no_later(key.decode(), when, partition)
@@ -300,10 +289,10 @@ class WaybillHandler(_Base):
 
     @staticmethod
     def _fleet_key(partition: int, vehicle_id: str) -> bytes:
-        return b"%s%d\x00%s" % (FLEET, partition, vehicle_id.encode())
+        return b"%d\x00%s" % (partition, vehicle_id.encode())
 
     def _facts(self, partition: int, vehicle_id: str) -> list[VehicleFact] | None:
-        data = self.table.get(self._fleet_key(partition, vehicle_id))
+        data = self.fleet.get(self._fleet_key(partition, vehicle_id))
         return load_facts(data) if data is not None else None
 
     def _fact(self, partition: int, fact: VehicleFact) -> list[Send]:
@@ -311,7 +300,7 @@ class WaybillHandler(_Base):
         history = remember(self._facts(partition, fact.vehicle_id), fact)
         if history is None:
             return []  # known already: a redelivery
-        self.table[self._fleet_key(partition, fact.vehicle_id)] = dump_facts(history)
+        self.fleet[self._fleet_key(partition, fact.vehicle_id)] = dump_facts(history)
         out: list[Send] = []
         for waybill_no in self._riders(partition).on(fact.vehicle_id):
             out += self._tell(partition, waybill_no.encode(), fact, None)
@@ -340,7 +329,11 @@ class WaybillHandler(_Base):
     ) -> list[Send]:
         t = self.topics
         if topic == t.waybill_ticks:
-            return self._tick(key, partition, decode_tick(raw))  # type: ignore[arg-type]
+            if key is None:  # never ours: every tick is keyed by its waybill
+                return [
+                    self._dead_letter(topic, key, raw, InvalidRecord("no_key", "a tick has no key"))
+                ]
+            return self._tick(key, partition, decode_tick(raw))
         if topic == t.facts:
             marks = decode_marks(raw)
             if marks is not None:
@@ -381,7 +374,7 @@ class WaybillHandler(_Base):
         """Process what was set aside for `key` and may go now, in order; the rest (from
         the first that still must wait) stays aside."""
         out: list[Send] = []
-        held = orjson.loads(self.table.get(key + HELD) or b"[]")
+        held = orjson.loads(self.held.get(key) or b"[]")
         rest: list[list] = []
         for i, item in enumerate(held):
             topic, partition, raw, when = _aside(item)
@@ -397,9 +390,9 @@ class WaybillHandler(_Base):
                 continue  # cannot happen: it was parsed before it was set aside
             out += self._process(topic, partition, key, record, raw.encode(), when)
         if rest:
-            self.table[key + HELD] = orjson.dumps(rest)
+            self.held[key] = orjson.dumps(rest)
         else:
-            self.table.pop(key + HELD, None)
+            self.held.pop(key, None)
             self.waiting.pop(key, None)
         self.track(key, self.table.get(key))
         return out
@@ -415,27 +408,29 @@ class WaybillHandler(_Base):
             deadline = aside
         self.ticks.track(key.decode(), deadline, partition)
 
-    def recovered(self, key: bytes, value: bytes) -> None:
+    def restored_held(self, key: bytes, value: bytes) -> None:
         """After a restart or a rebalance: rebuild the index of inputs set aside (the
         next tick releases what may go). Their partitions were read past them (their
         offsets are committed): the watermark must know how far, or a stream that ends
         with inputs set aside holds this side short of them for good."""
-        owner = key[: -len(HELD)]
         first = True
         for item in orjson.loads(value):
             topic, partition, _, when = _aside(item)
             if first:
-                self.waiting[owner] = when
-                self.track(owner, self.table.get(owner))
+                self.waiting[key] = when
+                self.track(key, self.table.get(key))
                 first = False
             self.clock.restore((topic, partition), when)
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""
-        if key.startswith(FLEET):
-            return  # read when a fact or a boarding needs it
-        if key.endswith(HELD):
-            self.recovered(key, value)
+        if b"\x00" in key:  # no waybill_no has a NUL: an older version's held or fleet key
+            self._legacy += 1
+            if self._legacy == 1:
+                log.warning(
+                    "waybill-state holds keys of an older version (inputs set aside, vehicle "
+                    "facts): ignored; drain the event clock's backlog before upgrading"
+                )
             return
         state, stored = load_stored_waybill(value)
         partition = self._owner(key, stored)
@@ -462,7 +457,7 @@ class WaybillHandler(_Base):
         due, for the detection delay on the wall clock) and schedule its next tick."""
         out: list[Send] = []
         names = self._output_topics
-        now = None if self.clock.event_mode else wall_us()
+        now = self.clock.detected_at()
         for logical, record in step.outputs:
             out.append((names[logical], key, to_json(record)))
             self.metrics.output(record, due, now)
@@ -520,7 +515,11 @@ class VehicleHandler(_Base):
     ) -> list[Send]:
         if topic != self.topics.vehicle_ticks:
             return self.handle_pings(partition, key, [(raw, arrival)])
-        data = self.table.get(key)  # type: ignore[arg-type]
+        if key is None:  # never ours: every tick is keyed by its vehicle
+            return [
+                self._dead_letter(topic, key, raw, InvalidRecord("no_key", "a tick has no key"))
+            ]
+        data = self.table.get(key)
         if data is None:
             return []
         deadline = decode_tick(raw)
@@ -530,11 +529,11 @@ class VehicleHandler(_Base):
             return []
         step = self.side.tick(load_vehicle(data), self.clock.for_tick(deadline))
         if step.gone:  # silent for long: a tombstone, and the compacted changelog forgets
-            self.table.pop(key, None)  # type: ignore[arg-type]
+            self.table.pop(key, None)
             self.ticks.track(step.state.vehicle_id, None, partition)
             self.conditions.pop(step.state.vehicle_id, None)
             return []
-        return self._store(key, step.state, partition, step.facts)  # type: ignore[arg-type]
+        return self._store(key, step.state, partition, step.facts)
 
     def handle_pings(
         self, partition: int, key: bytes | None, records: list[tuple[bytes | None, int | None]]
@@ -547,6 +546,7 @@ class VehicleHandler(_Base):
         out: list[Send] = []
         facts: list[VehicleFact] = []
         v = None
+        owned: bytes | None = None  # the key, once a record has shown it is right
         loaded = False
         for raw, arrival in records:
             if raw is None:
@@ -555,7 +555,7 @@ class VehicleHandler(_Base):
             try:
                 record = decode("gps", raw, self.ctx.network)
                 assert isinstance(record, GpsPing | GpsBatch)
-                check_key(record, key)
+                owned = check_key(record, key)
                 pings = record.as_pings() if isinstance(record, GpsBatch) else [record]
                 times = [to_us(p.event_time) for p in pings]
                 self._admit_time(*times)  # a batch is refused whole
@@ -564,7 +564,7 @@ class VehicleHandler(_Base):
                 continue
             self.metrics.input("gps")
             if not loaded:
-                data = self.table.get(key)  # type: ignore[arg-type]
+                data = self.table.get(owned)
                 v = load_vehicle(data) if data is not None else None
                 loaded = True
             when = self._arrived(arrival, times[0])
@@ -573,9 +573,9 @@ class VehicleHandler(_Base):
                 step = self.side.ping(v, ping, self.clock.observe((topic, partition), when), at)
                 v = step.state
                 facts += step.facts
-        if v is None:
+        if v is None or owned is None:
             return out
-        return out + self._store(key, v, partition, facts)  # type: ignore[arg-type]
+        return out + self._store(owned, v, partition, facts)
 
     def handle_pings_safely(
         self, partition: int, key: bytes | None, records: list[tuple[bytes | None, int | None]]
@@ -609,7 +609,7 @@ class VehicleHandler(_Base):
         self.conditions = _without(self.conditions, partitions)
 
     def marks(self) -> list[Mark]:
-        """This side's progress for the facts topic (see LiveClock.marks): before its
+        """This side's progress for the facts topic (see WatermarkClock.marks): before its
         earliest deadline not yet fired, which replay fires before any input at its time."""
         horizon = self.ticks.horizon()
         return self.clock.marks(self.topics.gps, None if horizon is None else horizon - 1)

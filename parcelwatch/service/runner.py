@@ -3,6 +3,7 @@ configured), topic creation, `produce` and `tail`."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+import uvloop
+from faust import Worker
 from pydantic import SecretStr
 
-from parcelwatch.edge.intake import INPUT_TOPICS
+from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.service import logs
 from parcelwatch.service.app import create_app
-from parcelwatch.service.clients import OUTPUT_TOPICS, create_topics
+from parcelwatch.service.clients import create_topics
 from parcelwatch.service.settings import ServiceSettings
 
 
@@ -59,14 +62,8 @@ def spawn_worker(settings: ServiceSettings, log: Path, loglevel: str = "info") -
 def run_worker(
     settings: ServiceSettings, bootstrap: str, embedded: bool, loglevel: str | None = None
 ) -> int:
-    from faust import Worker
-
     level = loglevel or settings.log_level
     if settings.event_loop == "uvloop":  # before Faust creates its loops (one per thread)
-        import asyncio
-
-        import uvloop
-
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     config = logs.configure(level, settings.log_format)
     pipeline = create_app(settings, bootstrap, embedded)

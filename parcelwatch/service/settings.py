@@ -10,13 +10,15 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from functools import cached_property
+from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parcelwatch.network.graph import Network
+from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.settings import RuleSettings
 
 
@@ -131,16 +133,7 @@ class ServiceSettings(BaseSettings):
 
     def contract_topics(self) -> dict[str, str]:
         """Logical name -> Kafka topic of the contract's topics (CONTRACT §1)."""
-        logical = (
-            "waybills",
-            "scans",
-            "gps",
-            "exceptions",
-            "tickets",
-            "notifications",
-            "dead_letters",
-        )
-        return {name: getattr(self, f"topic_{name}") for name in logical}
+        return {name: getattr(self, f"topic_{name}") for name in (*INPUT_TOPICS, *OUTPUT_TOPICS)}
 
     def internal(self, name: str) -> str:
         """Name of an internal topic (repartitioning between the two sides, ticks)."""
@@ -195,10 +188,8 @@ class Topics:
         )
 
 
-def rules_of(settings: ServiceSettings) -> tuple[Any, Any]:
+def rules_of(settings: ServiceSettings) -> tuple[Network, RuleSettings]:
     """The network and rule settings a service's settings name (the bundled network by
     default)."""
-    from importlib.resources import files
-
     path = settings.network_file or Path(str(files("parcelwatch") / "data" / "network.yaml"))
     return Network.load(path), RuleSettings.load(settings.config_file)

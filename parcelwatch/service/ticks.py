@@ -35,7 +35,7 @@ class TickSource:
         self.now = now
         self.released = released
         """Partitions whose keys' deadlines are due up to a time past `now`, and that
-        time, None: all (the vehicle side's idle GPS partitions, LiveClock.released)."""
+        time, None: all (the vehicle side's idle GPS partitions, WatermarkClock.released)."""
         self.queue: DeadlineQueue[str] = DeadlineQueue()
         self._send = send
         self._partition: dict[str, int] = {}  # key -> partition its state lives on

@@ -25,7 +25,7 @@ def decode_tick(data: bytes) -> int:
 
 
 def encode_marks(marks: list[Mark], at: int) -> bytes:
-    """The vehicle side's progress (see LiveClock.marks), sent at wall time `at` (µs)."""
+    """The vehicle side's progress (see WatermarkClock.marks), sent at wall time `at` (µs)."""
     return orjson.dumps({"marks": [list(m) for m in marks], "at": at})
 
 

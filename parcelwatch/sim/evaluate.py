@@ -178,7 +178,7 @@ def _false_messages(
 
 
 def render_table(result: dict[str, Any]) -> Any:
-    from rich.table import Table
+    from rich.table import Table  # the [dev] extra: only the tables need it
 
     table = Table(title="detection quality against ground truth")
     columns = ("type", "precision", "recall", "tp", "fp", "fn", "dup", "delay p50", "delay p95")
@@ -208,7 +208,7 @@ def render_table(result: dict[str, Any]) -> Any:
 
 
 def render_messages(messages: dict[str, Any]) -> Any:
-    from rich.table import Table
+    from rich.table import Table  # the [dev] extra: only the tables need it
 
     table = Table(title=f"customer messages ({messages['parcels']:,} parcels)")
     for col in ("type", "sent", "to fine parcels", "per 1 000 parcels", "per 1 000 fine"):

@@ -248,7 +248,7 @@ def simulate_to_files(
     with events_path.open("wb") as events, truth_path.open("wb") as truth:
         if not show:
             return simulate(network, parcels, start, days, seed, events, truth, config)
-        from rich.progress import Progress
+        from rich.progress import Progress  # the [dev] extra: only the bar needs it
 
         with Progress(transient=True) as bar:
             task = bar.add_task("simulating parcels", total=parcels)

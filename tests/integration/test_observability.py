@@ -88,8 +88,12 @@ def test_the_scrape_counts_what_the_worker_published(worker, small_sim):
         time.sleep(2)
     assert {s.labels["topic"] for s in lag} >= {"pw-observed.scans", "pw-observed.gps"}
     assert sum(s.value for s in lag) == 0
-    keys = metric_value(families, "parcelwatch_table_keys", table="waybill-state")
-    assert keys >= 60  # every parcel has a state (and some a list of scans set aside)
+    tables = {s.labels["table"]: s.value for s in families["parcelwatch_table_keys"].samples}
+    assert set(tables) == {"waybill-state", "waybill-held", "waybill-fleet", "vehicle-state"}
+    assert tables["waybill-state"] >= 60  # every parcel has a state
+    # Every vehicle is forgotten by now (all read and idle: each one's last deadline,
+    # a week after its last ping, fires); the waybill side's copies of its facts stay.
+    assert tables["vehicle-state"] == 0 and tables["waybill-fleet"] > 0, tables
 
 
 def _exported(url: str) -> set[str]:

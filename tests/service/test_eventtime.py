@@ -2,11 +2,18 @@
 wall clock: watermarks per partition, idleness, and marks from the vehicle side to the
 waybill side."""
 
-from parcelwatch.service.eventtime import LiveClock, Mark, Upstream, wall_us
+from parcelwatch.service.eventtime import (
+    LiveClock,
+    Mark,
+    SystemClock,
+    Upstream,
+    WatermarkClock,
+    wall_us,
+)
 
 
 def test_low_watermark_waits_for_every_partition():
-    clock = LiveClock("event", idle_s=60)
+    clock = WatermarkClock(idle_s=60)
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 100)
     assert clock.now("scans") is None  # partition 1 not heard from yet
@@ -19,14 +26,14 @@ def test_low_watermark_waits_for_every_partition():
 
 
 def test_idle_partitions_hold_nothing_back():
-    clock = LiveClock("event", idle_s=0)
+    clock = WatermarkClock(idle_s=0)
     clock.assign({("gps", 0), ("gps", 1)})
     clock.observe(("gps", 0), 100)
     assert clock.now("gps") == 100  # all idle: everything is read, time is the latest
 
 
 def _vehicle_side(partitions=2) -> LiveClock:
-    clock = LiveClock("event", idle_s=60, partitions=partitions)
+    clock = WatermarkClock(idle_s=60, partitions=partitions)
     clock.assign({("gps", p) for p in range(partitions)})
     return clock
 
@@ -48,7 +55,7 @@ def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
     scans move time on, as replay's one clock does), and all of them once everything it
     reads is idle: its marks never wait for a time no GPS input will bring."""
     wall = FakeWall()
-    clock = LiveClock("event", idle_s=5, partitions=2, wall=wall)
+    clock = WatermarkClock(idle_s=5, partitions=2, wall=wall)
     clock.assign({("gps", 0), ("gps", 1), ("scans", 0)})
     clock.observe(("gps", 0), 100)
     clock.observe(("gps", 1), 300)
@@ -63,11 +70,11 @@ def test_an_idle_vehicle_side_releases_its_deadlines_and_waits_for_nobody():
     assert clock.marks("gps", None) == [Mark(0, 100, 100, idle=True), Mark(1, None, 300, idle=True)]
     wall.pass_s(5)
     assert clock.released("gps") == ({0, 1}, None)  # nothing more to read at all
-    assert LiveClock("wall").released("gps") == (set(), 0)
+    assert SystemClock().released("gps") == (set(), 0)
 
 
 def test_the_waybill_side_waits_for_marks_from_every_vehicle_partition():
-    waybills = LiveClock("event", idle_s=60, partitions=2)
+    waybills = WatermarkClock(idle_s=60, partitions=2)
     waybills.assign({("scans", 0), ("facts", 0), ("facts", 1)}, frozenset({"facts"}))
     waybills.observe(("scans", 0), 1000)
     assert not waybills.upstream_reached("facts", 10)  # no marks yet
@@ -105,7 +112,7 @@ class FakeWall:
 def test_a_partition_is_idle_only_when_quiet_and_caught_up():
     lagging = {("scans", 1)}
     wall = FakeWall()
-    clock = LiveClock("event", idle_s=5, caught_up=lambda source: source not in lagging, wall=wall)
+    clock = WatermarkClock(idle_s=5, caught_up=lambda source: source not in lagging, wall=wall)
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 500)
     clock.observe(("scans", 1), 100)
@@ -121,7 +128,7 @@ def test_a_partition_is_idle_only_when_quiet_and_caught_up():
 
 
 def test_the_wall_clock_holds_nothing():
-    clock = LiveClock("wall")
+    clock = SystemClock()
     assert clock.upstream_reached("facts", 10**18)
     before = wall_us()
     assert clock.now("gps") >= before and clock.waybill_now(("scans",), "facts") >= before
@@ -131,7 +138,7 @@ def test_an_idle_mark_from_a_sender_gone_quiet_covers_only_what_it_had_read():
     """A worker that said "idle" and then died (or lost the partition) keeps no promise
     about later input: its stale mark degrades to its latest, until the new owner reports."""
     wall = FakeWall()
-    waybills = LiveClock("event", idle_s=60, partitions=1, stale_s=5, wall=wall)
+    waybills = WatermarkClock(idle_s=60, partitions=1, stale_s=5, wall=wall)
     waybills.assign({("scans", 0), ("facts", 0)}, frozenset({"facts"}))
     waybills.mark(("facts", 0), [Mark(0, 400, 400, idle=True)], at=wall())
     wall.pass_s(5)
@@ -152,7 +159,7 @@ def test_inputs_kept_aside_across_a_rebalance_count_as_read():
     which is past inputs the waybill side set aside in its table. Restored from there,
     they move the partition's watermark as they did when first read: without them a
     stream that ends with inputs aside holds both sides short of those inputs."""
-    clock = LiveClock("event", idle_s=0)
+    clock = WatermarkClock(idle_s=0)
     clock.assign({("scans", 0), ("scans", 1)})
     clock.observe(("scans", 0), 100)
     clock.observe(("scans", 1), 500)  # set aside
@@ -180,7 +187,7 @@ def test_orders_and_scans_wait_for_each_other_until_read_that_far_or_idle():
     """Invariant 6: a parcel's order and scans come on two topics read at their own
     speeds; an input at T is applied once the other topic has been read to T."""
     wall = FakeWall()
-    clock = LiveClock("event", idle_s=5, wall=wall)
+    clock = WatermarkClock(idle_s=5, wall=wall)
     clock.assign({("orders", 0), ("scans", 0)})
     clock.observe(("scans", 0), 100)
     assert not clock.reached(("orders",), 100)  # not heard from: it may bring anything
@@ -189,5 +196,5 @@ def test_orders_and_scans_wait_for_each_other_until_read_that_far_or_idle():
     assert not clock.reached(("orders",), 51) and clock.reached(("orders",), 50)
     wall.pass_s(5)  # quiet (and, with no caught_up to ask, read to its end)
     assert clock.reached(("orders",), 10**15)
-    wall_clock = LiveClock("wall")
+    wall_clock = SystemClock()
     assert wall_clock.reached(("orders",), 10**15)  # the wall clock waits for nothing

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from parcelwatch.detection.context import RuleContext
-from parcelwatch.service.eventtime import LiveClock
+from parcelwatch.service.eventtime import SystemClock
 from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
 from parcelwatch.service.settings import ServiceSettings, Topics
 from parcelwatch.service.ticks import TickSource
@@ -53,7 +53,7 @@ def _wall_handlers(network):
     async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
-    clock = LiveClock("wall")
+    clock = SystemClock()
     ctx = RuleContext.create(network)
     topics = Topics.from_settings(ServiceSettings())
     ticks = TickSource(lambda: None, send)

@@ -9,7 +9,6 @@ from datetime import datetime
 import pytest
 
 from parcelwatch.detection.errors import InvalidRecord
-from parcelwatch.service.handlers import FLEET, HELD
 from tests.support.harness import Harness
 
 
@@ -70,11 +69,7 @@ def test_a_month_through_the_live_logic_forgets_what_replay_forgets(month_sim, d
     assert len(live) < len(seen) / 2, "few vehicles forgotten"
     harness.run_to_end(500, 500)
     _same_as_replay(harness, month_sim)
-    waybills = {
-        k.decode()
-        for k in harness.waybills.table
-        if not k.endswith(HELD) and not k.startswith(FLEET)
-    }
+    waybills = {k.decode() for k in harness.waybills.table}
     assert waybills == set(detector.waybills) and len(waybills) < 300
     # Once everything is read and idle, every vehicle deadline fires (invariant 5 of
     # parcelwatch/service/eventtime.py), the last one a week after its last ping: forgotten.
@@ -140,6 +135,23 @@ def test_a_record_not_keyed_by_its_id_is_a_dead_letter(default_network, side, ke
     assert letter["error"].startswith(f"{reason}: ") and letter["raw"] == raw.decode()
     assert handler.table == {}
     assert _dead_letters_counted(handler, side, reason) == before + 1
+
+
+@pytest.mark.parametrize("side", ["waybill", "vehicle"])
+def test_a_tick_without_a_key_is_a_dead_letter(default_network, side):
+    """Ticks are the pipeline's own, always keyed: a stray record on a ticks topic
+    (a tombstone, another client's) is refused, not applied to a key of None."""
+    harness = Harness(default_network)
+    t = harness.topics
+    handler, topic = (
+        (harness.waybills, t.waybill_ticks)
+        if side == "waybill"
+        else (harness.vehicles, t.vehicle_ticks)
+    )
+    ((out_topic, out_key, letter),) = handler.handle_safely(topic, 0, None, b"1")
+    assert out_topic == t.dead_letters and out_key == b""
+    assert json.loads(letter)["error"].startswith("no_key: ")
+    assert handler.table == {} and len(handler.ticks) == 0
 
 
 def _dead_letters_counted(handler, side: str, reason: str) -> float:
@@ -214,7 +226,7 @@ def test_inputs_set_aside_wait_from_the_first_not_the_earliest(default_network):
     assert w.handle(t.scans, 0, KEY, _raw(LATE)) == []
     harness.clock.confirm((t.scans, 0))
     assert w.waiting == {KEY: _us(PICKUP)}
-    assert [x[2] for x in json.loads(w.table[KEY + HELD])] == [
+    assert [x[2] for x in json.loads(w.held[KEY])] == [
         _raw(PICKUP).decode(),
         _raw(LATE).decode(),
     ]
@@ -228,7 +240,7 @@ def test_an_order_goes_past_its_parcels_scans_set_aside(default_network):
     assert w.handle(t.scans, 0, KEY, _raw(PICKUP)) == []
     w.handle(t.waybills, 0, KEY, _raw(ORDER))
     assert KEY in w.table  # registered now; the pickup still waits for the vehicle side
-    assert len(json.loads(w.table[KEY + HELD])) == 1
+    assert len(json.loads(w.held[KEY])) == 1
     assert w.waiting == {KEY: _us(PICKUP)}
 
 
@@ -247,8 +259,8 @@ def test_a_scan_waiting_for_a_vehicle_deadline_past_the_last_ping_is_released(de
     harness._put(t.scans, KEY, _raw(LATE))
     harness.run_to_end(10**9, 10**9)  # all read: every partition goes idle
     assert harness.waybills.waiting == {}
-    states = {k for k in harness.waybills.table if not k.startswith(FLEET)}
-    assert states == {KEY}  # both scans applied, nothing aside
+    assert set(harness.waybills.table) == {KEY}  # both scans applied
+    assert harness.waybills.held == {}  # nothing aside
 
 
 def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_network):
@@ -258,7 +270,7 @@ def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_netw
     from datetime import UTC, datetime
 
     from parcelwatch.detection.context import RuleContext
-    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.eventtime import SystemClock
     from parcelwatch.service.handlers import WaybillHandler, partition_of
     from parcelwatch.service.settings import ServiceSettings, Topics
     from parcelwatch.service.ticks import TickSource
@@ -272,7 +284,7 @@ def test_a_parcels_ticks_go_to_the_partition_its_records_arrived_on(default_netw
         ticks = TickSource(lambda: 2**62, send)  # every deadline is due
         topics = Topics.from_settings(ServiceSettings())
         ctx = RuleContext.create(default_network)
-        return WaybillHandler(ctx, topics, LiveClock("wall"), ticks, table, partitions=4), ticks
+        return WaybillHandler(ctx, topics, SystemClock(), ticks, table, partitions=4), ticks
 
     key = ORDER["waybill_no"].encode()
     elsewhere = (partition_of(key, 4) + 1) % 4  # where a murmur2 producer would not put it
@@ -324,7 +336,7 @@ def test_a_tick_read_before_this_workers_clock_got_there_waits_for_it(default_ne
     worker's own clock, and the deadline fires then, once."""
     from parcelwatch.detection.codec import stored_schedule
     from parcelwatch.detection.context import RuleContext
-    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.eventtime import WatermarkClock
     from parcelwatch.service.handlers import WaybillHandler
     from parcelwatch.service.settings import ServiceSettings, Topics
     from parcelwatch.service.ticks import TickSource
@@ -340,7 +352,7 @@ def test_a_tick_read_before_this_workers_clock_got_there_waits_for_it(default_ne
     topics = Topics.from_settings(ServiceSettings())
     ctx = RuleContext.create(default_network)
     table: dict[bytes, bytes] = {}
-    handler = WaybillHandler(ctx, topics, LiveClock("event"), ticks, table, partitions=4)
+    handler = WaybillHandler(ctx, topics, WatermarkClock(), ticks, table, partitions=4)
     key = ORDER["waybill_no"].encode()
     handler.handle(topics.waybills, 2, key, json.dumps(ORDER).encode())
     deadline, partition = stored_schedule(table[key])
@@ -355,3 +367,14 @@ def test_a_tick_read_before_this_workers_clock_got_there_waits_for_it(default_ne
     out = handler.handle(topics.waybill_ticks, 2, key, encode_tick(deadline))
     opened = [json.loads(v) for topic, _, v in out if topic == topics.exceptions]
     assert [(r["type"], r["status"]) for r in opened] == [("PICKUP_OVERDUE", "OPEN")]
+
+
+def test_keys_of_the_older_table_layout_are_skipped_in_recovery(default_network):
+    """Before the held inputs and fleet copies had tables of their own they were keys
+    of waybill-state with a NUL in them: a worker restoring such a changelog must not
+    die on them, nor take them for parcels."""
+    harness = Harness(default_network)
+    w = harness.waybills
+    w.restored(b"W1\x00held", json.dumps([["scans", 0, "{}", 1]]).encode())
+    w.restored(b"\x00fleet\x000\x00T1", b"[]")
+    assert w.waiting == {} and w.open == {} and w.riders == {} and len(w.ticks) == 0

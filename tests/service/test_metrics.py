@@ -170,7 +170,7 @@ def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default
     from datetime import UTC, datetime, timedelta
 
     from parcelwatch.detection.context import RuleContext
-    from parcelwatch.service.eventtime import LiveClock
+    from parcelwatch.service.eventtime import SystemClock
     from parcelwatch.service.handlers import WaybillHandler
     from parcelwatch.service.settings import ServiceSettings, Topics
     from parcelwatch.service.ticks import TickSource
@@ -178,7 +178,7 @@ def test_on_the_wall_clock_the_detection_delay_is_measured_from_the_scan(default
     async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
         pass
 
-    clock = LiveClock("wall")
+    clock = SystemClock()
     handler = WaybillHandler(
         RuleContext.create(default_network),
         Topics.from_settings(ServiceSettings()),

@@ -14,7 +14,7 @@ from parcelwatch.detection.context import RuleContext
 from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
 from parcelwatch.network.graph import Network
 from parcelwatch.service.clients import topic_name
-from parcelwatch.service.eventtime import LiveClock, wall_us
+from parcelwatch.service.eventtime import WatermarkClock, wall_us
 from parcelwatch.service.handlers import VehicleHandler, WaybillHandler
 from parcelwatch.service.settings import ServiceSettings, Topics
 from parcelwatch.service.ticks import TickSource
@@ -28,7 +28,7 @@ class Harness:
         settings = ServiceSettings(clock="event", partitions=1)
         self.settings = settings
         self.topics = Topics.from_settings(settings)
-        self.clock = LiveClock("event", idle_s=idle_s, partitions=1, stale_s=1e9)
+        self.clock = WatermarkClock(idle_s=idle_s, partitions=1, stale_s=1e9)
         self._marks: dict[str, list] = {}
         self.queues: dict[str, deque] = {}
         self.outputs: dict[str, list[dict]] = {

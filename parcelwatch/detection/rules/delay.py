@@ -113,10 +113,11 @@ def check_delayed(
 
 def delayed_resolution(w: WaybillState, ep: Episode, now: int) -> dict[str, Any]:
     """Evidence when DELAYED resolves: how late the parcel was."""
-    if w.terminal is not None and w.promised_at is not None:
+    done = w.terminal_at  # set with `terminal`
+    if done is not None and w.promised_at is not None:
         return {
-            "delivered_at": iso(w.terminal_at),  # type: ignore[arg-type]
-            "late_by_s": (w.terminal_at - w.promised_at) / 1_000_000,  # type: ignore[operator]
+            "delivered_at": iso(done),
+            "late_by_s": (done - w.promised_at) / 1_000_000,
             "promised_at": iso(w.promised_at),
         }
     return {}

@@ -15,16 +15,17 @@ _SEVERITY = ("MEDIUM", "HIGH", "CRITICAL")
 def check(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
-    if w.failures == 0 or w.terminal is not None:
+    first = w.failure_first_at
+    if w.failures == 0 or first is None or w.terminal is not None:  # set together
         return None
     return Candidate(
-        since=w.failure_first_at,  # type: ignore[arg-type]
+        since=first,
         severity=_SEVERITY[min(w.failures, 3) - 1],
         facility=w.failure_facility,
         revision=w.failures,
         evidence={
             "attempts": w.failures,
             "reason": w.failure_reason,
-            "first_failed_at": iso(w.failure_first_at),  # type: ignore[arg-type]
+            "first_failed_at": iso(first),
         },
     )

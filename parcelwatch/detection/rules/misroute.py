@@ -23,13 +23,16 @@ def is_off_course(w: WaybillState, ctx: RuleContext) -> bool:
     dist = ctx.network.to_destination(dest)[0]
     inf = math.inf
     best_before = min((dist.get(f, inf) for f in w.visited if f != here), default=inf)
-    return dist.get(here, inf) > best_before + 1e-9  # type: ignore[arg-type]
+    return here is not None and dist.get(here, inf) > best_before + 1e-9
 
 
 def check(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
-    if w.last_facility is None or w.terminal is not None or not is_off_course(w, ctx):
+    last = w.last_at
+    if w.last_facility is None or last is None or w.terminal is not None:
+        return None
+    if not is_off_course(w, ctx):
         return None
     evidence: dict[str, object] = {
         "facility_id": w.last_facility,
@@ -40,7 +43,7 @@ def check(
     if w.route is None and w.destination is not None:
         evidence["hours_to_destination"] = ctx.network.hours_to(w.last_facility, w.destination)
     return Candidate(
-        since=w.last_at,  # type: ignore[arg-type]
+        since=last,
         severity="MEDIUM",
         facility=w.last_facility,
         evidence=evidence,

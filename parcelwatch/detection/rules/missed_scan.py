@@ -25,8 +25,9 @@ def check(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
     kind = w.last_type
-    last_at = w.last_at  # set with the last scan's kind
-    if kind is None or last_at is None or w.terminal is not None:
+    last_at = w.last_at  # set with the last scan's kind and facility
+    here = w.last_facility
+    if kind is None or last_at is None or here is None or w.terminal is not None:
         return None
     t = ctx.t
     arrival = None
@@ -40,7 +41,7 @@ def check(
         expected = next_facility(w, ctx)
         if expected is None:
             return None
-        leg = ctx.network.leg_hours(w.last_facility, expected)  # type: ignore[arg-type]
+        leg = ctx.network.leg_hours(here, expected)
         limit = None
         variant = "CHECKPOINT_OVERDUE"
         if leg is not None:

@@ -14,9 +14,10 @@ TYPE = "PICKUP_OVERDUE"
 def check(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
-    if not w.registered or w.first_scan_at is not None or w.terminal is not None:
-        return None
-    limit = w.created_at + ctx.t.pickup_overdue  # type: ignore[operator]
+    created = w.created_at
+    if created is None or w.first_scan_at is not None or w.terminal is not None:
+        return None  # created_at is set when, and only when, the waybill is registered
+    limit = created + ctx.t.pickup_overdue
     if now < limit:
         return limit
     return Candidate(
@@ -24,7 +25,7 @@ def check(
         severity="MEDIUM" if is_express(w) else "LOW",
         facility=w.origin,
         evidence={
-            "created_at": iso(w.created_at),  # type: ignore[arg-type]
+            "created_at": iso(created),
             "deadline": iso(limit),
             "origin_facility_id": w.origin,
             "product": w.product,

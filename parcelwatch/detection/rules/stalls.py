@@ -31,15 +31,18 @@ IN_TRANSIT = "STALLED_IN_TRANSIT"
 def check_at_facility(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
+    here = w.last_facility
+    last = w.last_at
     if w.last_type is None or w.last_type in LEAVING or w.terminal is not None:
         return None
-    here = w.last_facility
-    facility = ctx.network.facilities[here]  # type: ignore[index]
+    if here is None or last is None:  # set with last_type, by the latest scan
+        return None
+    facility = ctx.network.facilities[here]
     dwell = ctx.t.hub_dwell if facility.is_hub else ctx.t.outlet_dwell
     if ep is not None and ep.identity == here:
         limit = ep.opened_at  # still there: keep the episode as it is
     else:
-        limit = w.last_at + dwell  # type: ignore[operator]
+        limit = last + dwell
         if now < limit:
             return limit
     return Candidate(
@@ -60,16 +63,19 @@ def check_in_transit(
     w: WaybillState, ctx: RuleContext, now: int, ep: Episode | None
 ) -> Candidate | int | None:
     vehicle = w.vehicle
+    reported = w.sig_since  # set with sig_status: the raw fact behind it
     if vehicle is None or w.terminal is not None or w.sig_vehicle != vehicle:
         return None
     status = w.sig_status
+    if reported is None:
+        return None
     if status == VEHICLE_STATIONARY:
-        since = w.sig_since + ctx.t.stationary  # type: ignore[operator]
+        since = reported + ctx.t.stationary
         condition = "STATIONARY_OFF_SITE"
     elif status == VEHICLE_SILENT:
         # Silence counts from the later of the last ping and the parcel's loading, so a
         # parcel put on a truck whose GPS was already off is not stalled at once.
-        start = max(w.sig_since or 0, w.loaded_at or 0)  # sig_since: set with the status
+        start = max(reported, w.loaded_at or 0)
         since = start + ctx.t.gps_silence
         condition = "GPS_SILENT"
     else:
@@ -86,7 +92,7 @@ def check_in_transit(
         evidence={
             "condition": condition,
             "vehicle_id": vehicle,
-            "since": iso(w.sig_since),  # type: ignore[arg-type]
+            "since": iso(reported),
             "lat": w.sig_lat,
             "lon": w.sig_lon,
             "last_scan": last_scan_evidence(w),

@@ -30,6 +30,10 @@ class Broker(Protocol):
     kind: str
     bootstrap: str
 
+    @property
+    def data_dir(self) -> Path | None:
+        """Where the broker keeps its log, None when in memory."""
+
     def __enter__(self) -> Broker: ...
     def __exit__(self, *exc: object) -> None: ...
 

@@ -20,6 +20,9 @@ import time
 import uuid
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
 from parcelwatch.devtools.brokers.process import BrokerError, free_port, stop_process
 
 KAFKA_VERSION = "4.1.1"
@@ -203,9 +206,6 @@ class KafkaBroker:
 
     def _await_ready(self, timeout: float) -> None:
         """Until the broker answers a metadata request (its port opens earlier)."""
-        from kafka import KafkaAdminClient
-        from kafka.errors import KafkaError
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._proc is not None

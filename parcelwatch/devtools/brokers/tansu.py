@@ -38,6 +38,7 @@ class EmbeddedBroker:
     def __init__(self, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.data_dir: Path | None = None  # memory storage: nothing on disk
         self._log = log
         self._proc: subprocess.Popen[bytes] | None = None
 

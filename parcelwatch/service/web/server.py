@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import aiohttp
+import faust
 import orjson
 import structlog
 from aiohttp import web
@@ -318,7 +319,6 @@ class Lookup:
 def install(app: Any, lookup: Lookup) -> None:
     """The routes, as Faust pages (app.page): they are served once the worker's web
     server starts, alongside nothing else (see parcelwatch/service/app.py's `_Web`)."""
-    import faust
 
     @app.page("/")
     class Index(faust.web.View):
