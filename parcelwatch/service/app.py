@@ -173,7 +173,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         progress,
         outputs,
         tables,
-        *_handlers(settings, topics, ctx, metrics, clock, outputs, tables),
+        *_handlers(settings, topics, ctx, metrics, clock, outputs, tables, progress),
     )
     _install_inputs(parts)
     _install_recovery(parts)
@@ -236,6 +236,7 @@ def _handlers(
     clock: LiveClock,
     outputs: Outputs,
     tables: _Tables,
+    progress: Progress,
 ) -> tuple[WaybillHandler, VehicleHandler]:
     """The two sides, each with its deadline ticks addressed to the partition the key's
     inputs arrived on."""
@@ -259,6 +260,7 @@ def _handlers(
         n,
         held=tables.held,
         fleet=tables.fleet,
+        committed=progress.committed,
     )
     vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, tables.vehicle, metrics, n)
     return waybills, vehicles
@@ -317,7 +319,7 @@ async def _in_batches(
             set_current_event(event)
             msg = event.message
             out += handler.handle_safely(
-                msg.topic, msg.partition, event.key, event.value, arrival(msg.headers)
+                msg.topic, msg.partition, event.key, event.value, arrival(msg.headers), msg.offset
             )
         set_current_event(None)
         await p.outputs.deliver(out)
@@ -395,6 +397,7 @@ def _install_rebalance(p: _Parts) -> None:
 
     @signals.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
+        p.progress.guard_commits()
         if not set_fetch_max_wait(app, settings.fetch_max_wait_ms):
             log.warning(
                 "cannot set the consumer's fetch wait", fetch_max_wait_ms=settings.fetch_max_wait_ms

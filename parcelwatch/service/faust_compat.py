@@ -9,6 +9,7 @@ stopping, since a missing tweak must not take the pipeline down.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -22,6 +23,28 @@ def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
     consumer: Any = app.consumer
     offsets = getattr(consumer, "_committed_offset", None)
     return None if offsets is None else offsets.get(TP(topic, partition))
+
+
+def commit_only_processed(app: faust.App, processed: Callable[[TP], int | None]) -> bool:
+    """Make the consumer commit, for each partition, exactly `processed(tp)`: the next
+    offset after the records whose outputs and table writes the broker has. Faust
+    commits the offsets it counts as acked, and that count runs ahead of what was
+    processed: `take_events` acks a whole batch, records held back past a hole
+    included, and the consumer marks the records it dropped around a rebalance as a
+    gap to commit past. A commit past an unprocessed record loses it at the next
+    `kill -9`. Faust's own bookkeeping still runs, so its lists of acks stay trimmed.
+    False: this Faust has moved `_new_offset`, and its own offsets are committed."""
+    consumer: Any = app.consumer
+    original = getattr(type(consumer), "_new_offset", None)
+    if original is None:
+        return False
+
+    def new_offset(tp: TP) -> int | None:
+        original(consumer, tp)
+        return processed(tp)
+
+    consumer._new_offset = new_offset
+    return True
 
 
 def flow_active(app: faust.App) -> bool:

@@ -4,7 +4,7 @@ The Faust agents (parcelwatch/service/app.py) are thin loops around these."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 
 import orjson
@@ -91,9 +91,16 @@ class _Base:
         return stored if stored is not None else partition_of(key, self.partitions)
 
     def handle(
-        self, topic: str, partition: int, key: bytes | None, raw: bytes, arrival: int | None = None
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        raw: bytes,
+        arrival: int | None = None,
+        offset: int | None = None,
     ) -> list[Send]:
-        """Process one record; `arrival`: its arrival stamp (ARRIVAL_HEADER), if any."""
+        """Process one record; `arrival`: its arrival stamp (ARRIVAL_HEADER), if any;
+        `offset`: where it is on its partition, if known."""
         raise NotImplementedError
 
     def _arrived(self, arrival: int | None, when: int) -> int:
@@ -107,6 +114,7 @@ class _Base:
         key: bytes | None,
         raw: bytes | None,
         arrival: int | None = None,
+        offset: int | None = None,
     ) -> list[Send]:
         """`handle`, but a failure (a bug, not bad data: that is a dead letter already)
         never stops the stream: the record goes to dead letters with the error, and the
@@ -114,7 +122,7 @@ class _Base:
         if raw is None:
             return [self._tombstone(topic, key)]
         try:
-            return self.handle(topic, partition, key, raw, arrival)
+            return self.handle(topic, partition, key, raw, arrival, offset)
         except Exception as exc:
             ident = key.decode("utf-8", "replace")[:200] if key else None
             with bind(**{self.key_name: ident}):
@@ -170,11 +178,14 @@ class WaybillHandler(_Base):
         *,
         held: MutableMapping[bytes, bytes] | None = None,
         fleet: MutableMapping[bytes, bytes] | None = None,
+        committed: Callable[[tuple[str, int]], int | None] = lambda source: None,
     ) -> None:
         super().__init__(ctx, topics, clock, ticks, table, metrics, partitions)
         self.side = WaybillProcessor(ctx)
         self.held: MutableMapping[bytes, bytes] = {} if held is None else held
         """waybill_no -> its inputs set aside until the vehicle side has caught up."""
+        self.committed = committed
+        """The group's committed offset of an input partition (None: unknown)."""
         self.fleet: MutableMapping[bytes, bytes] = {} if fleet is None else fleet
         """(partition, NUL, vehicle_id) -> the vehicle's recent facts: one copy per
         partition, because the facts are read on every partition of the facts topic and
@@ -204,10 +215,16 @@ class WaybillHandler(_Base):
         return record
 
     def apply(
-        self, topic: str, partition: int, record: Waybill | Scan, raw: bytes, when: int
+        self,
+        topic: str,
+        partition: int,
+        record: Waybill | Scan,
+        raw: bytes,
+        when: int,
+        offset: int | None = None,
     ) -> list[Send]:
         """Process an order or scan at `when` (its time, or its arrival if later), or set
-        it aside until it may be (event clock)."""
+        it aside until it may be (event clock), with its `offset` (see `restored_held`)."""
         key = record.waybill_no.encode()
         if not self.clock.in_order:
             return self._process(topic, partition, key, record, raw, when)
@@ -224,7 +241,7 @@ class WaybillHandler(_Base):
         # been read this far: its watermark moves on, and this key's ticks stop before
         # its first input set aside.
         self.clock.observe((topic, partition), when)
-        held.insert(at, [topic, partition, raw.decode(), when])
+        held.insert(at, [topic, partition, raw.decode(), when, offset])
         self.held[key] = orjson.dumps(held)
         if at == 0:
             self.waiting[key] = when
@@ -325,7 +342,13 @@ class WaybillHandler(_Base):
         return [] if step is None else self._store(key, step, partition, fact.at)
 
     def handle(
-        self, topic: str, partition: int, key: bytes | None, raw: bytes, arrival: int | None = None
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        raw: bytes,
+        arrival: int | None = None,
+        offset: int | None = None,
     ) -> list[Send]:
         t = self.topics
         if topic == t.waybill_ticks:
@@ -350,7 +373,7 @@ class WaybillHandler(_Base):
             return [self._dead_letter(topic, key, raw, exc)]
         scan_type = record.scan_type.value if isinstance(record, Scan) else ""
         self.metrics.input(self.topics.inputs.get(topic, topic), scan_type)
-        return self.apply(topic, partition, record, raw, self._arrived(arrival, at))
+        return self.apply(topic, partition, record, raw, self._arrived(arrival, at), offset)
 
     def _tick(self, key: bytes, partition: int, deadline: int) -> list[Send]:
         out = self._release(key) if key in self.waiting else []
@@ -420,7 +443,14 @@ class WaybillHandler(_Base):
                 self.waiting[key] = when
                 self.track(key, self.table.get(key))
                 first = False
-            self.clock.restore((topic, partition), when)
+            offset = item[4] if len(item) > 4 else None
+            committed = self.committed((topic, partition))
+            # Only what the group's commit is past: an input set aside after the last
+            # commit is read again, and so is every input before it on its partition
+            # since that commit, earlier ones among them. The watermark must not pass
+            # them before they are back, or a deadline fires on a state without them.
+            if offset is None or (committed is not None and offset < committed):
+                self.clock.restore((topic, partition), when)
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""
@@ -475,7 +505,7 @@ class WaybillHandler(_Base):
 def _aside(item: list) -> tuple[str, int, str, int]:
     """(topic, partition, raw value, time to apply it at) of an input set aside; one set
     aside by an older version has no time: its own."""
-    if len(item) == 4:
+    if len(item) >= 4:
         return item[0], item[1], item[2], item[3]
     topic, partition, raw = item
     value = orjson.loads(raw)
@@ -511,7 +541,13 @@ class VehicleHandler(_Base):
         self.conditions: dict[str, tuple[int, str]] = {}
 
     def handle(
-        self, topic: str, partition: int, key: bytes | None, raw: bytes, arrival: int | None = None
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        raw: bytes,
+        arrival: int | None = None,
+        offset: int | None = None,
     ) -> list[Send]:
         if topic != self.topics.vehicle_ticks:
             return self.handle_pings(partition, key, [(raw, arrival)])

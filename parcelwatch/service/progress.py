@@ -11,7 +11,7 @@ import faust
 import structlog
 from faust.types import TP, EventT
 
-from parcelwatch.service.faust_compat import committed_offset, flow_active
+from parcelwatch.service.faust_compat import commit_only_processed, committed_offset, flow_active
 from parcelwatch.service.metrics import Metrics
 from parcelwatch.service.settings import Topics
 from parcelwatch.service.watchdog import Gaps, Source, Watchdog
@@ -27,6 +27,10 @@ class Progress:
         self._topics = topics
         self._metrics = metrics
         self._read: dict[Source, int] = {}  # next offset to process, per partition
+        # The same, kept through rebalances: what a commit may claim (a commit below
+        # the group's last one is never made, so a stale entry is harmless).
+        self._done: dict[TP, int] = {}
+        self._guarded = False
         self.gaps = Gaps(self.position)
         self._consumed = frozenset(
             {*topics.waybill_inputs, topics.facts, topics.waybill_ticks}
@@ -41,6 +45,10 @@ class Progress:
         never comes (faust keeps the committed offsets it sought to, privately)."""
         if source in self._read:
             return self._read[source]
+        return committed_offset(self._app, *source)
+
+    def committed(self, source: Source) -> int | None:
+        """The group's last committed offset on `source`, as Faust sought to it."""
         return committed_offset(self._app, *source)
 
     def highwater(self, source: Source) -> int | None:
@@ -77,9 +85,22 @@ class Progress:
     def done(self, msg: faust.types.Message) -> None:
         """An input record is done: its processing latency, and how far it is read."""
         self._read[(msg.topic, msg.partition)] = msg.offset + 1
+        self._done[msg.tp] = msg.offset + 1
         name = self._topics.inputs.get(msg.topic)
         if name is not None and msg.timestamp:
             self._metrics.processed(name, time.time() - msg.timestamp)
+
+    def guard_commits(self) -> None:
+        """From now on the consumer commits only what was processed (once the consumer
+        exists: at the first assignment)."""
+        if self._guarded:
+            return
+        self._guarded = True
+        if not commit_only_processed(self._app, self._done.get):
+            log.warning(
+                "cannot limit commits to processed records: a kill -9 may lose input "
+                "Faust counted as acked (see parcelwatch/service/faust_compat.py)"
+            )
 
     def revoked(self, sources: Iterable[Source]) -> None:
         """A rebalance: if a partition comes back, the group's commit says where it stands."""

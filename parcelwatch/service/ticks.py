@@ -61,14 +61,16 @@ class TickSource:
         """Send ticks for due deadlines (at most `limit` per call); returns how many."""
         self._expire()
         now = self.now()
-        if now is None:
-            return 0
         sent = 0
-        while sent < limit and (due := self.queue.pop_due(now)) is not None:
+        while now is not None and sent < limit and (due := self.queue.pop_due(now)) is not None:
             await self._fire(*due)
             sent += 1
+        # Released partitions fire with no time of this side's own too: a restarted
+        # worker whose GPS input was all committed before it died reads none, and its
+        # vehicles' deadlines would otherwise wait for ever (and the waybill side
+        # behind their marks).
         partitions, upto = self.released() if self.released is not None else ((), 0)
-        if partitions and (upto is None or upto > now):
+        if partitions and (upto is None or now is None or upto > now):
             live = self.queue.deadline
             for key, partition in list(self._partition.items()):
                 if sent >= limit:

@@ -59,3 +59,28 @@ def test_rocksdb_stores_keep_their_partitions_databases():
     table = SimpleNamespace(data=SimpleNamespace(_dbs={0: Db(), 1: Db()}))
     assert faust_compat.rocksdb_key_estimate(table) == 14
     assert faust_compat.rocksdb_key_estimate(SimpleNamespace(data={})) is None
+
+
+def test_commits_are_what_the_worker_processed_not_what_faust_acked():
+    """Faust's consumer asks `_new_offset(tp)` what to commit, from its acks and gaps:
+    the worker answers instead, with what it processed."""
+    assert "self._new_offset(tp)" in inspect.getsource(
+        faust_consumer.Consumer._filter_committable_offsets
+    )
+    asked = []
+
+    class Consumer:
+        def _new_offset(self, tp):
+            asked.append(tp)
+            return 100  # Faust's answer: acked (and gaps) up to 99
+
+    consumer = Consumer()
+    app = SimpleNamespace(consumer=consumer)
+    processed = {TP("t", 0): 42}
+    assert faust_compat.commit_only_processed(app, processed.get) is True
+    assert consumer._new_offset(TP("t", 0)) == 42
+    assert consumer._new_offset(TP("t", 1)) is None  # nothing processed: no commit
+    assert asked == [TP("t", 0), TP("t", 1)]  # Faust's bookkeeping still ran
+    assert (
+        faust_compat.commit_only_processed(SimpleNamespace(consumer=object()), dict().get) is False
+    )

@@ -89,3 +89,23 @@ def test_a_tick_has_been_reached_as_far_as_this_workers_clock_or_its_released_pa
     assert ticks.reached(80, 1) and not ticks.reached(81, 1) and not ticks.reached(60, 2)
     released[0] = ({1}, None)  # all read everywhere: all of partition 1's
     assert ticks.reached(10**12, 1) and not ticks.reached(60, 0)
+
+
+def test_released_partitions_fire_with_no_time_of_this_sides_own():
+    """A restarted worker whose GPS input was all committed before it died reads no ping:
+    its side has no time, but its idle partitions' deadlines still fire as far as they
+    are released (all of them once everything it reads is idle)."""
+    sent: list[tuple[bytes, int | None]] = []
+
+    async def send(key: bytes, value: bytes, partition: int | None = None) -> None:
+        sent.append((key, partition))
+
+    released: list[tuple[set[int], int | None]] = [({1}, 0)]
+    ticks = TickSource(lambda: None, send, released=lambda: released[0])
+    ticks.track("T1", 50, 1)
+    ticks.track("T2", 60, 2)
+    asyncio.run(ticks.fire())
+    assert sent == []  # released up to 0: nothing is due yet
+    released[0] = ({1}, None)
+    asyncio.run(ticks.fire())
+    assert sent == [(b"T1", 1)]  # partition 2 is not released: T2 waits
