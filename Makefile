@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-kafka test-fast style lint format bench fuzz clean
+.PHONY: demo test test-kafka test-stress test-fast style lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: lint
 # Maven Central once, into ~/.cache/parcelwatch/kafka), and the faults only it can show.
 test-kafka: $(STAMP)
 	$(BIN)/pytest --broker kafka -m integration -n 2 tests/integration
+
+# The crash tests (kill -9 of workers at each moment that matters) 10 times, then 5
+# times beside two CPU-burning processes, with the pass count (tools/stress.py).
+test-stress: $(STAMP)
+	$(BIN)/python tools/stress.py --runs 10 --hog-runs 5 --broker kafka
 
 # Everything that needs no broker: the edit-test loop.
 test-fast: lint
@@ -52,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/core_throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .stress

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ import pytest
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.network.graph import Network
 from parcelwatch.offline.replay import replay
+from tests.support.processes import descendants
 from tests.support.streams import (
     NETWORK_YAML,
     SIM_START,
@@ -22,6 +27,20 @@ from tests.support.streams import (
     fast_config,
     read_outputs,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind():
+    """The session ends with no worker or broker of its own still running: one left
+    behind fails the run (and is killed), instead of running for hours after it."""
+    yield
+    deadline = time.monotonic() + 10  # what was just told to stop may still be exiting
+    while (left := descendants(os.getpid())) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running by the tests: {left}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

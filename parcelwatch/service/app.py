@@ -160,7 +160,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     app = _faust_app(settings, bootstrap, embedded)
     topics = Topics.from_settings(settings)
     progress = Progress(app, topics, metrics)
-    clock = make_clock(settings.clock, settings.partitions, progress.caught_up)
+    clock = make_clock(
+        settings.clock, settings.partitions, progress.caught_up, settings.event_wait_max_s
+    )
     outputs = Outputs(app, topics, settings.partitions)
     tables = _Tables.create(app)
     parts = _Parts(
@@ -394,6 +396,10 @@ def _install_rebalance(p: _Parts) -> None:
         clock.forget(sources)
         p.waybills.forget(tp.partition for tp in revoked if tp.topic == topics.scans)
         p.vehicles.forget(tp.partition for tp in revoked if tp.topic == topics.gps)
+
+    @signals.on_rebalance_complete.connect
+    async def _resumed(app, **kwargs) -> None:
+        clock.resumed()
 
     @signals.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:

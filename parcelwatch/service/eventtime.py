@@ -21,6 +21,10 @@ Invariants of the event clock (each a test in tests/service/test_eventtime.py):
 6. A parcel's orders and scans come on two topics read at their own speeds, and are
    applied in time order: an input at T waits until the other topic has been read to T
    (`reached`), and waybill deadlines fire no further than both have got.
+7. Every wait is bounded by `wait_max_s`: a partition that delivers nothing while not
+   caught up, and a partition of the other side that never says how far it got, stop
+   holding time back after that long, with a warning saying which (liveness over
+   replay's exact order, once something upstream is broken).
 The wall clock is injected, so all of this runs in tests without sleeping.
 """
 
@@ -30,11 +34,15 @@ import time
 from collections.abc import Callable, Collection
 from typing import ClassVar, NamedTuple, Protocol
 
+import structlog
+
 from parcelwatch.detection.errors import InvalidRecord
 from parcelwatch.detection.guard import ClockGuard
 
 Source = tuple[str, int]
 """(topic, partition)."""
+
+log = structlog.get_logger(__name__)
 
 _UNBOUNDED = 2**62  # internal: what an idle partition holds back to (nothing)
 
@@ -97,6 +105,9 @@ class LiveClock(Protocol):
     def sources(self) -> list[Source]:
         """The input partitions this worker reads."""
         ...
+
+    def resumed(self) -> None:
+        """A rebalance's tables are recovered: the flow goes on."""
 
     def admit(self, guard: ClockGuard, times: list[int]) -> None:
         """Raise InvalidRecord for an input dated too far ahead of this clock (§7)."""
@@ -180,6 +191,9 @@ class SystemClock:
     def sources(self) -> list[Source]:
         return sorted(self._sources)
 
+    def resumed(self) -> None:
+        pass
+
     def admit(self, guard: ClockGuard, times: list[int]) -> None:
         wall = self._wall()
         for when in times:
@@ -244,8 +258,13 @@ class WatermarkClock:
         caught_up: Callable[[Source], bool] | None = None,
         stale_s: float = 5.0,
         wall: Callable[[], int] | None = None,
+        wait_max_s: float = 300.0,
     ) -> None:
         self._wall = wall or wall_us
+        self.wait_max_us = int(wait_max_s * 1_000_000)
+        self._assigned_at: dict[Source, int] = {}  # marks partitions: wall time assigned
+        self._gave_up: set[tuple[object, ...]] = set()  # waits given up on, warned once
+        self._resumed = 0  # wall time the last rebalance's tables were recovered
         """The wall clock in µs, injected: tests drive idleness and staleness with a
         fake one instead of sleeping."""
         self.caught_up = caught_up
@@ -277,6 +296,7 @@ class WatermarkClock:
         for source in sources:
             if source[0] in self._mark_topics:
                 self._marks.setdefault(source, {})
+                self._assigned_at.setdefault(source, now)
             else:
                 self._heard.setdefault(source, now)
 
@@ -284,10 +304,16 @@ class WatermarkClock:
         """The input partitions this worker reads (not the marks')."""
         return list(self._heard)
 
+    def resumed(self) -> None:
+        """A rebalance's tables are recovered and the flow goes on: waits are bounded
+        from now (a recovery may take longer than any bound)."""
+        self._resumed = self._wall()
+        self._gave_up.clear()
+
     def forget(self, sources: set[Source]) -> None:
         """Partitions revoked in a rebalance no longer hold anything back."""
         for source in sources:
-            for table in (self._latest, self._heard, self._sent, self._marks):
+            for table in (self._latest, self._heard, self._sent, self._marks, self._assigned_at):
                 table.pop(source, None)
 
     # -- inputs ----------------------------------------------------------------------
@@ -357,7 +383,23 @@ class WatermarkClock:
     def _idle(self, source: Source, heard: int, wall: int) -> bool:
         if wall - heard < self.idle_us:
             return False
-        return self.caught_up is None or self.caught_up(source)
+        if self.caught_up is None or self.caught_up(source):
+            return True
+        if wall - max(heard, self._resumed) < self.wait_max_us:
+            return False
+        self._give_up(("behind", source), "a partition behind its end delivers nothing", source)
+        return True
+
+    def _give_up(self, what: tuple[object, ...], why: str, source: Source) -> None:
+        """Invariant 7: stop waiting, and say so once."""
+        if what not in self._gave_up:
+            self._gave_up.add(what)
+            log.warning(
+                f"event clock: {why}; it no longer holds time back",
+                topic=source[0],
+                partition=source[1],
+                waited_s=self.wait_max_us / 1_000_000,
+            )
 
     def _low(self, topics: Collection[str]) -> _Low:
         wall = self._wall()
@@ -429,18 +471,22 @@ class WatermarkClock:
         latest = None
         heard = False
         wall = self._wall()
-        for (name, _), seen in self._marks.items():
+        for (name, where), seen in self._marks.items():
             if name != topic:
                 continue
             heard = True
+            since = max(self._assigned_at.get((name, where), wall), self._resumed)
+            waited = wall - since >= self.wait_max_us
             for partition in range(self.partitions):
                 said = seen.get(partition)
-                if said is None:
+                bound = None if said is None else self._bound(*said, wall)
+                if bound is None and waited:
+                    why = f"the other side's partition {partition} never said how far it got"
+                    self._give_up(("marks", name, where, partition), why, (name, where))
+                    continue
+                if said is None or bound is None:
                     return None
-                mark, at = said
-                bound = self._bound(mark, at, wall)
-                if bound is None:
-                    return None
+                mark = said[0]
                 safe = min(safe, bound)
                 if mark.latest is not None and (latest is None or mark.latest > latest):
                     latest = mark.latest
@@ -502,19 +548,41 @@ class WatermarkClock:
         return min(reached, up.safe)
 
     def describe(self) -> dict[str, object] | None:
-        """The clock's state, for a status log line."""
+        """The clock's state, for a status log line: how far each partition has got,
+        the other side's progress, and what time waits on."""
         return {
             "latest": {f"{t}/{p}": v for (t, p), v in sorted(self._latest.items())},
             "upstream": {t: self.upstream(t) for t in sorted(self._mark_topics)},
+            "waits_on": self.waits_on(),
         }
+
+    def waits_on(self) -> list[str]:
+        """What holds time back now, in words."""
+        wall = self._wall()
+        out = [
+            f"{t}/{p}: nothing read yet"
+            for (t, p), heard in sorted(self._heard.items())
+            if (t, p) not in self._latest and not self._idle((t, p), heard, wall)
+        ]
+        for (t, p), seen in sorted(self._marks.items()):
+            for partition in range(self.partitions):
+                said = seen.get(partition)
+                if said is None:
+                    out.append(f"{t}/{p}: no mark yet for the other side's partition {partition}")
+                elif self._bound(*said, wall) is None:
+                    out.append(f"{t}/{p}: partition {partition}'s mark has no safe time yet")
+        return out
 
 
 def make_clock(
-    kind: str, partitions: int = 1, caught_up: Callable[[Source], bool] | None = None
+    kind: str,
+    partitions: int = 1,
+    caught_up: Callable[[Source], bool] | None = None,
+    wait_max_s: float = 300.0,
 ) -> LiveClock:
     """The clock the `clock` setting names: "event" or "wall"."""
     if kind == "event":
-        return WatermarkClock(partitions=partitions, caught_up=caught_up)
+        return WatermarkClock(partitions=partitions, caught_up=caught_up, wait_max_s=wait_max_s)
     return SystemClock()
 
 

@@ -3,6 +3,7 @@ consumer know (parcelwatch/service/app.py registers them)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -95,6 +96,12 @@ def register_gauges(
         "Parcels with inputs set aside for the vehicle side (event clock).",
         (),
         lambda: [((), len(waybills.waiting))],
+    )
+    metrics.gauge(
+        "parcelwatch_set_aside_oldest_age_seconds",
+        "How long the parcel waiting longest has had inputs set aside (event clock; 0: none).",
+        (),
+        lambda: [((), waybills.oldest_aside_s(time.monotonic()))],
     )
     metrics.gauge(
         "parcelwatch_table_keys",

@@ -4,6 +4,7 @@ The Faust agents (parcelwatch/service/app.py) are thin loops around these."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 
@@ -201,6 +202,9 @@ class WaybillHandler(_Base):
         # output of theirs comes before the first one's time, whatever the later ones'.
         self.waiting: dict[bytes, int] = {}
         self._legacy = 0  # keys of an older layout met in recovery
+        self.aside: dict[bytes, tuple[int, float]] = {}
+        """key -> (its partition, monotonic time its first input still aside was set
+        aside or restored): how long the event clock has kept it waiting."""
 
     def parse(self, topic: str, key: bytes | None, raw: bytes) -> Waybill | Scan | list[Send]:
         """The record, or its dead letter (undecodable, invalid, or not keyed by its
@@ -246,6 +250,7 @@ class WaybillHandler(_Base):
         if at == 0:
             self.waiting[key] = when
             self.ticks.no_later(key.decode(), when, partition)
+        self.aside.setdefault(key, (partition, time.monotonic()))
         return []
 
     def _ready(self, topic: str, when: int) -> bool:
@@ -417,6 +422,7 @@ class WaybillHandler(_Base):
         else:
             self.held.pop(key, None)
             self.waiting.pop(key, None)
+            self.aside.pop(key, None)
         self.track(key, self.table.get(key))
         return out
 
@@ -441,6 +447,7 @@ class WaybillHandler(_Base):
             topic, partition, _, when = _aside(item)
             if first:
                 self.waiting[key] = when
+                self.aside.setdefault(key, (partition, time.monotonic()))
                 self.track(key, self.table.get(key))
                 first = False
             offset = item[4] if len(item) > 4 else None
@@ -469,12 +476,19 @@ class WaybillHandler(_Base):
         if state.vehicle is not None:
             self._riders(partition).board(state.vehicle, state.waybill_no)
 
+    def oldest_aside_s(self, now: float) -> float:
+        """Seconds the longest-waiting parcel has had inputs set aside (0: none)."""
+        return max((now - since for _, since in list(self.aside.values())), default=0.0)
+
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their parcels are another worker's now."""
         gone = set(partitions)
         self.open = _without(self.open, gone)
         for partition in gone:
             self.riders.pop(partition, None)
+        for key in [k for k, (p, _) in self.aside.items() if p in gone]:
+            del self.aside[key]
+            self.waiting.pop(key, None)  # restored with the table if it comes back
 
     def _index(self, key: bytes, partition: int, episodes: dict | None) -> None:
         if episodes:

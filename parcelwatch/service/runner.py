@@ -59,9 +59,26 @@ def spawn_worker(settings: ServiceSettings, log: Path, loglevel: str = "info") -
         )
 
 
+def refusal(settings: ServiceSettings, embedded: bool) -> str | None:
+    """Why the worker will not start with these settings (one line), None if it will."""
+    if settings.processing_guarantee != "exactly_once":
+        return None
+    if embedded or settings.tansu:
+        return "exactly_once needs Kafka transactions, and Tansu has none: use at_least_once"
+    return (
+        "exactly_once is not offered: faust-streaming 0.15's transactions lost and repeated "
+        "records across a kill -9 (docs/reliability.md); at_least_once repeats only the "
+        "last batch's records, with their ids"
+    )
+
+
 def run_worker(
     settings: ServiceSettings, bootstrap: str, embedded: bool, loglevel: str | None = None
 ) -> int:
+    refused = refusal(settings, embedded)
+    if refused is not None:
+        print(f"parcelwatch worker: {refused}", file=sys.stderr)
+        return 2
     level = loglevel or settings.log_level
     if settings.event_loop == "uvloop":  # before Faust creates its loops (one per thread)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

@@ -61,11 +61,15 @@ class ServiceSettings(BaseSettings):
     vehicle's state once per batch; a batch is delivered before its offsets are acked."""
     batch_within_s: float = Field(default=0.01, gt=0, le=5)
     """How long an agent waits to fill a batch: the latency it may add."""
+    event_wait_max_s: float = Field(default=300.0, ge=10, le=86_400)
+    """Event clock: how long a partition behind its end that delivers nothing, or a
+    partition of the vehicle side that never says how far it got, may hold time back
+    after the last rebalance's recovery (then a warning, and time goes on)."""
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     """at_least_once: after a crash, what was processed since the last commit is processed
     again, and its outputs sent again with the same ids (harmless to consumers that key
-    on them). exactly_once: Kafka transactions (Apache Kafka only, not Tansu); see
-    README (Reliability) for what was measured with each."""
+    on them). exactly_once is refused at start-up: Faust's transactions lost and
+    repeated records across a kill -9 (docs/reliability.md)."""
     session_timeout_s: float = Field(default=10.0, ge=2, le=300)
     """How long the group waits for a silent worker before it hands its partitions to
     the others (a worker killed with kill -9, a host lost): the fail-over time, and how

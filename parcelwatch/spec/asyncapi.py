@@ -26,17 +26,24 @@ _CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
     "exceptions": (
         "Exception",
         "waybill_no",
-        "Exception episodes: OPEN, UPDATED, RESOLVED, one exception_id per episode.",
+        "Exception episodes: OPEN, UPDATED, RESOLVED, one exception_id per episode. "
+        "Delivered at least once: after a worker's crash the last batch's events come "
+        "again, with their ids. OPEN and RESOLVED come once per exception_id: a second "
+        "is a repeat. UPDATED may come several times: a repeat has the evidence of one "
+        "already seen (its detected_at may be later on the wall clock).",
     ),
     "tickets": (
         "Ticket",
         "waybill_no",
-        "Service tickets (工单), one per episode, routed to the responsible department.",
+        "Service tickets (工单), one per episode, routed to the responsible department. "
+        "Delivered at least once: a ticket record is a repeat when ticket_id, status and "
+        "priority equal one already seen (updated_at may differ on the wall clock).",
     ),
     "notifications": (
         "Notification",
         "waybill_no",
-        "Proactive customer messages in the recipient's locale, held over quiet hours.",
+        "Proactive customer messages in the recipient's locale, held over quiet hours. "
+        "Delivered at least once: send each notification_id once.",
     ),
     "dead_letters": (
         "DeadLetter",

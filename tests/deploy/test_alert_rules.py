@@ -18,6 +18,7 @@ ALERTS = {
     "ParcelwatchConsumerLag",
     "ParcelwatchDetectionDelay",
     "ParcelwatchDeadlineBacklog",
+    "ParcelwatchEventClockStuck",
 }
 
 

@@ -198,3 +198,36 @@ def test_orders_and_scans_wait_for_each_other_until_read_that_far_or_idle():
     assert clock.reached(("orders",), 10**15)
     wall_clock = SystemClock()
     assert wall_clock.reached(("orders",), 10**15)  # the wall clock waits for nothing
+
+
+def test_a_partition_behind_its_end_that_delivers_nothing_holds_time_only_so_long():
+    """Invariant 7: a consumer that stopped delivering a partition holds the watermark
+    for `wait_max_s` after the last recovery, then is counted idle (and says so)."""
+    wall = FakeWall()
+    clock = WatermarkClock(idle_s=5, caught_up=lambda source: False, wall=wall, wait_max_s=60)
+    clock.assign({("scans", 0), ("scans", 1)})
+    clock.observe(("scans", 0), 500)
+    clock.observe(("scans", 1), 100)
+    wall.pass_s(59)
+    assert clock.now("scans") == 100
+    clock.resumed()  # a rebalance's recovery just ended: the bound starts again
+    wall.pass_s(59)
+    assert clock.now("scans") == 100
+    wall.pass_s(2)
+    assert clock.now("scans") == 500  # both counted idle: the latest read
+
+
+def test_a_vehicle_partition_that_never_reports_holds_the_waybill_side_only_so_long():
+    wall = FakeWall()
+    waybills = WatermarkClock(idle_s=60, partitions=2, wall=wall, wait_max_s=60)
+    waybills.assign({("scans", 0), ("facts", 0)}, frozenset({"facts"}))
+    waybills.mark(("facts", 0), [Mark(0, 400, 400)], at=wall())  # partition 1: nothing
+    assert waybills.upstream("facts") is None
+    assert waybills.waits_on() == [
+        "scans/0: nothing read yet",
+        "facts/0: no mark yet for the other side's partition 1",
+    ]
+    wall.pass_s(61)
+    waybills.mark(("facts", 0), [Mark(0, 400, 400)], at=wall())
+    assert waybills.upstream("facts") == Upstream(400, 400)  # partition 1 given up on
+    assert waybills.upstream_reached("facts", 400) and not waybills.upstream_reached("facts", 401)
