@@ -105,9 +105,13 @@ Timestamp = Annotated[
 """A timezone-aware instant. Serialised to JSON in UTC with an explicit `+00:00` offset."""
 
 WaybillNo = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
-FacilityId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
+ID_CHARS = r"\s\u0000-\u001f\u007f-\u009f\ufeff"
+"""What an id may not hold: whitespace and control characters. Spelt out because "\\s"
+means one set in Python and Rust (pydantic), another in JSON Schema's ECMA regexes
+(U+0085 and U+FEFF differ): the published pattern and the service agree on this one."""
+FacilityId = Annotated[str, Field(pattern=rf"^[^{ID_CHARS}]{{1,64}}$")]
 """Any 1-64 characters without whitespace: the network file decides which exist."""
-VehicleId = Annotated[str, Field(pattern=r"^[^\s]{1,64}$")]
+VehicleId = Annotated[str, Field(pattern=rf"^[^{ID_CHARS}]{{1,64}}$")]
 # Input text is stripped of surrounding whitespace before it is checked (Record), so a
 # value that must not be empty must hold something besides whitespace: `\S` says that
 # in the schemas, and a phone ends with a digit, so no trailing space counts as one.

@@ -262,7 +262,7 @@ def _handlers(
         n,
         held=tables.held,
         fleet=tables.fleet,
-        committed=progress.committed,
+        position=progress.position,
     )
     vehicles = VehicleHandler(ctx, topics, clock, vehicle_ticks, tables.vehicle, metrics, n)
     return waybills, vehicles
@@ -439,6 +439,7 @@ def _install_ticks(p: _Parts) -> None:
         await p.outputs.everywhere_on(facts, b"", encode_marks(marks, wall_us()))
 
     async def fire_waybill_deadlines() -> None:
+        p.waybills.settle_restored()
         await p.waybills.ticks.fire(limit=2_000)
 
     for timer in (fire_vehicle_deadlines, send_marks, fire_waybill_deadlines):

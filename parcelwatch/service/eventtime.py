@@ -123,6 +123,9 @@ class LiveClock(Protocol):
     def restore(self, source: Source, event_time: int) -> None:
         """An input kept in state (set aside) across a restart or rebalance."""
 
+    def restored_time(self, source: Source, event_time: int) -> None:
+        """A key's state restored on `source`'s partition has got to `event_time`."""
+
     def confirm(self, source: Source) -> None:
         """Everything the latest input from `source` produced is with the producer."""
 
@@ -208,6 +211,9 @@ class SystemClock:
     def restore(self, source: Source, event_time: int) -> None:
         pass
 
+    def restored_time(self, source: Source, event_time: int) -> None:
+        pass
+
     def confirm(self, source: Source) -> None:
         pass
 
@@ -265,6 +271,7 @@ class WatermarkClock:
         self._assigned_at: dict[Source, int] = {}  # marks partitions: wall time assigned
         self._gave_up: set[tuple[object, ...]] = set()  # waits given up on, warned once
         self._resumed = 0  # wall time the last rebalance's tables were recovered
+        self._floor: dict[Source, int] = {}  # restored states' times (see `restored_time`)
         """The wall clock in µs, injected: tests drive idleness and staleness with a
         fake one instead of sleeping."""
         self.caught_up = caught_up
@@ -313,7 +320,14 @@ class WatermarkClock:
     def forget(self, sources: set[Source]) -> None:
         """Partitions revoked in a rebalance no longer hold anything back."""
         for source in sources:
-            for table in (self._latest, self._heard, self._sent, self._marks, self._assigned_at):
+            for table in (
+                self._latest,
+                self._heard,
+                self._sent,
+                self._marks,
+                self._assigned_at,
+                self._floor,
+            ):
                 table.pop(source, None)
 
     # -- inputs ----------------------------------------------------------------------
@@ -340,6 +354,16 @@ class WatermarkClock:
             self._latest[source] = event_time
         if self.reference is None or event_time > self.reference:
             self.reference = event_time
+
+    def restored_time(self, source: Source, event_time: int) -> None:
+        """A state restored for a key whose inputs come on `source` has got to
+        `event_time`: once every partition is idle (all read, the inputs after the last
+        commit read again too), time stands at least there. Without it a worker whose
+        input was all committed before it died reads nothing after the restart, has no
+        time at all, and never fires what was due by then. It never moves the low
+        watermark: records after the commit may come before it."""
+        if source in self._heard and event_time > self._floor.get(source, 0):
+            self._floor[source] = event_time
 
     def confirm(self, source: Source) -> None:
         """Everything the latest input from `source` produced has been handed to the
@@ -410,8 +434,9 @@ class WatermarkClock:
             if source[0] not in topics:
                 continue
             latest = self._latest.get(source)
-            if latest is not None and (high is None or latest > high):
-                high = latest
+            top = max(latest or 0, self._floor.get(source, 0)) or None
+            if top is not None and (high is None or top > high):
+                high = top
             if self._idle(source, heard, wall):
                 continue  # caught up: it holds nothing back
             if latest is None:

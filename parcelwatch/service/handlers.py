@@ -179,14 +179,16 @@ class WaybillHandler(_Base):
         *,
         held: MutableMapping[bytes, bytes] | None = None,
         fleet: MutableMapping[bytes, bytes] | None = None,
-        committed: Callable[[tuple[str, int]], int | None] = lambda source: None,
+        position: Callable[[tuple[str, int]], int | None] = lambda source: None,
     ) -> None:
         super().__init__(ctx, topics, clock, ticks, table, metrics, partitions)
         self.side = WaybillProcessor(ctx)
         self.held: MutableMapping[bytes, bytes] = {} if held is None else held
         """waybill_no -> its inputs set aside until the vehicle side has caught up."""
-        self.committed = committed
-        """The group's committed offset of an input partition (None: unknown)."""
+        self.position = position
+        """The next offset this worker processes on an input partition (None: unknown)."""
+        self._unsettled: list[tuple[tuple[str, int], int, int]] = []
+        """Inputs restored aside, (source, offset, time), not yet behind the position."""
         self.fleet: MutableMapping[bytes, bytes] = {} if fleet is None else fleet
         """(partition, NUL, vehicle_id) -> the vehicle's recent facts: one copy per
         partition, because the facts are read on every partition of the facts topic and
@@ -451,13 +453,29 @@ class WaybillHandler(_Base):
                 self.track(key, self.table.get(key))
                 first = False
             offset = item[4] if len(item) > 4 else None
-            committed = self.committed((topic, partition))
-            # Only what the group's commit is past: an input set aside after the last
-            # commit is read again, and so is every input before it on its partition
-            # since that commit, earlier ones among them. The watermark must not pass
-            # them before they are back, or a deadline fires on a state without them.
-            if offset is None or (committed is not None and offset < committed):
+            if offset is None:  # (set aside where offsets are not known: the harness)
                 self.clock.restore((topic, partition), when)
+            else:
+                self._unsettled.append(((topic, partition), offset, when))
+        self.settle_restored()
+
+    def settle_restored(self) -> None:
+        """Inputs set aside before a restart move the watermark once this worker stands
+        past them on their partition: at once for those before the group's commit (known
+        only once the consumer has sought there, after the recovery), as they are read
+        again for the others. Not before: records after the commit come again, earlier
+        ones among them, and a deadline fired past them would run on a state without
+        them (a DELAYED opened for a parcel delivered before it)."""
+        if not self._unsettled:
+            return
+        waiting = []
+        for source, offset, when in self._unsettled:
+            position = self.position(source)
+            if position is not None and offset < position:
+                self.clock.restore(source, when)
+            else:
+                waiting.append((source, offset, when))
+        self._unsettled = waiting
 
     def restored(self, key: bytes, value: bytes) -> None:
         """After recovery or a rebalance: a key's state read back from the table."""
@@ -473,6 +491,8 @@ class WaybillHandler(_Base):
         partition = self._owner(key, stored)
         self._schedule(key, state.deadline, stored)
         self._index(key, partition, state.episodes)
+        if state.clock is not None:
+            self.clock.restored_time((self.topics.scans, partition), state.clock)
         if state.vehicle is not None:
             self._riders(partition).board(state.vehicle, state.waybill_no)
 
@@ -652,7 +672,10 @@ class VehicleHandler(_Base):
         """After recovery or a rebalance: a vehicle's state read back from the table."""
         state, partition = load_stored_vehicle(value)
         self.ticks.track(state.vehicle_id, state.deadline, partition)
-        self.conditions[state.vehicle_id] = (self._owner(key, partition), state.status)
+        owner = self._owner(key, partition)
+        self.conditions[state.vehicle_id] = (owner, state.status)
+        if state.clock is not None:
+            self.clock.restored_time((self.topics.gps, owner), state.clock)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions revoked: their vehicles are another worker's now."""

@@ -47,10 +47,6 @@ class Progress:
             return self._read[source]
         return committed_offset(self._app, *source)
 
-    def committed(self, source: Source) -> int | None:
-        """The group's last committed offset on `source`, as Faust sought to it."""
-        return committed_offset(self._app, *source)
-
     def highwater(self, source: Source) -> int | None:
         try:
             return self._app.consumer.highwater(TP(*source))

@@ -13,6 +13,7 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from parcelwatch.schemas.api import ErrorView, VehicleView, WaybillView
+from parcelwatch.schemas.common import ID_CHARS
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -86,7 +87,7 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
             "/vehicles/{vehicle_id}": _lookup(
                 "Vehicle",
                 "vehicle_id",
-                "^[^\\s/?#]{1,64}$",
+                f"^[^{ID_CHARS}/?#]{{1,64}}$",
                 "VehicleView",
                 "A vehicle: its last position and condition, and the parcels on it",
                 "Its last GPS position and condition (times in UTC), and the parcels "

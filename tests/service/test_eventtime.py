@@ -231,3 +231,22 @@ def test_a_vehicle_partition_that_never_reports_holds_the_waybill_side_only_so_l
     waybills.mark(("facts", 0), [Mark(0, 400, 400)], at=wall())
     assert waybills.upstream("facts") == Upstream(400, 400)  # partition 1 given up on
     assert waybills.upstream_reached("facts", 400) and not waybills.upstream_reached("facts", 401)
+
+
+def test_a_restored_state_gives_time_once_all_is_read_never_the_low_watermark():
+    """A worker whose input was all committed before it died reads nothing after the
+    restart: its restored states say how far time had got. That holds only once every
+    partition is idle; while one is read again its records may come before it."""
+    wall = FakeWall()
+    caught_up = {("gps", 0): False}
+    clock = WatermarkClock(idle_s=5, caught_up=lambda s: caught_up[s], wall=wall)
+    clock.assign({("gps", 0)})
+    clock.restored_time(("gps", 0), 900)
+    clock.restored_time(("gps", 7), 5_000)  # not this worker's partition: ignored
+    wall.pass_s(6)
+    assert clock.now("gps") is None  # behind its end: what comes may be earlier
+    clock.observe(("gps", 0), 300)
+    assert clock.now("gps") == 300
+    caught_up[("gps", 0)] = True
+    wall.pass_s(6)
+    assert clock.now("gps") == 900  # all read and quiet: at least where the states were

@@ -380,17 +380,18 @@ def test_keys_of_the_older_table_layout_are_skipped_in_recovery(default_network)
     assert w.waiting == {} and w.open == {} and w.riders == {} and len(w.ticks) == 0
 
 
-def test_inputs_set_aside_move_the_watermark_only_where_the_commit_is_past_them(
+def test_inputs_set_aside_move_the_watermark_only_once_the_worker_stands_past_them(
     default_network,
 ):
     """After a restart the partitions are read again from the group's commit. An input
     set aside before it says the partition was read that far; one set aside after it
-    says nothing: it is read again, and so are earlier records before it, which a
+    says so only once it has been read again, with earlier records before it, which a
     deadline must not pass."""
     harness = Harness(default_network, idle_s=3600)
     harness._assign()
     w, t = harness.waybills, harness.topics
-    w.committed = lambda source: 10 if source == (t.scans, 0) else None
+    position: dict[tuple[str, int], int] = {}  # unknown until the consumer has sought
+    w.position = position.get
     early, late = _us(PICKUP), _us(LATE)
     held = [
         [t.scans, 0, _raw(PICKUP).decode(), early, 5],
@@ -398,5 +399,11 @@ def test_inputs_set_aside_move_the_watermark_only_where_the_commit_is_past_them(
     ]
     w.restored_held(KEY, json.dumps(held).encode())
     assert w.waiting == {KEY: early}
+    assert not harness.clock.reached((t.scans,), early)  # nothing known yet
+    position[(t.scans, 0)] = 10  # sought to the commit
+    w.settle_restored()
     assert harness.clock.reached((t.scans,), early)  # offset 5: committed past it
     assert not harness.clock.reached((t.scans,), early + 1)  # offset 12: to be read again
+    position[(t.scans, 0)] = 13  # read again
+    w.settle_restored()
+    assert harness.clock.reached((t.scans,), late)

@@ -32,6 +32,7 @@ from parcelwatch.detection.codec import load_stored_vehicle, load_stored_waybill
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.edge.partitioners import crc32_partition
 from parcelwatch.schemas.api import ErrorView, VehicleView, WaybillView
+from parcelwatch.schemas.common import ID_CHARS
 from parcelwatch.service.handlers import partition_of
 from parcelwatch.service.settings import ServiceSettings
 from parcelwatch.service.web.guard import COOKIE, RateLimit, Token
@@ -43,7 +44,7 @@ log = structlog.get_logger(__name__)
 HOP = "X-Parcelwatch-Hop"
 """Set on a request one worker passes to another: answer from local state only."""
 WAYBILL_NO = re.compile(r"[A-Za-z0-9-]{1,40}")  # as the Waybill schema's waybill_no
-VEHICLE_ID = re.compile(r"[^\s/?#]{1,64}")  # as the GpsPing schema's, less what ends a path
+VEHICLE_ID = re.compile(rf"[^{ID_CHARS}/?#]{{1,64}}")  # as the schema's, less what ends a path
 HOP_RATE_FACTOR = 20
 """A worker passing requests on speaks for many clients: its budget is this many times
 a client's."""
