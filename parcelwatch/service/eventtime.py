@@ -589,6 +589,8 @@ class WatermarkClock:
             for (t, p), heard in sorted(self._heard.items())
             if (t, p) not in self._latest and not self._idle((t, p), heard, wall)
         ]
+        if self._heard and not self._latest and not self._floor:
+            out.append("nothing read and no state restored: no time yet")
         for (t, p), seen in sorted(self._marks.items()):
             for partition in range(self.partitions):
                 said = seen.get(partition)

@@ -316,6 +316,13 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(
     log = (tmp_path / "b.log").read_text(errors="replace")[-3000:]
     assert assignments(tmp_path / "b.log", scans)[-1] == [0, 1, 2, 3], log  # took over
     assert got == expected, (sorted(expected - got)[:10], sorted(got - expected)[:10], log)
+    for name in ("exceptions", "tickets", "notifications"):  # and every record whole
+        want = canonical(map(json.loads, (tmp_path / "replay" / f"{name}.jsonl").open()))
+        live = canonical(collect(settings_for(broker, app_id), broker.bootstrap, name, 0, 5))
+        missing, extra = want - live, live - want
+        if missing or extra:
+            explain(name, missing, extra, tmp_path / "b.log")
+        assert not missing and not extra, f"{name}: {len(missing)} lost, {len(extra)} extra"
 
 
 @pytest.mark.parametrize("partitioner", ["murmur2", "crc32"])

@@ -225,6 +225,7 @@ def test_a_vehicle_partition_that_never_reports_holds_the_waybill_side_only_so_l
     assert waybills.upstream("facts") is None
     assert waybills.waits_on() == [
         "scans/0: nothing read yet",
+        "nothing read and no state restored: no time yet",
         "facts/0: no mark yet for the other side's partition 1",
     ]
     wall.pass_s(61)
