@@ -12,7 +12,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from parcelwatch.offline.replay import ReplayError, replay
 
     try:
-        summary = replay(args.network, args.input, args.out, until=args.until, config=args.config)
+        summary = replay(
+            args.network,
+            args.input,
+            args.out,
+            until=args.until,
+            config=args.config,
+            eta_out=args.eta_out,
+        )
     except ReplayError as exc:
         print(f"parcelwatch replay: {exc}", file=sys.stderr)
         return 2
@@ -154,14 +161,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from parcelwatch.sim.evaluate import EvaluateError, evaluate, render_messages, render_table
+    from parcelwatch.sim.evaluate import (
+        EvaluateError,
+        evaluate,
+        render_eta,
+        render_messages,
+        render_table,
+    )
 
     exceptions = Path(args.exceptions)
     notifications = Path(args.notifications) if args.notifications else None
     if notifications is None and (exceptions.parent / "notifications.jsonl").exists():
         notifications = exceptions.parent / "notifications.jsonl"  # replay's layout
+    eta = Path(args.eta) if args.eta else None
+    if eta is None and (exceptions.parent / "eta.jsonl").exists():
+        eta = exceptions.parent / "eta.jsonl"  # as `replay --eta-out OUT/eta.jsonl` left it
     try:
-        result = evaluate(Path(args.truth), exceptions, notifications)
+        result = evaluate(Path(args.truth), exceptions, notifications, eta)
     except EvaluateError as exc:
         print(f"parcelwatch evaluate: {exc}", file=sys.stderr)
         return 2
@@ -172,6 +188,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         console.print(render_table(result))
         if "messages" in result:
             console.print(render_messages(result["messages"]))
+        if "eta" in result:
+            console.print(render_eta(result["eta"]))
     return 0
 
 
@@ -367,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the output .jsonl files")
     p.add_argument("--until", help="move the clock to this time after the last record")
     p.add_argument("--config", help="settings file (YAML or JSON) overriding rule defaults")
+    p.add_argument(
+        "--eta-out", help="also write each parcel's ETA at each moment of its journey here"
+    )
     p.set_defaults(func=_cmd_replay)
 
     p = sub.add_parser("fuzz", help="replay hostile input at volume and check CONTRACT §7")
@@ -412,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--notifications",
         help="notifications.jsonl for false customer messages (default: beside --exceptions)",
+    )
+    p.add_argument(
+        "--eta", help="the ETA log of `replay --eta-out` (default: eta.jsonl beside --exceptions)"
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)

@@ -30,12 +30,19 @@ _WAYBILL = 1
 _VEHICLE = 0  # vehicles first at equal deadlines, so their facts reach waybills at once
 
 Sink = Callable[[Output], None]
+Observer = Callable[[WaybillState, Waybill | Scan, int], None]
+"""Told of every order or scan applied, with the parcel's state after it and the clock."""
 
 
 class Detector:
     def __init__(
-        self, network: Network, settings: RuleSettings | None = None, sink: Sink | None = None
+        self,
+        network: Network,
+        settings: RuleSettings | None = None,
+        sink: Sink | None = None,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer
         self.ctx = RuleContext.create(network, settings)
         self.waybill_side = WaybillProcessor(self.ctx)
         self.vehicle_side = VehicleProcessor(self.ctx)
@@ -93,11 +100,19 @@ class Detector:
         if admitted is not None:  # else a redelivery: it changes nothing
             w = self.waybills.get(scan.waybill_no)
             self._after_waybill(side.scan(w, scan, now, admitted, when), now)
+            self._observe(scan, now)
 
     def _feed_waybill(self, waybill: Waybill, when: int) -> None:
         now = self._tick_to(when)
         w = self.waybills.get(waybill.waybill_no)
         self._after_waybill(self.waybill_side.register(w, waybill, now), now)
+        self._observe(waybill, now)
+
+    def _observe(self, record: Waybill | Scan, now: int) -> None:
+        if self.observer is not None:
+            w = self.waybills.get(record.waybill_no)
+            if w is not None:  # (not forgotten at once)
+                self.observer(w, record, now)
 
     def _tick_to(self, event_time: int) -> int:
         now = self.clock.advance(event_time)

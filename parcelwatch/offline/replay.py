@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from parcelwatch.clock import to_datetime, to_us
 from parcelwatch.detection.context import RuleContext
-from parcelwatch.detection.detector import Detector
+from parcelwatch.detection.detector import Detector, Observer
+from parcelwatch.detection.moments import EtaLog
+from parcelwatch.detection.state import WaybillState
 from parcelwatch.edge.files import parse_line
 from parcelwatch.edge.intake import (
     InvalidRecord,
@@ -24,7 +26,7 @@ from parcelwatch.edge.intake import (
     read_lines,
 )
 from parcelwatch.network.graph import Network, NetworkError
-from parcelwatch.schemas import to_json
+from parcelwatch.schemas import Scan, Waybill, to_json
 from parcelwatch.schemas.common import EARLIEST, LATEST
 from parcelwatch.schemas.topics import OUTPUT_TOPICS
 from parcelwatch.settings import RuleSettings, SettingsError
@@ -53,7 +55,10 @@ def replay(
     *,
     until: str | None = None,
     config: str | Path | None = None,
+    eta_out: str | Path | None = None,
 ) -> ReplaySummary:
+    """`eta_out`: also write, per parcel and moment of its journey (detection/moments.py),
+    the ETA the configured model gave then, one JSON object per line."""
     try:
         network = Network.load(network_path)
         settings = RuleSettings.load(config)
@@ -79,6 +84,7 @@ def replay(
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = {k: open(out / name, "wb") for k, name in OUTPUT_FILES.items()}  # noqa: SIM115
+        etas = open(eta_out, "wb") if eta_out is not None else None  # noqa: SIM115
     except OSError as exc:
         source.close()
         raise ReplayError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
@@ -91,6 +97,8 @@ def replay(
         summary.counts[topic] += 1
 
     detector = Detector(network, settings, sink)
+    if etas is not None:
+        detector.observer = _eta_writer(EtaLog(detector.ctx), etas)
 
     def refuse(number: int, raw: bytes, exc: InvalidRecord) -> None:
         received = detector.clock.now
@@ -126,7 +134,28 @@ def replay(
     finally:
         for handle in files.values():
             handle.close()
+        if etas is not None:
+            etas.close()
     return summary
+
+
+def _eta_writer(log: EtaLog, out: IO[bytes]) -> Observer:
+    """An observer that writes the ETA at each moment of a parcel's journey."""
+
+    def observe(w: WaybillState, record: Waybill | Scan, now: int) -> None:
+        seen = log.observe(w, record, now)
+        if seen is not None:
+            waybill_no, moment, at, eta = seen
+            line = {
+                "waybill_no": waybill_no,
+                "moment": moment,
+                "at": to_datetime(at).isoformat(),
+                "model": log.model,
+                "eta": None if eta is None else to_datetime(eta).isoformat(),
+            }
+            out.write(orjson.dumps(line) + b"\n")
+
+    return observe
 
 
 def _topic_of(raw: bytes) -> str:

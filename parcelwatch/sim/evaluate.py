@@ -9,7 +9,8 @@ duplicates. Labels due after the truth's `until` are not counted.
 
 With the notifications file, each customer-facing type also gets its false customer
 messages: messages of that type sent for a parcel that has no truth label of the type
-(a parcel that was fine), per 1 000 parcels and per 1 000 fine parcels.
+(a parcel that was fine), per 1 000 parcels and per 1 000 fine parcels. With the ETA
+log of `replay --eta-out`, the ETAs' accuracy (sim/eta_accuracy.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from parcelwatch.sim.eta_accuracy import eta_accuracy
 
 EARLY_S = 120.0
 """A detection this much before a label's due time still counts (GPS sampling)."""
@@ -87,7 +90,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def evaluate(
-    truth_path: Path, exceptions_path: Path, notifications_path: Path | None = None
+    truth_path: Path,
+    exceptions_path: Path,
+    notifications_path: Path | None = None,
+    eta_path: Path | None = None,
 ) -> dict[str, Any]:
     truth = _read_jsonl(truth_path)
     meta = next((r for r in truth if r.get("kind") == "meta"), {})
@@ -145,6 +151,8 @@ def evaluate(
     }
     if notifications_path is not None:
         result["messages"] = _false_messages(truth, labels, _read_jsonl(notifications_path))
+    if eta_path is not None:
+        result["eta"] = eta_accuracy(truth, _read_jsonl(eta_path), until)
     return result
 
 
@@ -223,4 +231,29 @@ def render_messages(messages: dict[str, Any]) -> Any:
             f"{m['false_per_1000_parcels']:.2f}",
             f"{m['false_per_1000_fine_parcels']:.2f}",
         )
+    return table
+
+
+def render_eta(eta: dict[str, Any]) -> Any:
+    from rich.table import Table  # the [dev] extra: only the tables need it
+
+    table = Table(title="ETA against the delivery the simulator made (hours)")
+    columns = ("model", "moment", "parcels", "n", "±1 h", "±2 h", "date right")
+    for col in (*columns, "|err| p50", "|err| p90", "bias"):
+        table.add_column(col, justify="left" if col in columns[:3] else "right", no_wrap=True)
+    for model, moments in eta.items():
+        for moment, populations in moments.items():
+            for population, f in populations.items():
+                table.add_row(
+                    model,
+                    moment,
+                    population.replace("_", " "),
+                    f"{f['n']:,}",
+                    f"{f['within_1h']:.0%}",
+                    f"{f['within_2h']:.0%}",
+                    f"{f['date_right']:.0%}",
+                    f"{f['abs_p50_h']:.2f}",
+                    f"{f['abs_p90_h']:.2f}",
+                    f"{f['bias_h']:+.2f}",
+                )
     return table

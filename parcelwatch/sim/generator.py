@@ -213,6 +213,14 @@ def simulate(
                 if record[key] is not None:
                     record[key] = iso(record[key])
             truth.write(orjson.dumps(record) + b"\n")
+        delivery = {
+            "kind": "delivery",
+            "waybill_no": parcel.waybill_no,
+            "delivered_at": None if parcel.delivered is None else iso(parcel.delivered),
+            "timezone": parcel.recipient.get("timezone"),
+            "fault": parcel.fault,
+        }
+        truth.write(orjson.dumps(delivery) + b"\n")  # what an ETA is measured against
         if labels:
             summary.labels += len(labels)
         else:
