@@ -32,6 +32,7 @@ from parcelwatch.devtools.brokers import BrokerKind, open_broker, worker_fields
 from parcelwatch.devtools.brokers.process import free_port, stop_process
 from parcelwatch.edge.files import waybill_numbers
 from parcelwatch.network.graph import Network
+from parcelwatch.offline.calibrate import calibrate, settings_yaml
 from parcelwatch.offline.replay import replay
 from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.service.clients import (
@@ -47,6 +48,8 @@ from parcelwatch.sim.evaluate import evaluate, render_table
 from parcelwatch.sim.generator import simulate_to_files
 
 START = datetime.fromisoformat("2026-11-11T00:00:00+08:00")  # 双十一
+HISTORY_START = datetime.fromisoformat("2026-11-04T00:00:00+08:00")  # a week before
+HISTORY_SEED = 1007  # not the played stream's: learned on one day, measured on another
 CST = START.tzinfo
 STALL_S = 180.0
 """Give up on the worker only when nothing has moved for this long: no input read
@@ -171,6 +174,7 @@ def run_demo(
     events, truth = out / "events.jsonl", out / "truth.jsonl"
     config = SimConfig()
     config.ping_seconds = PING_SECONDS
+    learned = _learn(network, parcels, config, out, console)
     sim = simulate_to_files(network, parcels, START, 1, 11, events, truth, config, False)
     console.print(
         f"  {sim.records:,} records ({sim.scans:,} scans, {sim.pings:,} GPS pings, "
@@ -192,6 +196,7 @@ def run_demo(
                 "store": "memory://",
                 "data_dir": str(out / "worker-data"),
                 "tick_interval_s": 0.2,
+                "config_file": str(learned),
                 "metrics_port": metrics_port,
                 "web_port": web_port,
                 "web_host": "127.0.0.1",
@@ -219,7 +224,7 @@ def run_demo(
                     f"(see {out}/worker.log)"
                 )
                 return 1
-            result = _summary(network_path, truth, out, console)
+            result = _summary(network_path, truth, out, console, learned)
             hold(console, page, _example(out))
             return result
         finally:
@@ -332,11 +337,34 @@ def _run(
     return board
 
 
-def _summary(network: Path, truth: Path, out: Path, console: Console) -> int:
+def _learn(network: Network, parcels: int, config: SimConfig, out: Path, console: Console) -> Path:
+    """The last mile per outlet, learned from a previous simulated day (another seed):
+    what an operator does with last week's stream before a busy day (docs/eta.md)."""
+    history = out / "history.jsonl"
+    console.print(
+        f"learning the last mile from a previous day: {parcels:,} parcels created on "
+        f"{HISTORY_START:%Y-%m-%d} (seed {HISTORY_SEED}), `parcelwatch calibrate`…"
+    )
+    truth = out / "history-truth.jsonl"
+    simulate_to_files(
+        network, parcels, HISTORY_START, 1, HISTORY_SEED, history, truth, config, False
+    )
+    last_mile = calibrate(history, network)
+    learned = out / "learned.yaml"
+    learned.write_text(settings_yaml(last_mile, str(history)), encoding="utf-8")
+    console.print(
+        f"  {last_mile.samples:,} deliveries: {len(last_mile.own)} outlets learned on their "
+        f"own, the rest pooled at {last_mile.pooled_hours} h; the worker and replay use "
+        f"{learned.name}"
+    )
+    return learned
+
+
+def _summary(network: Path, truth: Path, out: Path, console: Console, learned: Path) -> int:
     result = evaluate(truth, out / "exceptions.jsonl")
     console.print(render_table(result))
     # The same stream through replay: the live pipeline should agree record for record.
-    replay(network, out / "events.jsonl", out / "replay")
+    replay(network, out / "events.jsonl", out / "replay", config=learned)
     live, offline = (
         {(r["exception_id"], r["type"], r["status"]) for r in map(json.loads, path.open())}
         for path in (out / "exceptions.jsonl", out / "replay" / "exceptions.jsonl")
@@ -353,6 +381,7 @@ def _summary(network: Path, truth: Path, out: Path, console: Console) -> int:
     (out / "evaluation.json").write_text(json.dumps(result, indent=2))
     console.print(
         f"outputs in {out}/: events.jsonl, truth.jsonl, exceptions.jsonl, tickets.jsonl, "
-        "notifications.jsonl, dead_letters.jsonl, evaluation.json, worker.log, broker.log"
+        "notifications.jsonl, dead_letters.jsonl, evaluation.json, worker.log, broker.log; "
+        "history.jsonl and learned.yaml (the last mile learned)"
     )
     return 0

@@ -156,6 +156,13 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     the Tansu broker needs (DESIGN.md §3)."""
     network, rules = rules_of(settings)
     ctx = RuleContext.create(network, rules)
+    if ctx.t.planned and not rules.last_mile_learned_hours:
+        log.info(
+            "the planned ETA runs on the contract's plan alone (a full courier round of "
+            f"{rules.last_mile_hours} h at every outlet): learn the last mile from a past "
+            "stream with `parcelwatch calibrate --input HISTORY --out learned.yaml` and "
+            "start with PARCELWATCH_CONFIG_FILE=learned.yaml"
+        )
     metrics = Metrics(facilities=_facilities(settings, network))
     app = _faust_app(settings, bootstrap, embedded)
     topics = Topics.from_settings(settings)
