@@ -108,21 +108,7 @@ class Progress:
     async def read_holes_again(self) -> None:
         """Seek each partition with records skipped back to the first of them."""
         for source, offset in self.gaps.to_seek():
-            log.warning(
-                "input records skipped by the consumer: reading them again",
-                topic=source[0],
-                partition=source[1],
-                offset=offset,
-            )
-            self._metrics.reread(source[0])
-            try:
-                await self._app.consumer.seek(TP(*source), offset)
-            except Exception:  # revoked meanwhile: its next owner starts from the commit
-                log.info(
-                    "partition gone before it could be read again",
-                    topic=source[0],
-                    partition=source[1],
-                )
+            await self._read_again(source, offset, "input records skipped by the consumer")
 
     async def unstick(self) -> None:
         """A partition the consumer stopped delivering is sought back to its next offset
@@ -132,11 +118,19 @@ class Progress:
             self.watchdog.reset()
             return
         for source, offset in self.watchdog.stuck(time.monotonic()):
-            log.warning(
-                "input partition stuck behind its end: reading it again",
-                topic=source[0],
-                partition=source[1],
-                offset=offset,
-            )
-            self._metrics.reread(source[0])
+            await self._read_again(source, offset, "input partition stuck behind its end")
+
+    async def _read_again(self, source: Source, offset: int, why: str) -> None:
+        log.warning(
+            f"{why}: reading on from the next offset to process",
+            topic=source[0],
+            partition=source[1],
+            offset=offset,
+        )
+        self._metrics.reread(source[0])
+        try:
             await self._app.consumer.seek(TP(*source), offset)
+        except Exception:  # revoked meanwhile: its next owner starts from the commit
+            log.info(
+                "partition gone before it could be read again", topic=source[0], partition=source[1]
+            )
