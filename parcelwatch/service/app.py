@@ -43,7 +43,7 @@ from parcelwatch.service.handlers import Send, VehicleHandler, WaybillHandler
 from parcelwatch.service.metrics import Metrics
 from parcelwatch.service.outputs import Outputs
 from parcelwatch.service.progress import Progress
-from parcelwatch.service.settings import ServiceSettings, Topics, rules_of
+from parcelwatch.service.settings import TABLES, ServiceSettings, Topics, rules_of
 from parcelwatch.service.ticks import TickSource
 from parcelwatch.service.web.server import Lookup, riders_of
 from parcelwatch.service.web.server import install as install_web
@@ -122,12 +122,8 @@ class _Tables:
         def table(name: str) -> TableT:
             return app.Table(name, default=None, key_type=bytes, value_type=bytes)
 
-        return cls(
-            table("waybill-state"),
-            table("waybill-held"),
-            table("waybill-fleet"),
-            table("vehicle-state"),
-        )
+        waybill, held, fleet, vehicle = map(table, TABLES)
+        return cls(waybill, held, fleet, vehicle)
 
     def sizes(self) -> dict[str, TableT]:
         """Each table by name, for the table-size gauge."""

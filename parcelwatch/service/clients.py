@@ -18,7 +18,7 @@ from parcelwatch.edge.arrival import ArrivalClock, read_with_arrival
 from parcelwatch.edge.intake import ARRIVAL_HEADER
 from parcelwatch.edge.partitioners import _partitioner
 from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
-from parcelwatch.service.settings import ServiceSettings, rules_of
+from parcelwatch.service.settings import TABLES, ServiceSettings, rules_of
 
 
 def topic_name(settings: ServiceSettings, logical: str) -> str:
@@ -46,12 +46,21 @@ def create_topics(settings: ServiceSettings, bootstrap: str, embedded: bool = Fa
     names = [topic_name(settings, t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
     internal = ("vehicle-facts", "waybill-ticks", "vehicle-ticks")
     names += [settings.internal(n) for n in internal]
+    # The tables' changelogs too, as Faust would make them: made by Faust as the worker
+    # starts, they could be missing from its metadata when the first records came, and
+    # each write then failed (PartitionsMismatch) on a loaded machine.
+    changelogs = {settings.changelog(t) for t in TABLES}
     admin = KafkaAdminClient(**_client_config(settings, bootstrap))
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(n, settings.partitions, settings.replication(embedded))
-            for n in names
+            NewTopic(
+                n,
+                settings.partitions,
+                settings.replication(embedded),
+                topic_configs={"cleanup.policy": "compact"} if n in changelogs else {},
+            )
+            for n in (*names, *sorted(changelogs))
             if n not in existing
         ]
         if missing:

@@ -21,6 +21,9 @@ from parcelwatch.network.graph import Network
 from parcelwatch.schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 from parcelwatch.settings import RuleSettings
 
+TABLES = ("waybill-state", "waybill-held", "waybill-fleet", "vehicle-state")
+"""The worker's state tables (service/app.py), each changelogged to a compacted topic."""
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", extra="ignore")
@@ -142,6 +145,10 @@ class ServiceSettings(BaseSettings):
     def internal(self, name: str) -> str:
         """Name of an internal topic (repartitioning between the two sides, ticks)."""
         return f"{self.app_id}.{name}"
+
+    def changelog(self, table: str) -> str:
+        """The compacted topic Faust keeps `table`'s changes on."""
+        return f"{self.app_id}-{table}-changelog"
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.security_protocol not in ("SSL", "SASL_SSL"):

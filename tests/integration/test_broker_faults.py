@@ -185,11 +185,11 @@ def test_a_worker_killed_at_any_moment_repeats_only_records_with_their_ids(
 def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, network_file):
     """Bounded state on the broker: a parcel forgotten (here 1 h after delivery) is
     deleted from the table, the tombstone reaches the changelog, and Kafka's log cleaner
-    then drops every record of the key. The changelog is created beforehand with a short
-    tombstone retention, and its segments made short once the tombstones are in, so the
-    cleaner gets to it within the test."""
+    then drops every record of the key. The changelog (made by create_topics) is given a
+    short tombstone retention, and its segments are made short once the tombstones are
+    in, so the cleaner gets to it within the test."""
     from kafka import KafkaConsumer
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
     from parcelwatch.service.clients import produce
 
@@ -197,15 +197,14 @@ def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, networ
     config.write_text("forget_finished_after_hours: 1\n")
     settings = settings_for(kafka, "pw-compact")
     create_topics(settings, kafka.bootstrap, embedded=True)
-    changelog = f"{settings.app_id}-waybill-state-changelog"
+    changelog = settings.changelog("waybill-state")  # made compacted by create_topics
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    admin.create_topics(
+    admin.alter_configs(
         [
-            NewTopic(
+            ConfigResource(
+                ConfigResourceType.TOPIC,
                 changelog,
-                4,
-                1,
-                topic_configs={
+                configs={
                     "cleanup.policy": "compact",
                     "delete.retention.ms": "1000",
                     "min.cleanable.dirty.ratio": "0.01",
