@@ -131,6 +131,11 @@ class _Base:
             error = InvalidRecord("internal_error", f"{type(exc).__name__}: {exc}")
             return [self._dead_letter(topic, key, raw, error)]
 
+    def _unkeyed_tick(self, topic: str, raw: bytes) -> list[Send]:
+        """A record without a key on a ticks topic: never ours (every tick is keyed by
+        its waybill or vehicle), and nothing to apply it to."""
+        return [self._dead_letter(topic, None, raw, InvalidRecord("no_key", "a tick has no key"))]
+
     def _tombstone(self, topic: str, key: bytes | None) -> Send:
         """A record with no value: nothing to process, but not nothing to report."""
         return self._dead_letter(topic, key, b"", InvalidRecord("tombstone", "no value"))
@@ -359,10 +364,8 @@ class WaybillHandler(_Base):
     ) -> list[Send]:
         t = self.topics
         if topic == t.waybill_ticks:
-            if key is None:  # never ours: every tick is keyed by its waybill
-                return [
-                    self._dead_letter(topic, key, raw, InvalidRecord("no_key", "a tick has no key"))
-                ]
+            if key is None:
+                return self._unkeyed_tick(topic, raw)
             return self._tick(key, partition, decode_tick(raw))
         if topic == t.facts:
             marks = decode_marks(raw)
@@ -441,9 +444,10 @@ class WaybillHandler(_Base):
 
     def restored_held(self, key: bytes, value: bytes) -> None:
         """After a restart or a rebalance: rebuild the index of inputs set aside (the
-        next tick releases what may go). Their partitions were read past them (their
-        offsets are committed): the watermark must know how far, or a stream that ends
-        with inputs set aside holds this side short of them for good."""
+        next tick releases what may go), and note where each was read: the watermark
+        learns of it in `settle_restored`, which the waybill ticks' timer calls (here
+        the consumer has not sought to the group's commit yet, so nothing could settle,
+        and a call per key would scan every key restored so far)."""
         first = True
         for item in orjson.loads(value):
             topic, partition, _, when = _aside(item)
@@ -457,7 +461,6 @@ class WaybillHandler(_Base):
                 self.clock.restore((topic, partition), when)
             else:
                 self._unsettled.append(((topic, partition), offset, when))
-        self.settle_restored()
 
     def settle_restored(self) -> None:
         """Inputs set aside before a restart move the watermark once this worker stands
@@ -585,10 +588,8 @@ class VehicleHandler(_Base):
     ) -> list[Send]:
         if topic != self.topics.vehicle_ticks:
             return self.handle_pings(partition, key, [(raw, arrival)])
-        if key is None:  # never ours: every tick is keyed by its vehicle
-            return [
-                self._dead_letter(topic, key, raw, InvalidRecord("no_key", "a tick has no key"))
-            ]
+        if key is None:
+            return self._unkeyed_tick(topic, raw)
         data = self.table.get(key)
         if data is None:
             return []
