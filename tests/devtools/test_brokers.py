@@ -3,6 +3,7 @@ and a clear error where Java or Maven is missing. (Starting, kill -9 and restart
 the integration tests' broker: tests/integration/test_broker_faults.py.)"""
 
 import base64
+import uuid
 
 import pytest
 
@@ -29,6 +30,15 @@ def test_cluster_ids_are_kafkas_form():
     cluster = kafka_server._cluster_id()
     assert len(cluster) == 22 and len(base64.urlsafe_b64decode(cluster + "==")) == 16
     assert kafka_server._cluster_id() != cluster
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """kafka-storage's parser reads "-t -abc" as a missing value: CI failed on one."""
+    dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64url "-A..."
+    plain = uuid.UUID(bytes=bytes(16))
+    made = iter([dash_first, dash_first, plain])
+    monkeypatch.setattr(kafka_server.uuid, "uuid4", lambda: next(made))
+    assert kafka_server._cluster_id() == "A" * 22
 
 
 def test_the_cache_is_configurable(monkeypatch, tmp_path):

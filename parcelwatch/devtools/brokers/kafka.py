@@ -258,5 +258,12 @@ class KafkaBroker:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id as Kafka makes one: 16 random bytes, base64url, unpadded."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id as Kafka makes one: 16 random bytes, base64url, unpadded.
+
+    Like Kafka's ``Uuid.randomUuid`` it never starts with "-": the storage tool's
+    argument parser would read such an id as an option (one start in 64 failed).
+    """
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
