@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -36,8 +36,14 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.edge.intake import arrival
 from parcelwatch.network.graph import Network
+from parcelwatch.service.clients import client_config
 from parcelwatch.service.eventtime import LiveClock, Mark, make_clock, wall_us
-from parcelwatch.service.faust_compat import set_current_event, set_fetch_max_wait
+from parcelwatch.service.faust_compat import (
+    end_recovery_at_markers,
+    read_committed,
+    set_current_event,
+    set_fetch_max_wait,
+)
 from parcelwatch.service.gauges import register_gauges
 from parcelwatch.service.handlers import Send, VehicleHandler, WaybillHandler
 from parcelwatch.service.metrics import Metrics
@@ -45,6 +51,7 @@ from parcelwatch.service.outputs import Outputs
 from parcelwatch.service.progress import Progress
 from parcelwatch.service.settings import TABLES, ServiceSettings, Topics, rules_of
 from parcelwatch.service.ticks import TickSource
+from parcelwatch.service.transactions import TransactionalTable, Transactions
 from parcelwatch.service.web.server import Lookup, riders_of
 from parcelwatch.service.web.server import install as install_web
 from parcelwatch.service.wire import encode_marks
@@ -118,11 +125,27 @@ class _Tables:
     """vehicle_id -> its state."""
 
     @classmethod
-    def create(cls, app: faust.App) -> _Tables:
-        def table(name: str) -> TableT:
-            return app.Table(name, default=None, key_type=bytes, value_type=bytes)
+    def create(cls, app: faust.App, transactions: Transactions | None) -> _Tables:
+        """Tables of Faust's own, or (exactly_once) ones whose changelog records go into
+        the transaction of the batch that wrote them."""
 
-        waybill, held, fleet, vehicle = map(table, TABLES)
+        def table(name: str, side: str) -> TableT:
+            if transactions is None:
+                return app.Table(name, default=None, key_type=bytes, value_type=bytes)
+            made = TransactionalTable(
+                app,
+                name=name,
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+                beacon=app.tables.beacon,
+            )
+            made.transactions, made.side = transactions, side
+            app.tables.add(made)
+            return made
+
+        sides = ("waybill", "waybill", "waybill", "vehicle")
+        waybill, held, fleet, vehicle = map(table, TABLES, sides)
         return cls(waybill, held, fleet, vehicle)
 
     def sizes(self) -> dict[str, TableT]:
@@ -143,6 +166,7 @@ class _Parts:
     progress: Progress
     outputs: Outputs
     tables: _Tables
+    transactions: Transactions | None
     waybills: WaybillHandler
     vehicles: VehicleHandler
 
@@ -162,12 +186,13 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     metrics = Metrics(facilities=_facilities(settings, network))
     app = _faust_app(settings, bootstrap, embedded)
     topics = Topics.from_settings(settings)
-    progress = Progress(app, topics, metrics)
+    transactions = _transactions(app, settings, topics, bootstrap)
+    progress = Progress(app, topics, metrics, commits=transactions is None)
     clock = make_clock(
         settings.clock, settings.partitions, progress.caught_up, settings.event_wait_max_s
     )
     outputs = Outputs(app, topics, settings.partitions)
-    tables = _Tables.create(app)
+    tables = _Tables.create(app, transactions)
     parts = _Parts(
         app,
         settings,
@@ -178,6 +203,7 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
         progress,
         outputs,
         tables,
+        transactions,
         *_handlers(settings, topics, ctx, metrics, clock, outputs, tables, progress),
     )
     _install_inputs(parts)
@@ -231,6 +257,20 @@ def _faust_app(settings: ServiceSettings, bootstrap: str, embedded: bool) -> fau
         broker_heartbeat_interval=heartbeat,
         **tuning,
     )
+
+
+def _transactions(
+    app: faust.App, settings: ServiceSettings, topics: Topics, bootstrap: str
+) -> Transactions | None:
+    """exactly_once: the transactions, and a consumer reading committed records only."""
+    if settings.processing_guarantee != "exactly_once":
+        return None
+    if not read_committed(app):
+        raise RuntimeError(
+            "exactly_once: cannot make the consumer read committed records only with "
+            "this Faust (see parcelwatch/service/faust_compat.py)"
+        )
+    return Transactions(app, settings, topics, client_config(settings, bootstrap))
 
 
 def _handlers(
@@ -317,8 +357,8 @@ async def _in_batches(
         p.topics.waybill_ticks: p.waybills.ticks,
         p.topics.vehicle_ticks: p.vehicles.ticks,
     }
-    async for batch in _batches(p, stream):
-        events = p.progress.admitted(batch)
+
+    def handle(events: Sequence[EventT]) -> list[Send]:
         out: list[Send] = []
         for event in events:
             set_current_event(event)
@@ -327,7 +367,11 @@ async def _in_batches(
                 msg.topic, msg.partition, event.key, event.value, arrival(msg.headers), msg.offset
             )
         set_current_event(None)
-        await p.outputs.deliver(out)
+        return out
+
+    async for batch in _batches(p, stream):
+        events = p.progress.admitted(batch)
+        await _handled(p, events, handle)
         for event in events:
             ticks = ticks_read.get(event.message.topic)
             if ticks is not None:
@@ -339,8 +383,8 @@ async def _in_batches(
 async def _in_runs(p: _Parts, stream: faust.StreamT) -> None:
     """A truck's pings come in runs: each vehicle's state is read and written once per
     batch, with the run's last event as current."""
-    async for batch in _batches(p, stream):
-        events = p.progress.admitted(batch)
+
+    def handle(events: Sequence[EventT]) -> list[Send]:
         runs: dict[tuple[int, bytes | None], list[EventT]] = {}
         for event in events:
             runs.setdefault((event.message.partition, event.key), []).append(event)
@@ -351,12 +395,32 @@ async def _in_runs(p: _Parts, stream: faust.StreamT) -> None:
                 partition, key, [(e.value, arrival(e.message.headers)) for e in run]
             )
         set_current_event(None)
-        await p.outputs.deliver(out)
+        return out
+
+    async for batch in _batches(p, stream):
+        events = p.progress.admitted(batch)
+        await _handled(p, events, handle)
         for source in {(e.message.topic, e.message.partition) for e in events}:
             p.clock.confirm(source)
         for event in events:
             p.progress.done(event.message)
         await p.progress.read_holes_again()
+
+
+async def _handled(
+    p: _Parts, events: Sequence[EventT], handle: Callable[[Sequence[EventT]], list[Send]]
+) -> None:
+    """Handle `events` and deliver what they produced, before they count as done: at
+    least once, the batch at once and one flush; exactly once, one transaction per
+    partition, with the changelog records of its table writes and its offsets."""
+    transactions = p.transactions
+    if transactions is None:
+        await p.outputs.deliver(handle(events))
+        return
+    for key, group in transactions.groups(events).items():
+        async with transactions.batch(key) as txn:
+            await p.outputs.deliver(handle(group), txn)
+            txn.consumed(group)
 
 
 def _install_recovery(p: _Parts) -> None:
@@ -382,6 +446,32 @@ def _install_recovery(p: _Parts) -> None:
     tables.waybill.on_recover(waybill_states)
     tables.held.on_recover(held_inputs)
     tables.vehicle.on_recover(vehicle_states)
+    if p.transactions is not None:
+        _install_marker_check(p.app)
+
+
+def _install_marker_check(app: faust.App) -> None:
+    """exactly_once: a recovery that waits for a commit marker is ended
+    (faust_compat.end_recovery_at_markers). Not an app timer: those start only after
+    the first recovery, which is the one that would wait forever."""
+    running: list[asyncio.Task] = []
+    signals: Any = app
+
+    async def check() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                marked = await end_recovery_at_markers(app)
+            except Exception as exc:  # a partition revoked meanwhile: checked again next
+                log.info("changelog ends not checked", error=repr(exc))
+                continue
+            for tp in marked:
+                log.info("changelog recovered up to its commit marker", changelog=str(tp))
+
+    @signals.on_partitions_assigned.connect
+    async def _start(app, assigned, **kwargs) -> None:
+        if not running:
+            running.append(asyncio.create_task(check(), name="end_recovery_at_markers"))
 
 
 def _install_rebalance(p: _Parts) -> None:
@@ -407,6 +497,8 @@ def _install_rebalance(p: _Parts) -> None:
     @signals.on_partitions_assigned.connect
     async def _hold_assigned(app, assigned, **kwargs) -> None:
         p.progress.guard_commits()
+        if p.transactions is not None:  # producers of the partitions now owned
+            await p.transactions.assigned(p.transactions.owned(assigned))
         if not set_fetch_max_wait(app, settings.fetch_max_wait_ms):
             log.warning(
                 "cannot set the consumer's fetch wait", fetch_max_wait_ms=settings.fetch_max_wait_ms

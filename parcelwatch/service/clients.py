@@ -26,7 +26,7 @@ def topic_name(settings: ServiceSettings, logical: str) -> str:
     return getattr(settings, f"topic_{logical}", logical)
 
 
-def _client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
+def client_config(settings: ServiceSettings, bootstrap: str) -> dict[str, Any]:
     config: dict[str, Any] = {"bootstrap_servers": bootstrap.split(",")}
     if settings.security_protocol != "PLAINTEXT":
         config["security_protocol"] = settings.security_protocol
@@ -50,7 +50,7 @@ def create_topics(settings: ServiceSettings, bootstrap: str, embedded: bool = Fa
     # starts, they could be missing from its metadata when the first records came, and
     # each write then failed (PartitionsMismatch) on a loaded machine.
     changelogs = {settings.changelog(t) for t in TABLES}
-    admin = KafkaAdminClient(**_client_config(settings, bootstrap))
+    admin = KafkaAdminClient(**client_config(settings, bootstrap))
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -95,7 +95,7 @@ def produce(
     chosen = _partitioner(partitioner)
     extra = {} if chosen is None else {"partitioner": chosen}
     producer = KafkaProducer(
-        **_client_config(settings, bootstrap), linger_ms=20, batch_size=256 * 1024, acks=1, **extra
+        **client_config(settings, bootstrap), linger_ms=20, batch_size=256 * 1024, acks=1, **extra
     )
     sent = 0
     first_event: float | None = None
@@ -130,7 +130,7 @@ def tail(
 ) -> Iterator[dict[str, Any]]:
     consumer = KafkaConsumer(
         topic_name(settings, logical),
-        **_client_config(settings, bootstrap),
+        **client_config(settings, bootstrap),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(idle_s * 1000) if idle_s else float("inf"),

@@ -80,3 +80,49 @@ def rocksdb_key_estimate(table: faust.types.TableT) -> int | None:
     if dbs is None:
         return None
     return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
+
+
+def read_committed(app: faust.App) -> bool:
+    """Make the worker's consumer read committed records only (exactly_once), without
+    the rest of Faust's exactly_once mode: its commits, producers and `highwater`
+    (the last stable offset, None before a partition's first fetch, which Faust's
+    recovery takes for an empty changelog). aiokafka's consumer reads its isolation
+    level when it starts, after Faust created it. False: this Faust or aiokafka has
+    moved it, and nothing was changed."""
+    consumer: Any = app.consumer
+    thread = consumer._thread
+    create = getattr(thread, "_create_worker_consumer", None)
+    if create is None:
+        return False
+
+    def created(transport: Any) -> Any:
+        consumer = create(transport)
+        if not hasattr(consumer, "_isolation_level"):
+            raise RuntimeError("aiokafka's consumer keeps its isolation level elsewhere")
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+    thread._create_worker_consumer = created
+    return True
+
+
+async def end_recovery_at_markers(app: faust.App) -> list[TP]:
+    """A changelog written in transactions ends with a commit marker, which is no
+    record: Faust's recovery waits for an offset it never sees (its own fix runs only
+    in its exactly_once mode). A partition read past its end, with nothing left in the
+    recovery queue, is marked recovered; Faust ends recovery at its next check. Returns
+    the partitions marked."""
+    tables: Any = app.tables
+    recovery = tables.recovery
+    if not recovery.in_recovery or recovery.tables.changelog_queue.qsize():
+        return []
+    marked = []
+    for tp, high in list(recovery.active_highwaters.items()):
+        offset = recovery.active_offsets.get(tp)
+        if high is None or offset is None or offset >= high:
+            continue
+        position = await app.consumer.position(tp)
+        if position is not None and position > high:
+            recovery.active_offsets[tp] = high
+            marked.append(tp)
+    return marked

@@ -6,12 +6,14 @@ import faust
 
 from parcelwatch.service.handlers import Send
 from parcelwatch.service.settings import Topics
+from parcelwatch.service.transactions import Transaction
 
 
 class Outputs:
     def __init__(self, app: faust.App, topics: Topics, partitions: int) -> None:
         self._app = app
         self._facts = topics.facts
+        self._internal = frozenset({topics.facts, topics.waybill_ticks, topics.vehicle_ticks})
         self.everywhere = range(partitions)
         self._topics = {
             name: self.topic(name)
@@ -44,12 +46,16 @@ class Outputs:
         for partition in self.everywhere:
             await self.to(name, key, value, partition)
 
-    async def deliver(self, items: list[Send]) -> None:
+    async def deliver(self, items: list[Send], txn: Transaction | None = None) -> None:
         """Send what a batch produced and wait until the broker has it, its changelog
-        records included: the batch's offsets are acked after this."""
+        records included: the batch's offsets are acked after this. With `txn`
+        (exactly_once) the outputs go into it, and only the internal messages are sent
+        here (parcelwatch/service/transactions.py says why)."""
         for name, key, value in items:
             if name == self._facts:
                 await self.everywhere_on(name, key, value)
+            elif txn is not None and name not in self._internal:
+                txn.send(name, key, value, None)
             else:
                 await self.to(name, key, value)
         await self._app.producer.flush()

@@ -22,8 +22,11 @@ log = structlog.get_logger(__name__)
 class Progress:
     """Next offsets to process per input partition, and what the consumer says is there."""
 
-    def __init__(self, app: faust.App, topics: Topics, metrics: Metrics) -> None:
+    def __init__(
+        self, app: faust.App, topics: Topics, metrics: Metrics, commits: bool = True
+    ) -> None:
         self._app = app
+        self._commits = commits
         self._topics = topics
         self._metrics = metrics
         self._read: dict[Source, int] = {}  # next offset to process, per partition
@@ -88,11 +91,13 @@ class Progress:
 
     def guard_commits(self) -> None:
         """From now on the consumer commits only what was processed (once the consumer
-        exists: at the first assignment)."""
+        exists: at the first assignment); nothing at all where the offsets are committed
+        in transactions (exactly_once)."""
         if self._guarded:
             return
         self._guarded = True
-        if not commit_only_processed(self._app, self._done.get):
+        processed = self._done.get if self._commits else _nothing
+        if not commit_only_processed(self._app, processed):
             log.warning(
                 "cannot limit commits to processed records: a kill -9 may lose input "
                 "Faust counted as acked (see parcelwatch/service/faust_compat.py)"
@@ -134,3 +139,7 @@ class Progress:
             log.info(
                 "partition gone before it could be read again", topic=source[0], partition=source[1]
             )
+
+
+def _nothing(tp: TP) -> None:
+    """No offset for the consumer to commit."""

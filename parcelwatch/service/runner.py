@@ -21,6 +21,7 @@ from parcelwatch.service import logs
 from parcelwatch.service.app import create_app
 from parcelwatch.service.clients import create_topics
 from parcelwatch.service.settings import ServiceSettings
+from parcelwatch.service.transactions import wipe_local_tables
 
 
 def app_settings(bootstrap: str, app_id: str, **fields: Any) -> ServiceSettings:
@@ -65,11 +66,7 @@ def refusal(settings: ServiceSettings, embedded: bool) -> str | None:
         return None
     if embedded or settings.tansu:
         return "exactly_once needs Kafka transactions, and Tansu has none: use at_least_once"
-    return (
-        "exactly_once is not offered: faust-streaming 0.15's transactions lost and repeated "
-        "records across a kill -9 (docs/reliability.md); at_least_once repeats only the "
-        "last batch's records, with their ids"
-    )
+    return None
 
 
 def run_worker(
@@ -95,6 +92,12 @@ def run_worker(
             )
             return 3
     create_topics(settings, bootstrap, embedded)
+    if settings.processing_guarantee == "exactly_once" and wipe_local_tables(
+        Path(pipeline.app.conf.tabledir)
+    ):
+        structlog.get_logger(__name__).info(
+            "exactly_once: the tables are restored from their committed changelogs"
+        )
     worker = Worker(
         pipeline.app, loglevel=level, quiet=True, redirect_stdouts=False, logging_config=config
     )

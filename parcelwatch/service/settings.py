@@ -71,8 +71,13 @@ class ServiceSettings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     """at_least_once: after a crash, what was processed since the last commit is processed
     again, and its outputs sent again with the same ids (harmless to consumers that key
-    on them). exactly_once is refused at start-up: Faust's transactions lost and
-    repeated records across a kill -9 (docs/reliability.md)."""
+    on them). exactly_once (Apache Kafka only): each micro-batch's outputs, table
+    changes and input offsets in one transaction, read_committed inputs, the tables
+    restored from their changelogs at every start (parcelwatch/service/transactions.py).
+    Consumers of the outputs then read with isolation.level=read_committed."""
+    transaction_timeout_s: float = Field(default=60.0, ge=1, le=900)
+    """exactly_once: how long the broker lets a transaction stay open before it aborts
+    it (a worker that died with one open and whose partitions nobody took over)."""
     session_timeout_s: float = Field(default=10.0, ge=2, le=300)
     """How long the group waits for a silent worker before it hands its partitions to
     the others (a worker killed with kill -9, a host lost): the fail-over time, and how

@@ -47,8 +47,11 @@ def _expected(small_sim) -> dict[str, set[str]]:
     }
 
 
-def _read_all(settings, bootstrap: str, logical: str, committed_only: bool) -> list[dict]:
-    """Every record of an output topic, as a `read_committed` consumer (or any) sees it."""
+def _read_all(
+    settings, bootstrap: str, logical: str, committed_only: bool, wait_ms: int = 5000
+) -> list[dict]:
+    """Every record of an output topic, as a `read_committed` consumer (or any) sees it
+    (the end: nothing more for `wait_ms`)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -56,7 +59,7 @@ def _read_all(settings, bootstrap: str, logical: str, committed_only: bool) -> l
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=5000,
+        consumer_timeout_ms=wait_ms,
         isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
     try:
@@ -111,13 +114,14 @@ def test_the_broker_killed_and_restarted_mid_stream_loses_nothing(
         assert not missing and not extra, f"{name}: {len(missing)} lost, {len(extra)} extra"
 
 
-KILL_MOMENTS = ("before_output", "mid_stream", "input_committed")
+KILL_MOMENTS = ("before_output", "mid_stream", "in_transaction", "input_committed")
 
 
 def _kill_moment(moment: str, settings, kafka, log, total: int) -> None:
     """Wait for `moment` of a worker reading the backlog: its partitions assigned and
-    nothing out yet; its first exception events out; or every input record processed
-    and committed, with records still set aside and deadlines to come."""
+    nothing out yet; its first exception events out; outputs written in a transaction
+    not yet committed (exactly_once); or every input record processed and committed,
+    with records still set aside and deadlines to come."""
     deadline = time.monotonic() + 120
     if moment == "before_output":
         while "partitions assigned" not in log.read_text(errors="replace"):
@@ -128,6 +132,11 @@ def _kill_moment(moment: str, settings, kafka, log, total: int) -> None:
             assert time.monotonic() < deadline, "no output before the kill"
             time.sleep(0.5)
         time.sleep(1)
+    elif moment == "in_transaction":
+        while len(_read_all(settings, kafka.bootstrap, "exceptions", False, 200)) <= len(
+            _read_all(settings, kafka.bootstrap, "exceptions", True, 200)
+        ):
+            assert time.monotonic() < deadline, "never caught a transaction open"
     else:
         from kafka.admin import KafkaAdminClient
 
@@ -139,27 +148,33 @@ def _kill_moment(moment: str, settings, kafka, log, total: int) -> None:
             admin.close()
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 @pytest.mark.parametrize("moment", KILL_MOMENTS)
-def test_a_worker_killed_at_any_moment_repeats_only_records_with_their_ids(
-    broker, tmp_path, small_sim, default_network_path, moment
+def test_a_worker_killed_at_any_moment_loses_nothing_and_adds_nothing(
+    broker, tmp_path, small_sim, default_network_path, moment, guarantee
 ):
-    """kill -9 of the worker at `moment`, then a restart, at_least_once on the event
-    clock: a `read_committed` consumer sees replay's records, whole, none missing and
-    none replay does not have; what it sees twice is the same record with the same id
-    (the batch processed after the last commit, sent again)."""
+    """kill -9 of the worker at `moment`, then a restart, on the event clock: a
+    `read_committed` consumer sees replay's records, whole, none missing and none replay
+    does not have. At least once, what it sees twice is the same record with the same
+    id (the batch processed after the last commit, sent again); exactly once, nothing
+    twice."""
     if broker.kind != "kafka":
         pytest.skip("read_committed outputs on Apache Kafka: --broker kafka (make test-kafka)")
+    if moment == "in_transaction" and guarantee == "at_least_once":
+        pytest.skip("at_least_once writes no transactions")
     kafka = broker  # the session's: only the worker dies here
     expected = _expected(small_sim)
-    settings = settings_for(kafka, f"pw-kill-{moment.replace('_', '-')}")
+    name = f"pw-kill-{moment}-{guarantee}".replace("_", "-")
+    settings = settings_for(kafka, name)
     create_topics(settings, kafka.bootstrap, embedded=True)
     total = send_backlog(settings, kafka.bootstrap, small_sim / "ev.jsonl")
-    worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id, "w1.log")
+    run = {"processing_guarantee": guarantee, "store": "rocksdb://"}
+    worker = start_worker(kafka, tmp_path, default_network_path, name, "w1.log", **run)
     try:
         _kill_moment(moment, settings, kafka, tmp_path / "w1.log", total)
         worker.kill()
         worker.wait(30)
-        worker = start_worker(kafka, tmp_path, default_network_path, settings.app_id, "w2.log")
+        worker = start_worker(kafka, tmp_path, default_network_path, name, "w2.log", **run)
         ids = {
             (r["exception_id"], r["type"], r["status"])
             for r in map(json.loads, expected["exceptions"])
@@ -180,6 +195,8 @@ def test_a_worker_killed_at_any_moment_repeats_only_records_with_their_ids(
         repeated[name] = sum(n - 1 for n in counts.values())
     total_out = sum(len(r) for r in records.values())
     print(f"killed {moment}: {total_out} output records read committed, repeated: {repeated}")
+    if guarantee == "exactly_once":
+        assert not any(repeated.values()), f"exactly_once repeated records: {repeated}"
 
 
 def test_forgotten_parcels_leave_the_compacted_changelog(kafka, tmp_path, network_file):
