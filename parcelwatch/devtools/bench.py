@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -241,6 +242,7 @@ def _worker(
     network: Path,
     clock: str = "event",
     web_port: int | None = None,
+    guarantee: str = "at_least_once",
 ) -> subprocess.Popen:
     web = (
         {}
@@ -253,6 +255,7 @@ def _worker(
         partitions=PARTITIONS,
         clock=clock,
         store="memory://",
+        processing_guarantee=guarantee,
         **worker_fields(broker.kind),
         data_dir=str(out / app_id),
         network_file=str(network),
@@ -351,6 +354,7 @@ def _pipeline(
     app_id: str,
     clock: str,
     lookups: bool = False,
+    guarantee: str = "at_least_once",
 ) -> dict[str, Any]:
     """The worker on `clock` through a backlog sent as `parcelwatch produce` sends it;
     on the event clock also until its exception events are replay's (`expected`)."""
@@ -360,7 +364,7 @@ def _pipeline(
     outputs = _Outputs(broker.bootstrap, settings.topic_exceptions)
     outputs.start()
     port = free_port() if lookups else None
-    proc = _worker(broker, app_id, out, network, clock, port)
+    proc = _worker(broker, app_id, out, network, clock, port, guarantee)
     agent = _Lookups(port, waybill_numbers(events, 200)) if port else None
     inputs = {settings.topic_waybills, settings.topic_scans, settings.topic_gps}
     done = None if expected is None else (lambda: outputs.keys >= expected)
@@ -532,7 +536,25 @@ def run_bench(
         "cpus": os.cpu_count(),
         "broker": broker_kind,
     }
+    phases: list[tuple[str, str, Callable[[], dict[str, Any]]]] = []
     with open_broker(broker_kind, log=out / "broker.log") as broker:
+        if broker_kind == "kafka":  # transactions: Apache Kafka only
+            phases.append(
+                (
+                    "exactly_once",
+                    "(x) (w) with exactly_once",
+                    lambda: _pipeline(
+                        broker,
+                        events,
+                        network_path,
+                        None,
+                        out,
+                        "bench-eos",
+                        "wall",
+                        guarantee="exactly_once",
+                    ),
+                )
+            )
         for name, label, run in (
             (
                 "baseline",
@@ -563,6 +585,7 @@ def run_bench(
                 "(g) (w) with GPS in batches of 10",
                 lambda: _pipeline(broker, batched, network_path, None, out, "bench-gps10", "wall"),
             ),
+            *phases,
         ):
             console.print(f"{label}…")
             r[name] = run()
@@ -575,6 +598,8 @@ def run_bench(
     r["ratio_wall"] = r["wall"]["events_per_s"] / r["baseline"]["events_per_s"]
     r["ratio_event"] = r["event"]["events_per_s"] / r["baseline"]["events_per_s"]
     r["ratio_floor"] = r["wall"]["events_per_s"] / r["floor"]["events_per_s"]
+    if "exactly_once" in r:
+        r["ratio_exactly_once"] = r["exactly_once"]["events_per_s"] / r["wall"]["events_per_s"]
     r["latency_wall"] = {"p50_s": r["latency"]["p50_s"], "p99_s": r["latency"]["p99_s"]}
     lookup_keys = ("requests", "p50_s", "p99_s", "max_s")
     r["lookup_wall"] = {k: r["wall"]["lookups"][k] for k in lookup_keys}
@@ -611,6 +636,11 @@ def render(r: dict) -> Table:
     table.add_row("ratio_wall (w) / (a)", f"{r['ratio_wall']:.2f}×")
     table.add_row("ratio_event (e) / (a)", f"{r['ratio_event']:.2f}×")
     table.add_row("ratio_floor (w) / (s)", f"{r['ratio_floor']:.2f}×")
+    if "exactly_once" in r:
+        table.add_row(
+            "(x) (w) with exactly_once", f"{r['exactly_once']['events_per_s']:,.0f} records/s"
+        )
+        table.add_row("ratio_exactly_once (x) / (w)", f"{r['ratio_exactly_once']:.2f}×")
     table.add_row("(e) output = replay", "yes" if r["same_as_replay"] else "NO")
     table.add_row(
         f"wall-clock latency scan → exception, p50 (n={lat['measured']})", ms(lat["p50_s"])

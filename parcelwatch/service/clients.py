@@ -134,6 +134,9 @@ def tail(
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(idle_s * 1000) if idle_s else float("inf"),
+        # exactly_once: what an aborted transaction wrote is no output (at_least_once
+        # writes no transactions, and reads the same either way).
+        isolation_level="read_committed",
     )
     seen = 0
     try:

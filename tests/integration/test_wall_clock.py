@@ -110,11 +110,14 @@ def _assigned(log: Path) -> bool:
     )
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 @pytest.mark.parametrize("mode", ["restart", "failover"])
 def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
-    broker, tmp_path, network_file, mode
+    broker, tmp_path, network_file, mode, guarantee
 ):
-    app_id = f"pw-wall-{mode}"
+    if guarantee == "exactly_once" and broker.kind != "kafka":
+        pytest.skip("transactions: Apache Kafka only (make test-kafka)")
+    app_id = f"pw-wall-{mode}-{guarantee}".replace("_", "-")
     settings = settings_for(broker, app_id)
     config = tmp_path / "rules.yaml"
     config.write_text(RULES)
@@ -131,6 +134,7 @@ def test_on_the_wall_clock_a_killed_worker_loses_nothing_and_repeats_nothing(
             data=f"data-{name}",
             clock="wall",
             config_file=str(config),
+            processing_guarantee=guarantee,
         )
 
     workers = {"w1": worker("w1")}

@@ -2,7 +2,9 @@
 reaches into: each test fails when an upgrade moves one, before a worker silently runs
 without it."""
 
+import asyncio
 import inspect
+from collections import Counter
 from types import SimpleNamespace
 
 import aiokafka.consumer.consumer as aiokafka_consumer
@@ -10,6 +12,7 @@ import aiokafka.consumer.fetcher as aiokafka_fetcher
 import faust
 import faust.transport.consumer as faust_consumer
 from faust.stores import rocksdb
+from faust.tables import recovery as recovery_module
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -84,3 +87,62 @@ def test_commits_are_what_the_worker_processed_not_what_faust_acked():
     assert (
         faust_compat.commit_only_processed(SimpleNamespace(consumer=object()), dict().get) is False
     )
+
+
+def test_the_consumer_reads_committed_records_once_patched():
+    """aiokafka reads the isolation level when the consumer starts, after Faust's
+    thread created it with its own choice."""
+    assert "self._create_worker_consumer(" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_consumer
+    )
+    assert "isolation_level=self._isolation_level" in inspect.getsource(
+        aiokafka_consumer.AIOKafkaConsumer.start
+    )
+
+    class Thread:
+        def _create_worker_consumer(self, transport):
+            return SimpleNamespace(_isolation_level="read_uncommitted", transport=transport)
+
+    thread = Thread()
+    app = SimpleNamespace(consumer=SimpleNamespace(_thread=thread))
+    assert faust_compat.read_committed(app) is True
+    made = thread._create_worker_consumer("the transport")
+    assert made._isolation_level == "read_committed" and made.transport == "the transport"
+    assert (
+        faust_compat.read_committed(SimpleNamespace(consumer=SimpleNamespace(_thread=1))) is False
+    )
+
+
+def test_a_recovery_waiting_for_a_commit_marker_is_ended():
+    """The changelog's last offset (9) is a commit marker: the last record is at 8, and
+    Faust's recovery waits for 9 until the position past it says there is none."""
+    for name in ("active_highwaters", "active_offsets", "in_recovery"):
+        assert f"self.{name}" in inspect.getsource(recovery_module.Recovery)
+    assert "changelog_queue = self.tables.changelog_queue" in inspect.getsource(recovery_module)
+    tp = TP("waybill-state-changelog", 0)
+    queue: asyncio.Queue = asyncio.Queue()
+    recovery = SimpleNamespace(
+        in_recovery=True,
+        tables=SimpleNamespace(changelog_queue=queue),
+        active_highwaters=Counter({tp: 9}),
+        active_offsets=Counter({tp: 8}),
+    )
+    positions = {tp: 9}
+
+    async def position(tp):
+        return positions[tp]
+
+    app = SimpleNamespace(tables=SimpleNamespace(recovery=recovery), consumer=SimpleNamespace())
+    app.consumer.position = position
+    remaining = recovery_module.Recovery.active_remaining
+
+    def marked():
+        return asyncio.run(faust_compat.end_recovery_at_markers(app))
+
+    assert marked() == []  # 9 not read past yet
+    positions[tp] = 10
+    queue.put_nowait("an event not applied yet")
+    assert marked() == []
+    queue.get_nowait()
+    assert marked() == [tp]
+    assert remaining(recovery)[tp] == 0
