@@ -1,6 +1,6 @@
 """Runs the crash tests again and again, then again beside two CPU-burning processes, and
 reports how many runs passed: one green run of a kill test proves little about a race.
-Run: python tools/stress.py [--runs 10] [--hog-runs 5] [--broker kafka] [-k EXPR]
+Run: python tools/stress.py [--runs 10] [--hog-runs 5] [--broker kafka] [-k EXPR] [-n N]
 (`make test-stress`). Exits 1 unless every run passed; the failing runs' output is kept
 in .stress/.
 """
@@ -36,6 +36,8 @@ def _run(args: argparse.Namespace, n: int, hogs: int, out: Path) -> bool:
                     args.k,
                     "-p",
                     "no:cacheprovider",
+                    "-n",
+                    str(args.n),
                     "tests/integration",
                 ],
                 stdout=sink,
@@ -57,6 +59,7 @@ def main() -> int:
     parser.add_argument("--hog-runs", type=int, default=5, help="runs beside two CPU hogs")
     parser.add_argument("--broker", default="kafka", choices=("tansu", "kafka", "all"))
     parser.add_argument("-k", default=KILL_TESTS, help="which tests (pytest -k)")
+    parser.add_argument("-n", type=int, default=0, help="tests at once (pytest-xdist)")
     args = parser.parse_args()
     out = Path(".stress")
     out.mkdir(exist_ok=True)

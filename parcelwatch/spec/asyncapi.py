@@ -13,6 +13,11 @@ import yaml
 from parcelwatch.schemas import ALL_MODELS
 from parcelwatch.spec.jsonschema import schema_mode
 
+_EXACTLY_ONCE = (
+    " With processing_guarantee=exactly_once (Apache Kafka), read with "
+    "isolation.level=read_committed: each record then comes once."
+)
+
 # logical topic -> (record names, key, what the topic carries)
 _CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
     "waybills": ("Waybill", "waybill_no", "Orders (运单) as the order system creates them."),
@@ -30,25 +35,26 @@ _CHANNELS: dict[str, tuple[str | tuple[str, ...], str, str]] = {
         "Delivered at least once: after a worker's crash the last batch's events come "
         "again, with their ids. OPEN and RESOLVED come once per exception_id: a second "
         "is a repeat. UPDATED may come several times: a repeat has the evidence of one "
-        "already seen (its detected_at may be later on the wall clock).",
+        "already seen (its detected_at may be later on the wall clock)." + _EXACTLY_ONCE,
     ),
     "tickets": (
         "Ticket",
         "waybill_no",
         "Service tickets (工单), one per episode, routed to the responsible department. "
         "Delivered at least once: a ticket record is a repeat when ticket_id, status and "
-        "priority equal one already seen (updated_at may differ on the wall clock).",
+        "priority equal one already seen (updated_at may differ on the wall clock)."
+        + _EXACTLY_ONCE,
     ),
     "notifications": (
         "Notification",
         "waybill_no",
         "Proactive customer messages in the recipient's locale, held over quiet hours. "
-        "Delivered at least once: send each notification_id once.",
+        "Delivered at least once: send each notification_id once." + _EXACTLY_ONCE,
     ),
     "dead_letters": (
         "DeadLetter",
         "as received",
-        "Input that could not be decoded or validated, with the reason.",
+        "Input that could not be decoded or validated, with the reason." + _EXACTLY_ONCE,
     ),
 }
 _RECEIVED = ("waybills", "scans", "gps")

@@ -56,6 +56,10 @@ def test_every_topic_and_record_is_described_and_every_ref_resolves():
         assert node
     scan = doc["components"]["schemas"]["Scan"]
     assert "event_time" in scan["required"]
+    for channel in doc["channels"].values():  # what each output's consumers must do
+        if channel["address"].endswith(("exceptions", "tickets", "notifications")):
+            assert "at least once" in channel["description"]
+            assert "isolation.level=read_committed" in channel["description"]
 
 
 def test_the_command_writes_the_file(tmp_path, capsys):
