@@ -208,10 +208,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         Path(args.out).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    last_mile = learned.last_mile
     print(
-        f"learned the last mile of {len(learned.hours)} outlets from {learned.samples} "
-        f"deliveries ({len(learned.own)} on their own, the rest pooled: "
-        f"{learned.pooled_hours} h at quantile {learned.quantile})",
+        f"learned the last mile of {len(last_mile.hours)} outlets from {last_mile.samples} "
+        f"deliveries ({len(last_mile.own)} on their own, the rest pooled: "
+        f"{last_mile.pooled_hours} h at quantile {last_mile.quantile}); "
+        + (
+            "and the expected delivery's window"
+            if learned.expected is not None
+            else "no expected delivery (too few pickups, connections or deliveries)"
+        ),
         file=sys.stderr,
     )
     return 0
@@ -441,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
-        "calibrate", help="learn the planned ETA's last mile per outlet from a past stream"
+        "calibrate",
+        help="learn the last mile per outlet and the expected delivery from a past stream",
     )
     p.add_argument("--input", required=True, help="history in replay format (CONTRACT §8)")
     p.add_argument("--network", help="network YAML (default: the bundled Chinese network)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parcelwatch.schemas.inputs import Product
@@ -23,6 +23,62 @@ Metres = Annotated[float, Field(gt=0, le=1_000_000)]
 
 class SettingsError(ValueError):
     """The settings file is unusable; the message says which field and why."""
+
+
+QUANTILE_LEVELS = (0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
+"""The levels a learned distribution is kept at: ten equally likely values."""
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Quantiles = Annotated[
+    list[Annotated[float, Field(ge=0, le=240)]],
+    Field(min_length=len(QUANTILE_LEVELS), max_length=len(QUANTILE_LEVELS)),
+]
+
+
+class ExpectedDelivery(BaseModel):
+    """What the expected delivery learned: each distribution as its hours at
+    QUANTILE_LEVELS, in increasing order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pickup_hours: Quantiles
+    """From the order's creation to its PICKUP."""
+    last_mile_hours: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=64)], Quantiles],
+        Field(min_length=1, max_length=100_000),
+    ]
+    """Per outlet, from OUT_FOR_DELIVERY to DELIVERED; "*" for the outlets pooled."""
+    arrival_late_hours: Annotated[
+        list[Annotated[float, Field(ge=-24, le=240)]],
+        Field(min_length=len(QUANTILE_LEVELS), max_length=len(QUANTILE_LEVELS)),
+    ]
+    """From a truck's scheduled arrival (its scheduled departure + the lane's hours) to
+    the parcel's first scan where it arrived."""
+    missed_by_slack: Annotated[
+        list[tuple[Annotated[float, Field(ge=0, le=240)], Share, Share]],
+        Field(min_length=1, max_length=64),
+    ]
+    """(slack up to this many hours, share missed here, share missed ahead): the slack is
+    the planned departure's margin over the parcel's planned ready time, from its own
+    arrival at the facility (here) or from the scheduled arrival of its truck (ahead);
+    the shares, how often such connections were not made. Bounds ascending; a slack
+    beyond the last takes the last shares."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExpectedDelivery:
+        for name, values in (
+            ("pickup_hours", self.pickup_hours),
+            ("arrival_late_hours", self.arrival_late_hours),
+            *((f"last_mile_hours.{k}", v) for k, v in self.last_mile_hours.items()),
+        ):
+            if values != sorted(values):
+                raise ValueError(f"{name}: quantiles must not decrease")
+        if "*" not in self.last_mile_hours:
+            raise ValueError('last_mile_hours: "*" (the outlets pooled) is missing')
+        bounds = [b for b, _, _ in self.missed_by_slack]
+        if bounds != sorted(set(bounds)):
+            raise ValueError("missed_by_slack: bounds must increase")
+        return self
 
 
 class RuleSettings(BaseSettings):
@@ -78,6 +134,10 @@ class RuleSettings(BaseSettings):
     """Per outlet, the last mile the planned ETA uses instead of `last_mile_hours`:
     learned from history by `parcelwatch calibrate` (a model that learns from history
     may refine the plan, CONTRACT §4). Outlets not listed keep `last_mile_hours`."""
+    expected_delivery: ExpectedDelivery | None = None
+    """The expected delivery's distributions, learned from history by `parcelwatch
+    calibrate` (parcelwatch/detection/expected.py); None: no expected delivery, the
+    planned ETA alone."""
     promise_margin_hours: dict[Product, Annotated[float, Field(ge=0, le=24 * 30)]] = {
         Product.SAME_DAY: 12.0,
         Product.NEXT_DAY: 24.0,

@@ -12,15 +12,16 @@ stay small pure functions with no knowledge of ids, tickets or notifications.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from parcelwatch.clock import MINUTE, hours_us, iso
+from parcelwatch.clock import HOUR, MINUTE, hours_us, iso
 from parcelwatch.detection.state import Episode, WaybillState
 from parcelwatch.network.graph import Network
-from parcelwatch.settings import RuleSettings, SettingsError
+from parcelwatch.settings import ExpectedDelivery, RuleSettings, SettingsError
 
 
 class Candidate:
@@ -74,6 +75,32 @@ class Thresholds:
         self.forget_vehicle = hours_us(s.forget_silent_vehicle_after_hours)
 
 
+class Learned:
+    """The expected delivery's learned model (ExpectedDelivery) in µs, built once."""
+
+    __slots__ = ("ahead", "bounds", "last_mile", "late", "missed", "pickup", "pooled")
+
+    def __init__(self, model: ExpectedDelivery) -> None:
+        self.pickup = tuple(hours_us(h) for h in model.pickup_hours)
+        self.late = tuple(round(h * HOUR) for h in model.arrival_late_hours)
+        self.last_mile = {
+            k: tuple(hours_us(h) for h in v) for k, v in model.last_mile_hours.items()
+        }
+        self.pooled = self.last_mile["*"]
+        self.bounds = tuple(hours_us(b) for b, _, _ in model.missed_by_slack)
+        self.missed = tuple(here for _, here, _ in model.missed_by_slack)
+        self.ahead = tuple(ahead for _, _, ahead in model.missed_by_slack)
+
+    def miss(self, slack: int, ahead: bool) -> float:
+        """The share of connections missed at this slack (µs), here or ahead."""
+        shares = self.ahead if ahead else self.missed
+        i = bisect_left(self.bounds, slack)
+        return shares[min(i, len(shares) - 1)]
+
+    def last_mile_of(self, outlet: str) -> tuple[int, ...]:
+        return self.last_mile.get(outlet, self.pooled)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleContext:
     network: Network
@@ -84,6 +111,9 @@ class RuleContext:
     last_mile: dict[str, int]
     """The planned ETA's last mile per facility in µs: learned (`last_mile_learned_hours`),
     else `last_mile_hours`."""
+    expected: Learned | None = None
+    """The expected delivery's learned model (detection/expected.py), None when none
+    was learned."""
     plans: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
     """The ETA model's memo of backward passes (parcelwatch/detection/eta.py), bounded."""
     legs: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -107,7 +137,9 @@ class RuleContext:
             fid: hours_us(learned[fid]) if fid in learned else t.last_mile
             for fid in network.facilities
         }
-        return cls(network, settings, t, handling, last_mile)
+        model = settings.expected_delivery
+        expected = Learned(model) if model is not None else None
+        return cls(network, settings, t, handling, last_mile, expected)
 
 
 Check = Callable[[WaybillState, RuleContext, int, Episode | None], "Candidate | int | None"]

@@ -4,8 +4,11 @@ the delivery the simulator really made."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.detection.eta import eta_at
+from parcelwatch.detection.expected import Expected, expected_delivery
 from parcelwatch.detection.state import HUB_ARRIVAL, OUT_FOR_DELIVERY, PICKUP, WaybillState
 from parcelwatch.schemas import Scan, Waybill
 
@@ -35,19 +38,27 @@ def moment_of(w: WaybillState, record: Waybill | Scan, ctx: RuleContext) -> str 
     return None
 
 
+class Sighting(NamedTuple):
+    """A parcel's ETAs at a moment of its journey: the configured model's, and the
+    expected delivery (None: no learned model, or no way to the destination)."""
+
+    waybill_no: str
+    moment: str
+    at: int
+    eta: int | None
+    expected: Expected | None
+
+
 class EtaLog:
-    """Per parcel, the configured model's ETA at each of its moments: (waybill_no,
-    moment, when, ETA or None). One entry per once-moment per parcel, one per hub
-    arrival."""
+    """Per parcel, its ETAs at each of its moments. One entry per once-moment per
+    parcel, one per hub arrival."""
 
     def __init__(self, ctx: RuleContext) -> None:
         self.ctx = ctx
         self.model = "planned" if ctx.t.planned else "baseline"
         self._seen: dict[str, set[str]] = {}
 
-    def observe(
-        self, w: WaybillState, record: Waybill | Scan, now: int
-    ) -> tuple[str, str, int, int | None] | None:
+    def observe(self, w: WaybillState, record: Waybill | Scan, now: int) -> Sighting | None:
         if w.terminal is not None:
             return None  # delivered (or returned): nothing left to estimate
         moment = moment_of(w, record, self.ctx)
@@ -58,4 +69,10 @@ class EtaLog:
             if moment in seen:
                 return None
             seen.add(moment)
-        return w.waybill_no, moment, now, eta_at(w, self.ctx, now)
+        return Sighting(
+            w.waybill_no,
+            moment,
+            now,
+            eta_at(w, self.ctx, now),
+            expected_delivery(w, self.ctx, now),
+        )

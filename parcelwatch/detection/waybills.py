@@ -17,6 +17,7 @@ from parcelwatch.detection.actions import tickets as ticketing
 from parcelwatch.detection.context import Candidate, RuleContext, last_scan_evidence
 from parcelwatch.detection.errors import InvalidRecord
 from parcelwatch.detection.eta import eta_at, journey_end
+from parcelwatch.detection.expected import expected_delivery
 from parcelwatch.detection.rules import RULES, Rule, damage, missed_scan
 from parcelwatch.detection.state import (
     DAMAGE_REPORTED,
@@ -563,6 +564,7 @@ class WaybillProcessor:
             w.notif_count += 1
         ep.notified = sequence + 1
         eta = eta_at(w, self.ctx, now)
+        expected = expected_delivery(w, self.ctx, now)
         title, body = notify.render(
             ep.type,
             locale,
@@ -572,6 +574,7 @@ class WaybillProcessor:
             send_at=send_at,
             next_update=due_at if due_at is not None else send_at + 4 * HOUR,
             eta=eta,
+            window=(expected.p10, expected.p90) if expected is not None else None,
             promised=w.promised_at,
             damage=damage.damage_name(w.damage_rank) if w.damage_rank else None,
             insured=w.insured_value > 0,

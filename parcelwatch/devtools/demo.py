@@ -349,9 +349,10 @@ def _learn(network: Network, parcels: int, config: SimConfig, out: Path, console
     simulate_to_files(
         network, parcels, HISTORY_START, 1, HISTORY_SEED, history, truth, config, False
     )
-    last_mile = calibrate(history, network)
+    calibration = calibrate(history, network)
+    last_mile = calibration.last_mile
     learned = out / "learned.yaml"
-    learned.write_text(settings_yaml(last_mile, str(history)), encoding="utf-8")
+    learned.write_text(settings_yaml(calibration, str(history)), encoding="utf-8")
     console.print(
         f"  {last_mile.samples:,} deliveries: {len(last_mile.own)} outlets learned on their "
         f"own, the rest pooled at {last_mile.pooled_hours} h; the worker and replay use "

@@ -21,10 +21,12 @@ import orjson
 import yaml
 
 from parcelwatch.clock import to_us
+from parcelwatch.detection.context import RuleContext
 from parcelwatch.detection.errors import InvalidRecord
 from parcelwatch.edge.intake import Oversized, read_lines, validate
 from parcelwatch.network.graph import Network
-from parcelwatch.schemas import Scan
+from parcelwatch.schemas import Scan, Waybill
+from parcelwatch.settings import QUANTILE_LEVELS, ExpectedDelivery, RuleSettings
 
 HOUR_US = 3_600_000_000
 LONGEST_US = 240 * HOUR_US
@@ -79,11 +81,18 @@ def learn_last_mile(
     return LastMile(quantile, min_samples, round(pooled_us / HOUR_US, 2), len(pooled), hours, own)
 
 
-def last_mile_samples(history: Path, network: Network) -> dict[str, list[int]]:
-    """Outlet -> durations from a parcel's last OUT_FOR_DELIVERY to its DELIVERED at the
-    same outlet, read from a replay-format file in any order (late uploads included).
-    Records that fail validation are skipped: calibration learns from good data only."""
-    scans: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+@dataclass
+class _Parcel:
+    created: int | None = None
+    scans: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    """(time, scan type, facility, next facility), sorted once read."""
+
+
+def read_history(history: Path, network: Network) -> dict[str, _Parcel]:
+    """Each parcel's order time and scans, from a replay-format file in any order (late
+    uploads included). Records that fail validation are skipped: calibration learns
+    from good data only."""
+    parcels: dict[str, _Parcel] = defaultdict(_Parcel)
     try:
         handle = history.open("rb")
     except OSError as exc:
@@ -94,46 +103,190 @@ def last_mile_samples(history: Path, network: Network) -> dict[str, list[int]]:
                 continue
             try:
                 item = orjson.loads(line)
-                if not isinstance(item, dict) or item.get("topic") != "scans":
+                if not isinstance(item, dict) or item.get("topic") not in ("scans", "waybills"):
                     continue
-                scan = validate("scans", item.get("value"), network)
+                record = validate(item["topic"], item.get("value"), network)
             except (orjson.JSONDecodeError, InvalidRecord):
                 continue
-            if not isinstance(scan, Scan):
-                continue
-            kind = scan.scan_type.value
-            if kind in ("OUT_FOR_DELIVERY", "DELIVERED"):
-                scans[scan.waybill_no].append((to_us(scan.event_time), kind, scan.facility_id))
+            if isinstance(record, Waybill):
+                parcels[record.waybill_no].created = to_us(record.created_at)
+            elif isinstance(record, Scan):
+                parcels[record.waybill_no].scans.append(
+                    (
+                        to_us(record.event_time),
+                        record.scan_type.value,
+                        record.facility_id,
+                        record.next_facility_id,
+                    )
+                )
+    for parcel in parcels.values():
+        parcel.scans.sort()
+    return parcels
+
+
+def last_mile_samples(history: Path, network: Network) -> dict[str, list[int]]:
+    """Outlet -> durations from a parcel's last OUT_FOR_DELIVERY to its DELIVERED at the
+    same outlet."""
+    return _last_miles(read_history(history, network))
+
+
+def _last_miles(parcels: dict[str, _Parcel]) -> dict[str, list[int]]:
     samples: dict[str, list[int]] = defaultdict(list)
-    for events in scans.values():
-        events.sort()
+    for parcel in parcels.values():
         out: tuple[int, str] | None = None  # the latest OUT_FOR_DELIVERY: (time, outlet)
-        for at, kind, facility in events:
+        for at, kind, facility, _ in parcel.scans:
             if kind == "OUT_FOR_DELIVERY":
                 out = (at, facility)
-            elif out is not None and out[1] == facility and 0 < at - out[0] <= LONGEST_US:
-                samples[facility].append(at - out[0])
+            elif kind == "DELIVERED" and out is not None:
+                if out[1] == facility and 0 < at - out[0] <= LONGEST_US:
+                    samples[facility].append(at - out[0])
                 out = None
     return samples
 
 
+@dataclass
+class Calibration:
+    last_mile: LastMile
+    expected: ExpectedDelivery | None
+    """None: the history had too few pickups or connections to learn it from."""
+
+
 def calibrate(
     history: Path, network: Network, quantile: float = 0.5, min_samples: int = 30
-) -> LastMile:
+) -> Calibration:
     outlets = sorted(fid for fid, f in network.facilities.items() if not f.is_hub)
-    return learn_last_mile(last_mile_samples(history, network), outlets, quantile, min_samples)
+    parcels = read_history(history, network)
+    last_miles = _last_miles(parcels)
+    learned = learn_last_mile(last_miles, outlets, quantile, min_samples)
+    expected = learn_expected(parcels, last_miles, network, min_samples)
+    return Calibration(learned, expected)
 
 
-def settings_yaml(learned: LastMile, source: str) -> str:
+SLACK_BOUNDS_H = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 240.0)
+"""Where the slack of a connection is cut into buckets (hours)."""
+
+
+def learn_expected(
+    parcels: dict[str, _Parcel],
+    last_miles: dict[str, list[int]],
+    network: Network,
+    min_samples: int = 30,
+    settings: RuleSettings | None = None,
+) -> ExpectedDelivery | None:
+    """The expected delivery's distributions (parcelwatch/detection/expected.py): order
+    to pickup, each outlet's last mile, and how often connections were missed by slack.
+    None when the history has fewer than `min_samples` of any of them."""
+    ctx = RuleContext.create(network, settings)
+    pickups = [
+        scans[0][0] - p.created
+        for p in parcels.values()
+        if p.created is not None
+        and (scans := [s for s in p.scans if s[1] == "PICKUP"])
+        and 0 <= scans[0][0] - p.created <= LONGEST_US
+    ]
+    here, ahead, late = _connections(parcels, ctx)
+    pooled = [d for ds in last_miles.values() for d in ds]
+    if min(len(pickups), len(here), len(pooled), len(late)) < min_samples:
+        return None
+    last_mile = {"*": _levels(pooled)}
+    last_mile |= {o: _levels(ds) for o, ds in sorted(last_miles.items()) if len(ds) >= min_samples}
+    return ExpectedDelivery(
+        pickup_hours=_levels(pickups),
+        arrival_late_hours=_levels(late),
+        last_mile_hours=last_mile,
+        missed_by_slack=_by_slack(here, ahead or here, min_samples),
+    )
+
+
+def _levels(values: list[int]) -> list[float]:
+    return [round(_quantile(values, q) / HOUR_US, 3) for q in QUANTILE_LEVELS]
+
+
+def _connections(
+    parcels: dict[str, _Parcel], ctx: RuleContext
+) -> tuple[list[tuple[int, bool]], list[tuple[int, bool]], list[int]]:
+    """(slack, missed) of every timetabled connection the history shows: from the
+    parcel's own arrival (here), and from its truck's scheduled arrival (ahead); and
+    how late each arrival came after its truck's scheduled arrival. The departure a
+    parcel rode is the first scheduled one not gone when it was loaded (without a
+    timetable: its departure scan)."""
+    network, handling, grace = ctx.network, ctx.handling, ctx.t.departure_grace
+    here: list[tuple[int, bool]] = []
+    ahead: list[tuple[int, bool]] = []
+    late: list[int] = []
+    for parcel in parcels.values():
+        stay: tuple[str, int] | None = None  # (facility, first scan of the stay)
+        loaded: int | None = None
+        came: tuple[int, str] | None = None  # (scheduled arrival, where)
+        for at, kind, facility, next_facility in parcel.scans:
+            if stay is None or stay[0] != facility:
+                stay, loaded = (facility, at), None
+                if came is not None and came[1] == facility and abs(at - came[0]) <= LONGEST_US:
+                    late.append(at - came[0])
+                    stay = (facility, at)
+                else:
+                    came = None
+            if kind == "LOAD":
+                loaded = at
+            if kind != "HUB_DEPARTURE" or next_facility is None:
+                continue
+            hours = network.reachable_hours(facility, next_facility)
+            table = network.schedules.get((facility, next_facility))
+            if table is None:
+                came = None if hours is None else (at + round(hours * HOUR_US), next_facility)
+                continue
+            rode = table.first_at_or_after((loaded if loaded is not None else at) - grace + 1)
+            ready = stay[1] + handling[facility]
+            planned = table.first_at_or_after(ready)
+            here.append((planned - ready, rode > planned))
+            if came is not None and came[1] == facility:
+                ready = came[0] + handling[facility]
+                planned = table.first_at_or_after(ready)
+                ahead.append((planned - ready, rode > planned))
+            came = None if hours is None else (rode + round(hours * HOUR_US), next_facility)
+    return here, ahead, late
+
+
+def _by_slack(
+    here: list[tuple[int, bool]], ahead: list[tuple[int, bool]], min_samples: int
+) -> list[tuple[float, float, float]]:
+    """Per slack bucket, the share missed here and ahead; a bucket with fewer than
+    `min_samples` connections takes the share of every connection at least that slack."""
+
+    def shares(seen: list[tuple[int, bool]]) -> list[float]:
+        out = []
+        lower = 0
+        for bound in SLACK_BOUNDS_H:
+            upper = round(bound * HOUR_US)
+            inside = (
+                [m for s, m in seen if lower <= s <= upper]
+                if lower
+                else [m for s, m in seen if s <= upper]
+            )
+            if len(inside) < min_samples:
+                inside = [m for s, m in seen if s >= lower] or [False]
+            out.append(round(sum(inside) / len(inside), 4))
+            lower = upper + 1
+        return out
+
+    return list(zip(SLACK_BOUNDS_H, shares(here), shares(ahead), strict=True))
+
+
+def settings_yaml(calibration: Calibration, source: str) -> str:
     """The settings file fragment, with where it came from in a comment."""
+    learned = calibration.last_mile
     source = " ".join(source.split())  # a file name with a line break stays in the comment
     head = (
-        f"# parcelwatch calibrate: the last mile learned from {source}\n"
-        f"# {learned.samples} deliveries; quantile {learned.quantile}; "
+        f"# parcelwatch calibrate: learned from {source}\n"
+        f"# the last mile: {learned.samples} deliveries; quantile {learned.quantile}; "
         f"{len(learned.own)} outlets with {learned.min_samples}+ deliveries of their own, "
         f"the rest pooled ({learned.pooled_hours} h)\n"
     )
-    body = yaml.safe_dump(
-        {"last_mile_learned_hours": learned.hours}, allow_unicode=True, sort_keys=True
+    fields: dict[str, object] = {"last_mile_learned_hours": learned.hours}
+    if calibration.expected is not None:
+        fields["expected_delivery"] = calibration.expected.model_dump(mode="json")
+    else:
+        head += "# no expected delivery: too few pickups, connections or deliveries\n"
+    return head + yaml.safe_dump(
+        fields, allow_unicode=True, sort_keys=True, default_flow_style=None, width=100
     )
-    return head + body

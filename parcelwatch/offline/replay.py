@@ -142,18 +142,19 @@ def replay(
 def _eta_writer(log: EtaLog, out: IO[bytes]) -> Observer:
     """An observer that writes the ETA at each moment of a parcel's journey."""
 
+    def iso(t: int | None) -> str | None:
+        return None if t is None else to_datetime(t).isoformat()
+
     def observe(w: WaybillState, record: Waybill | Scan, now: int) -> None:
         seen = log.observe(w, record, now)
-        if seen is not None:
-            waybill_no, moment, at, eta = seen
-            line = {
-                "waybill_no": waybill_no,
-                "moment": moment,
-                "at": to_datetime(at).isoformat(),
-                "model": log.model,
-                "eta": None if eta is None else to_datetime(eta).isoformat(),
-            }
-            out.write(orjson.dumps(line) + b"\n")
+        if seen is None:
+            return
+        head = {"waybill_no": seen.waybill_no, "moment": seen.moment, "at": iso(seen.at)}
+        out.write(orjson.dumps({**head, "model": log.model, "eta": iso(seen.eta)}) + b"\n")
+        expected = seen.expected
+        if expected is not None:  # a learned model: its P50, and the P10-P90 window
+            window = {"eta": iso(expected.p50), "from": iso(expected.p10), "to": iso(expected.p90)}
+            out.write(orjson.dumps({**head, "model": "expected", **window}) + b"\n")
 
     return observe
 

@@ -39,6 +39,7 @@ def eta_accuracy(
             zone = ZoneInfo(rec.get("timezone") or "Asia/Shanghai")
             delivered[rec["waybill_no"]] = (at, zone, rec.get("fault") is None)
     errors: dict[tuple[str, str, str], list[tuple[float, bool]]] = defaultdict(list)
+    windows: dict[tuple[str, str, str], list[tuple[bool, float]]] = defaultdict(list)
     missing: dict[tuple[str, str, str], int] = defaultdict(int)
     for rec in etas:
         known = delivered.get(rec.get("waybill_no", ""))
@@ -54,8 +55,14 @@ def eta_accuracy(
         eta = datetime.fromisoformat(rec["eta"])
         error = (eta - at).total_seconds() / HOUR
         right_day = eta.astimezone(zone).date() == at.astimezone(zone).date()
+        window = None
+        if rec.get("from") is not None and rec.get("to") is not None:
+            low, high = datetime.fromisoformat(rec["from"]), datetime.fromisoformat(rec["to"])
+            window = (low <= at <= high, (high - low).total_seconds() / HOUR)
         for key in keys:
             errors[key].append((error, right_day))
+            if window is not None:
+                windows[key].append(window)
     out: dict[str, Any] = {}
     for model in sorted({key[0] for key in errors}):
         for moment in MOMENTS:
@@ -64,12 +71,14 @@ def eta_accuracy(
                 if values:
                     missed = missing.get((model, moment, population), 0)
                     out.setdefault(model, {}).setdefault(moment, {})[population] = _figures(
-                        values, missed
+                        values, missed, windows.get((model, moment, population))
                     )
     return out
 
 
-def _figures(values: list[tuple[float, bool]], no_eta: int) -> dict[str, Any]:
+def _figures(
+    values: list[tuple[float, bool]], no_eta: int, windows: list[tuple[bool, float]] | None
+) -> dict[str, Any]:
     errors = [e for e, _ in values]
     absolute = sorted(abs(e) for e in errors)
     n = len(values)
@@ -82,6 +91,6 @@ def _figures(values: list[tuple[float, bool]], no_eta: int) -> dict[str, Any]:
         "abs_p50_h": round(statistics.median(absolute), 2),
         "abs_p90_h": round(absolute[min(n - 1, int(0.9 * n))], 2),
         "bias_h": round(statistics.median(errors), 2),
-        "in_window": None,
-        "window_p50_h": None,
+        "in_window": round(sum(i for i, _ in windows) / len(windows), 4) if windows else None,
+        "window_p50_h": round(statistics.median(w for _, w in windows), 2) if windows else None,
     }

@@ -130,7 +130,18 @@ def test_calibrate_reads_the_simulators_stream(tmp_path, default_network):
     events = tmp_path / "ev.jsonl"
     start = datetime.fromisoformat("2026-11-11T00:00:00+08:00")
     simulate_to_files(default_network, 300, start, 0.5, 3, events, tmp_path / "truth.jsonl")
-    learned = calibrate(events, default_network, min_samples=1000)
+    calibration = calibrate(events, default_network, min_samples=1000)
+    learned = calibration.last_mile
     assert 1.8 <= learned.pooled_hours <= 2.7
     assert learned.samples > 200
     assert learned.own == set()
+    assert calibration.expected is None  # fewer than 1000 pickups: nothing to learn
+    expected = calibrate(events, default_network, min_samples=30).expected
+    assert expected is not None
+    # The simulator picks up 0.5-4 h after the order, and sends a courier out for
+    # 0.5-4 h: their learned middles lie near 2.25 h.
+    assert 1.6 <= expected.pickup_hours[4] <= 2.9
+    assert 1.6 <= expected.last_mile_hours["*"][4] <= 2.9
+    # Connections with more slack are missed less often.
+    shares = [here for _, here, _ in expected.missed_by_slack]
+    assert shares[0] > shares[-1]

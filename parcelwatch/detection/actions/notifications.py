@@ -70,6 +70,28 @@ def _fmt(us: int, tz: str, locale: str) -> str:
     return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
 
 
+def _when(
+    eta: int | None, window: tuple[int, int] | None, send_at: int, tz: str, locale: str
+) -> str:
+    """When the parcel is expected, as the delay messages say it: the window widened to
+    whole hours ("11月23日 14:00–18:00 送达" / "on 23 Nov, 14:00–18:00"), never starting
+    before the message is sent; else by the planned ETA."""
+    zh = locale == "zh-CN"
+    if window is None:
+        shown = _fmt(eta, tz, locale) if eta is not None else ""
+        return f"{shown}前送达" if zh else f"by {shown}"
+    start = max(window[0] // HOUR * HOUR, _round_up_hour(send_at))
+    end = max(_round_up_hour(window[1]), start + HOUR)
+    a = to_datetime(start).astimezone(ZoneInfo(tz))
+    b = to_datetime(end).astimezone(ZoneInfo(tz))
+    if a.date() == b.date():
+        span = f"{a:%H:%M}–{b:%H:%M}"
+        return f" {a.month}月{a.day}日 {span} 送达" if zh else f"on {a.day} {a:%b}, {span}"
+    if zh:
+        return f" {_fmt(start, tz, locale)} 至 {_fmt(end, tz, locale)} 之间送达"
+    return f"between {_fmt(start, tz, locale)} and {_fmt(end, tz, locale)}"
+
+
 _DAMAGE = {
     "zh-CN": {"MINOR": "外包装轻微破损", "MAJOR": "包裹明显破损", "DESTROYED": "包裹严重损坏"},
     "en": {
@@ -97,13 +119,13 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "zh-CN": {
         "DELAY_PREDICTED": (
             "您的快递预计稍晚送达",
-            "{greeting}您的快递(运单号 {waybill})目前比原计划慢了一些,预计{eta}前送达。"
+            "{greeting}您的快递(运单号 {waybill})目前比原计划慢了一些,预计{when}。"
             "我们已安排专人跟进,优先为您运输和派送,有新进展会第一时间告诉您。感谢您的耐心等待!",
         ),
         "DELAYED": (
             "您的快递未能按时送达",
             "{greeting}您的快递(运单号 {waybill})没能在承诺的{promised}前送到,耽误了您的时间,"
-            "很抱歉。我们已安排专人优先处理,预计{eta}前送达,{next_update}前会再告诉您最新进展。"
+            "很抱歉。我们已安排专人优先处理,预计{when},{next_update}前会再告诉您最新进展。"
             "感谢您的理解与支持!",
         ),
         "DAMAGED": (
@@ -133,14 +155,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "DELAY_PREDICTED": (
             "Your parcel is running a little late",
             "{greeting} your parcel {waybill} is moving more slowly than planned and is now "
-            "expected by {eta}. Our team is giving it priority and we will tell you as soon as "
+            "expected {when}. Our team is giving it priority and we will tell you as soon as "
             "anything changes. Thank you for your patience.",
         ),
         "DELAYED": (
             "Your parcel is late",
             "{greeting} your parcel {waybill} did not reach you by {promised} as promised, "
             "and we are sorry for the wait. Our team is giving it priority and now expects to "
-            "deliver it by {eta}. We will update you again by {next_update}. Thank you for your "
+            "deliver it {when}. We will update you again by {next_update}. Thank you for your "
             "understanding.",
         ),
         "DAMAGED": (
@@ -190,6 +212,7 @@ def render(
     send_at: int,
     next_update: int,
     eta: int | None = None,
+    window: tuple[int, int] | None = None,
     promised: int | None = None,
     damage: str | None = None,
     insured: bool = False,
@@ -197,7 +220,9 @@ def render(
     escalation: bool = False,
     quiet: tuple[int, int] | None = (22, 8),
 ) -> tuple[str, str]:
-    """(title, body) in the recipient's locale; times in the recipient's timezone."""
+    """(title, body) in the recipient's locale; times in the recipient's timezone.
+    `window`: the expected delivery's P10-P90 (detection/expected.py), named instead of
+    the planned ETA's "by" time where there is one."""
     title, body = TEMPLATES[locale][exc_type]
     if escalation:
         title = _ESCALATION_TITLE[locale].get(exc_type, title)
@@ -216,6 +241,7 @@ def render(
         "greeting": greeting,
         "waybill": sanitise(waybill_no),
         "eta": _fmt(shown_eta, tz, locale) if shown_eta is not None else "",
+        "when": _when(shown_eta, window, send_at, tz, locale),
         "promised": _fmt(promised, tz, locale) if promised is not None else "",
         "next_update": _fmt(update, tz, locale),
         "damage": _DAMAGE[locale].get(damage or "", _DAMAGE[locale]["MINOR"]),

@@ -107,6 +107,61 @@ def test_eta_never_shown_in_the_past_of_the_send_time():
     assert "预计11月20日 11:00前送达" in body
 
 
+def _bj(text: str) -> int:
+    return to_us(datetime.fromisoformat(f"2026-{text}:00+08:00"))
+
+
+@pytest.mark.parametrize(
+    ("exc_type", "locale", "window", "says"),
+    [
+        (
+            "DELAY_PREDICTED",
+            "zh-CN",
+            ("11-23T14:20", "11-23T17:40"),
+            "预计 11月23日 14:00–18:00 送达。",
+        ),
+        ("DELAYED", "zh-CN", ("11-23T14:00", "11-23T18:00"), "预计 11月23日 14:00–18:00 送达,"),
+        (
+            "DELAY_PREDICTED",
+            "en",
+            ("11-23T14:20", "11-23T17:40"),
+            "expected on 23 Nov, 14:00–18:00.",
+        ),
+        ("DELAYED", "en", ("11-23T14:00", "11-23T18:00"), "deliver it on 23 Nov, 14:00–18:00."),
+        # Across midnight: both ends with their day.
+        (
+            "DELAY_PREDICTED",
+            "zh-CN",
+            ("11-23T21:10", "11-24T10:30"),
+            "预计 11月23日 21:00 至 11月24日 11:00 之间送达",
+        ),
+        (
+            "DELAY_PREDICTED",
+            "en",
+            ("11-23T21:10", "11-24T10:30"),
+            "between 23 Nov 21:00 and 24 Nov 11:00",
+        ),
+        # A window that began before the message is sent starts when it is sent.
+        ("DELAY_PREDICTED", "en", ("11-20T08:00", "11-20T12:30"), "on 20 Nov, 10:00–13:00"),
+    ],
+)
+def test_the_delay_messages_name_the_expected_window(exc_type, locale, window, says):
+    _, body = notify.render(
+        exc_type,
+        locale,
+        name="王芳" if locale == "zh-CN" else "Bob",
+        waybill_no="W1",
+        tz="Asia/Shanghai",
+        send_at=SEND,  # 11-20 10:00
+        next_update=SEND,
+        eta=_bj("11-23T20:00"),
+        window=(_bj(window[0]), _bj(window[1])),
+        promised=SEND - 6 * 3_600_000_000,
+    )
+    assert says in body
+    assert "23日 20:00前" not in body and "by 23 Nov 20:00" not in body  # not the plan's "by"
+
+
 @pytest.mark.parametrize(
     ("local", "expected"),
     [
