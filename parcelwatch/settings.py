@@ -114,6 +114,10 @@ class RuleSettings(BaseSettings):
 
     # DELAY_PREDICTED / ETA model
     delay_predicted_margin_minutes: Annotated[float, Field(ge=0, le=60 * 24)] = 30.0
+    delay_predicted_quiet_scans_hours: Annotated[float, Field(ge=0, le=240)] = 24.0
+    """While a MISSED_SCAN is open, no delay is predicted from the last scanned position
+    for this long after it opened: a hub whose scanner went quiet looks the same as a
+    parcel running late, until the scans resume or stay away."""
     eta_model: Literal["planned", "baseline"] = "planned"
     """planned: the planned ETA over the network's timetable (CONTRACT §4); baseline: the
     older model that slides every stage with the clock, kept for comparison."""

@@ -65,6 +65,7 @@ class Thresholds:
         self.offsite_radius_m = s.offsite_radius_m
         self.gps_silence = round(s.gps_silence_minutes * MINUTE)
         self.delay_margin = round(s.delay_predicted_margin_minutes * MINUTE)
+        self.quiet_scans_wait = hours_us(s.delay_predicted_quiet_scans_hours)
         self.handling = hours_us(s.handling_hours)
         self.last_mile = hours_us(s.last_mile_hours)
         self.promise_margin = {str(p): hours_us(h) for p, h in s.promise_margin_hours.items()}

@@ -81,6 +81,17 @@ class Eta(_View):
         description="Whether the ETA (or the delivery) makes the promise; null when "
         "either is unknown.",
     )
+    expected_at: datetime | None = Field(
+        None,
+        description="The expected delivery (its median), learned from history by "
+        "`parcelwatch calibrate`; null without a learned model, or when delivered.",
+    )
+    expected_from: datetime | None = Field(
+        None, description="Start of the expected delivery's window (its 10th percentile)."
+    )
+    expected_to: datetime | None = Field(
+        None, description="End of the expected delivery's window (its 90th percentile)."
+    )
 
 
 class TicketView(_View):

@@ -187,7 +187,9 @@ def create_app(settings: ServiceSettings, bootstrap: str, embedded: bool = False
     app = _faust_app(settings, bootstrap, embedded)
     topics = Topics.from_settings(settings)
     transactions = _transactions(app, settings, topics, bootstrap)
-    progress = Progress(app, topics, metrics, commits=transactions is None)
+    progress = Progress(
+        app, topics, metrics, commits=transactions is None, partitions=settings.partitions
+    )
     clock = make_clock(
         settings.clock, settings.partitions, progress.caught_up, settings.event_wait_max_s
     )

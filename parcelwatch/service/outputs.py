@@ -13,7 +13,7 @@ class Outputs:
     def __init__(self, app: faust.App, topics: Topics, partitions: int) -> None:
         self._app = app
         self._facts = topics.facts
-        self._internal = frozenset({topics.facts, topics.waybill_ticks, topics.vehicle_ticks})
+        self._ticks = frozenset({topics.waybill_ticks, topics.vehicle_ticks})
         self.everywhere = range(partitions)
         self._topics = {
             name: self.topic(name)
@@ -49,13 +49,14 @@ class Outputs:
     async def deliver(self, items: list[Send], txn: Transaction | None = None) -> None:
         """Send what a batch produced and wait until the broker has it, its changelog
         records included: the batch's offsets are acked after this. With `txn`
-        (exactly_once) the outputs go into it, and only the internal messages are sent
-        here (parcelwatch/service/transactions.py says why)."""
+        (exactly_once) everything but deadline ticks goes into it
+        (parcelwatch/service/transactions.py says why)."""
         for name, key, value in items:
-            if name == self._facts:
+            if txn is not None and name not in self._ticks:
+                for partition in self.everywhere if name == self._facts else (None,):
+                    txn.send(name, key, value, partition)
+            elif name == self._facts:
                 await self.everywhere_on(name, key, value)
-            elif txn is not None and name not in self._internal:
-                txn.send(name, key, value, None)
             else:
                 await self.to(name, key, value)
         await self._app.producer.flush()

@@ -23,7 +23,12 @@ class Progress:
     """Next offsets to process per input partition, and what the consumer says is there."""
 
     def __init__(
-        self, app: faust.App, topics: Topics, metrics: Metrics, commits: bool = True
+        self,
+        app: faust.App,
+        topics: Topics,
+        metrics: Metrics,
+        commits: bool = True,
+        partitions: int = 0,
     ) -> None:
         self._app = app
         self._commits = commits
@@ -34,7 +39,9 @@ class Progress:
         # the group's last one is never made, so a stale entry is harmless).
         self._done: dict[TP, int] = {}
         self._guarded = False
-        self.gaps = Gaps(self.position)
+        # exactly_once: the vehicle side's producers (one per partition) write the facts
+        # in transactions, each leaving a commit marker between the facts it wrote.
+        self.gaps = Gaps(self.position, None if commits else {topics.facts: partitions})
         self._consumed = frozenset(
             {*topics.waybill_inputs, topics.facts, topics.waybill_ticks}
             | {topics.gps, topics.vehicle_ticks}

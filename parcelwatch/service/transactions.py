@@ -10,12 +10,13 @@ it times out). A batch's events are grouped by partition, and each group is hand
 under its producer's lock: the two agents of a side share the side's table partitions,
 and a transaction must never carry a change computed from another's uncommitted one.
 
-Not in a transaction: the internal messages (vehicle facts, progress marks, deadline
-ticks). Each is idempotent where it is read (a fact is remembered once, a tick checks
-the state, marks only move forward), and a restarted side computes the same ones again
-from the same inputs. Written outside transactions they leave no marker in the
-partitions the waybill side reads, where the lapse check (watchdog.Gaps) would take each
-marker for a record the consumer skipped and seek back over it.
+The vehicle facts are in the vehicle side's transactions: a fact whose batch was
+rolled back must not reach the waybill side, for the side's restarted run may decide
+otherwise (a deadline tick and a ping can meet in another order). Their readers see a
+commit marker between facts; watchdog.Gaps takes a hole as small as one marker per
+producer for that. Not in a transaction: progress marks and deadline ticks, sent by
+timers. A tick checks the state it finds and a mark only moves forward, so either may
+come twice.
 
 A worker's tables may be ahead of what was committed when it dies (a write is applied
 in memory, and in RocksDB, as it is made): under exactly_once they are restored from

@@ -68,10 +68,17 @@ class Watchdog:
 class Gaps:
     """Holds back records delivered past a partition's next offset to process."""
 
-    def __init__(self, position: Callable[[Source], int | None]) -> None:
+    def __init__(
+        self, position: Callable[[Source], int | None], markers: dict[str, int] | None = None
+    ) -> None:
         self._position = position
         """The next offset to process where nothing was admitted here yet (what was
         processed, else the group's commit; None: unknown, anything goes)."""
+        self._markers = markers or {}
+        """Topic -> how many offsets a hole there may span and be taken for commit
+        markers at once: a topic written in transactions by that many producers, read
+        committed, has up to one marker per producer between two records. A larger
+        hole (an aborted transaction, a lapse) is sought back as any other."""
         self._next: dict[Source, int] = {}  # after the records admitted
         # source -> (offset expected, first offset delivered past it, sought back yet)
         self._holes: dict[Source, tuple[int, int, bool]] = {}
@@ -82,7 +89,7 @@ class Gaps:
         expected = self._next.get(source)
         if expected is None:
             expected = self._position(source)
-        if expected is None or offset <= expected:
+        if expected is None or offset <= expected + self._markers.get(source[0], 0):
             self._holes.pop(source, None)
             self._next[source] = offset + 1
             return True

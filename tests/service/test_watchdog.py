@@ -70,6 +70,18 @@ def test_a_hole_the_log_really_has_is_accepted_after_one_seek():
     assert gaps.admit(S1, 13)
 
 
+def test_on_a_topic_written_in_transactions_commit_markers_are_no_hole():
+    """Four producers in transactions: up to four markers between two records read
+    committed; a wider hole (an aborted transaction, a lapse) is sought as before."""
+    gaps = Gaps({S1: 10, S2: 10}.get, markers={S1[0]: 4})
+    assert gaps.admit(S1, 11)  # one marker at 10
+    assert gaps.admit(S1, 16)  # four at 12-15
+    assert not gaps.admit(S1, 22)  # five at 17-21: read again from 17
+    assert gaps.to_seek() == [(S1, 17)]
+    other = Gaps({S2: 10}.get)
+    assert not other.admit(S2, 11)  # any other topic: every hole is sought
+
+
 def test_records_read_again_and_partitions_never_committed_are_admitted():
     positions: dict = {S1: 50}
     gaps = Gaps(positions.get)

@@ -11,4 +11,9 @@ def test_detection_matches_the_ground_truth(faulty_run):
             continue  # a prediction: measured, reported, not held to the bar
         assert score["recall"] >= 0.9, (name, score)
         assert score["precision"] >= 0.9, (name, score)
-    assert result["types"]["DELAY_PREDICTED"]["recall"] >= 0.9
+    # Every fault here is about ten times as frequent as by default; a parcel whose
+    # scans stopped (left on a truck, say) is not predicted late for a day unless its
+    # scans resume (delay_predicted_quiet_scans_hours), which trades some recall here
+    # for precision on scanners gone quiet (docs/eta.md has the default run's figures).
+    predicted = result["types"]["DELAY_PREDICTED"]
+    assert predicted["recall"] >= 0.88 and predicted["precision"] >= 0.9, predicted

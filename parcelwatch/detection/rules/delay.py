@@ -65,6 +65,13 @@ def check_predicted(
         return due
     if ep is not None:
         return Candidate(since, "MEDIUM", _HELD, w.last_facility, w.vehicle)
+    missed = (w.episodes or {}).get("MISSED_SCAN")
+    if missed is not None and now < missed.opened_at + ctx.t.quiet_scans_wait:
+        # The plan rests on a position the scans stopped reporting: as likely a scanner
+        # that went quiet as a parcel running late. Judged again when the scans resume
+        # (any new scan moves the plan), or once they have been missing this long.
+        return missed.opened_at + ctx.t.quiet_scans_wait
+
     eta = eta_at(w, ctx, now)
     evidence: dict[str, Any] = {
         "eta": None if eta is None else iso(eta),

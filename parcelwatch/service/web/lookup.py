@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from parcelwatch.clock import to_datetime
 from parcelwatch.detection.context import RuleContext
 from parcelwatch.detection.eta import eta_at, next_facility
+from parcelwatch.detection.expected import expected_delivery
 from parcelwatch.detection.state import DEPARTING, OUT_FOR_DELIVERY, VehicleState, WaybillState
 from parcelwatch.schemas.api import (
     EpisodeView,
@@ -79,7 +80,15 @@ def _eta(w: WaybillState, ctx: RuleContext, now: int, zone: tzinfo) -> Eta:
     promised = w.promised_at
     arrived = w.terminal_at if w.terminal == "DELIVERED" else planned
     on_time = None if arrived is None or promised is None else arrived <= promised
-    return Eta(promised_at=_at(promised, zone), planned_at=_at(planned, zone), on_time=on_time)
+    expected = None if w.terminal is not None else expected_delivery(w, ctx, now)
+    return Eta(
+        promised_at=_at(promised, zone),
+        planned_at=_at(planned, zone),
+        on_time=on_time,
+        expected_at=_at(expected.p50, zone) if expected is not None else None,
+        expected_from=_at(expected.p10, zone) if expected is not None else None,
+        expected_to=_at(expected.p90, zone) if expected is not None else None,
+    )
 
 
 def _episodes(w: WaybillState, zone: tzinfo) -> list[EpisodeView]:

@@ -5,11 +5,12 @@ import json
 from parcelwatch.detection.detector import Detector
 from parcelwatch.edge.intake import decode
 from parcelwatch.service.web.lookup import vehicle_view, waybill_view
+from parcelwatch.settings import QUANTILE_LEVELS, ExpectedDelivery, RuleSettings
 from tests.support.streams import Events, feed
 
 
-def _fed(network, events: Events) -> Detector:
-    detector = Detector(network)
+def _fed(network, events: Events, settings=None) -> Detector:
+    detector = Detector(network, settings)
     for line in events.lines:
         envelope = json.loads(line)
         feed(detector, decode(envelope["topic"], json.dumps(envelope["value"]).encode(), network))
@@ -97,3 +98,26 @@ def test_a_vehicle_shows_its_position_condition_and_parcels(network):
     assert view.parcels == ["WB1", "WB2"]
     unknown = vehicle_view("T9", None, ["WB1"], detector.ctx, detector.clock.now, "w1")
     assert not unknown.tracked and unknown.condition is None and unknown.parcels == ["WB1"]
+
+
+def test_with_a_learned_model_the_lookup_shows_the_expected_window(network):
+    ten = len(QUANTILE_LEVELS)
+    model = ExpectedDelivery(
+        pickup_hours=[1.0] * ten,
+        arrival_late_hours=[0.0] * ten,
+        last_mile_hours={"*": [0.5 + 0.4 * i for i in range(ten)]},
+        missed_by_slack=[(240.0, 0.0, 0.0)],
+    )
+    events = Events().waybill(promised=60).scan("PICKUP", "A-OUT", 1)
+    plain = _fed(network, events)
+    assert plain.ctx.expected is None
+    view = waybill_view(plain.waybills["WB1"], plain.ctx, plain.clock.now, "w1")
+    assert view.eta.expected_at is None and view.eta.expected_from is None
+
+    learned = _fed(network, events, RuleSettings(expected_delivery=model))
+    view = waybill_view(learned.waybills["WB1"], learned.ctx, learned.clock.now, "w1")
+    eta = view.eta
+    assert eta.expected_from < eta.expected_at < eta.expected_to
+    # The last mile's spread (0.5-4.1 h) is the window's: no connection is ever missed.
+    assert (eta.expected_to - eta.expected_from).total_seconds() / 3600 <= 3.6 + 1e-6
+    assert eta.planned_at is not None and eta.expected_at <= eta.planned_at
