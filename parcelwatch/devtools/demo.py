@@ -338,11 +338,13 @@ def _run(
 
 
 def _learn(network: Network, parcels: int, config: SimConfig, out: Path, console: Console) -> Path:
-    """The last mile per outlet, learned from a previous simulated day (another seed):
-    what an operator does with last week's stream before a busy day (docs/eta.md)."""
+    """The last mile per outlet and the expected delivery, learned from a previous
+    simulated day (another seed): what an operator does with last week's stream before a
+    busy day (docs/eta.md)."""
     history = out / "history.jsonl"
     console.print(
-        f"learning the last mile from a previous day: {parcels:,} parcels created on "
+        f"learning the last mile and the expected delivery from a previous day: "
+        f"{parcels:,} parcels created on "
         f"{HISTORY_START:%Y-%m-%d} (seed {HISTORY_SEED}), `parcelwatch calibrate`…"
     )
     truth = out / "history-truth.jsonl"
@@ -355,8 +357,9 @@ def _learn(network: Network, parcels: int, config: SimConfig, out: Path, console
     learned.write_text(settings_yaml(calibration, str(history)), encoding="utf-8")
     console.print(
         f"  {last_mile.samples:,} deliveries: {len(last_mile.own)} outlets learned on their "
-        f"own, the rest pooled at {last_mile.pooled_hours} h; the worker and replay use "
-        f"{learned.name}"
+        f"own, the rest pooled at {last_mile.pooled_hours} h; "
+        + ("an expected delivery window; " if calibration.expected is not None else "")
+        + f"the worker and replay use {learned.name}"
     )
     return learned
 

@@ -79,8 +79,7 @@ class Transactions:
         self, app: faust.App, settings: ServiceSettings, topics: Topics, client: dict[str, Any]
     ) -> None:
         self._app = app
-        self._group = settings.app_id
-        self._prefix = settings.app_id
+        self._group = settings.app_id  # the consumer group, and the producers' prefix
         self._client = client
         self._timeout_ms = int(settings.transaction_timeout_s * 1000)
         self._sides = {
@@ -92,9 +91,6 @@ class Transactions:
         self._producers: dict[Key, AIOKafkaProducer] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
         self._open: dict[Key, Transaction] = {}
-
-    def side_of(self, topic: str) -> str:
-        return self._sides[topic]
 
     def owned(self, tps: Iterable[Any]) -> set[Key]:
         """The (side, partition) keys of the input partitions among `tps`."""
@@ -112,9 +108,6 @@ class Transactions:
             async with self._lock(key):
                 await self._producer(key)
 
-    async def close(self) -> None:
-        await self.assigned(set())
-
     def _lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
@@ -126,7 +119,7 @@ class Transactions:
             side, partition = key
             producer = AIOKafkaProducer(
                 **self._client,
-                transactional_id=f"{self._prefix}-{side}-{partition}",
+                transactional_id=f"{self._group}-{side}-{partition}",
                 enable_idempotence=True,
                 transaction_timeout_ms=self._timeout_ms,
                 linger_ms=0,

@@ -47,8 +47,14 @@ class Watchdog:
         seen: dict[Source, tuple[int, float]] = {}
         for source in self._sources():
             position, high = self._position(source), self._highwater(source)
-            if position is None or high is None or position >= high:
-                continue  # caught up (or nothing known yet): nothing is missing
+            if high is None:
+                continue  # nothing known of its end yet
+            if position is None:
+                # Never read, never committed: it is read from its start. A partition
+                # the consumer never fetched from after a restart stays so otherwise.
+                position = 0
+            if position >= high:
+                continue  # caught up: nothing is missing
             before = self._since.get(source)
             if before is None or before[0] != position:
                 seen[source] = (position, now)

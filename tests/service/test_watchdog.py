@@ -32,11 +32,18 @@ def test_a_partition_that_moves_or_catches_up_is_left_alone():
     assert dog.stuck(101.0) == [] and dog.stuck(116.0) == [(S1, 10)]
 
 
-def test_nothing_is_sought_while_a_position_or_end_is_unknown_or_after_a_rebalance():
-    positions, highwaters = {S1: None}, {S1: 10}
+def test_a_partition_never_read_nor_committed_is_sought_to_its_start():
+    """After a restart, a partition with records that the consumer never fetched from
+    held the event clock until its bound, and its records were never read."""
+    dog = make({S1: None}, {S1: 284})
+    assert dog.stuck(0.0) == [] and dog.stuck(16.0) == [(S1, 0)]
+
+
+def test_nothing_is_sought_while_an_end_is_unknown_or_after_a_rebalance():
+    positions, highwaters = {S1: 3}, {S1: None}
     dog = make(positions, highwaters)
     assert dog.stuck(0.0) == [] and dog.stuck(100.0) == []
-    positions[S1] = 3
+    highwaters[S1] = 10
     dog.stuck(100.0)
     dog.reset()  # a rebalance: Faust seeks to the commits itself
     assert dog.stuck(115.0) == []  # counted from after the rebalance
