@@ -460,10 +460,11 @@ def _install_marker_check(app: faust.App) -> None:
     signals: Any = app
 
     async def check() -> None:
+        waiting: dict = {}
         while True:
             await asyncio.sleep(0.5)
             try:
-                marked = await end_recovery_at_markers(app)
+                marked = await end_recovery_at_markers(app, waiting)
             except Exception as exc:  # a partition revoked meanwhile: checked again next
                 log.info("changelog ends not checked", error=repr(exc))
                 continue

@@ -106,23 +106,32 @@ def read_committed(app: faust.App) -> bool:
     return True
 
 
-async def end_recovery_at_markers(app: faust.App) -> list[TP]:
+async def end_recovery_at_markers(app: faust.App, waiting: dict[TP, int]) -> list[TP]:
     """A changelog written in transactions ends with a commit marker, which is no
     record: Faust's recovery waits for an offset it never sees (its own fix runs only
     in its exactly_once mode). A partition read past its end, with nothing left in the
-    recovery queue, is marked recovered; Faust ends recovery at its next check. Returns
+    recovery queue and nothing applied since the previous call (a record fetched may
+    not have reached the queue yet: `waiting` remembers, per partition, the offset
+    last seen so), is marked recovered; Faust ends recovery at its next check. Returns
     the partitions marked."""
     tables: Any = app.tables
     recovery = tables.recovery
     if not recovery.in_recovery or recovery.tables.changelog_queue.qsize():
+        waiting.clear()
         return []
     marked = []
     for tp, high in list(recovery.active_highwaters.items()):
         offset = recovery.active_offsets.get(tp)
         if high is None or offset is None or offset >= high:
+            waiting.pop(tp, None)
             continue
         position = await app.consumer.position(tp)
-        if position is not None and position > high:
+        if position is None or position <= high:
+            waiting.pop(tp, None)
+        elif waiting.get(tp) != offset:
+            waiting[tp] = offset  # settled only if still so at the next call
+        else:
             recovery.active_offsets[tp] = high
+            del waiting[tp]
             marked.append(tp)
     return marked

@@ -136,13 +136,17 @@ def test_a_recovery_waiting_for_a_commit_marker_is_ended():
     app.consumer.position = position
     remaining = recovery_module.Recovery.active_remaining
 
+    waiting: dict = {}
+
     def marked():
-        return asyncio.run(faust_compat.end_recovery_at_markers(app))
+        return asyncio.run(faust_compat.end_recovery_at_markers(app, waiting))
 
     assert marked() == []  # 9 not read past yet
     positions[tp] = 10
     queue.put_nowait("an event not applied yet")
     assert marked() == []
     queue.get_nowait()
+    assert marked() == []  # read past, nothing queued: settled only if still so next time
+    recovery.active_offsets[tp] = 8  # unchanged
     assert marked() == [tp]
     assert remaining(recovery)[tp] == 0
