@@ -13,7 +13,6 @@ class Outputs:
     def __init__(self, app: faust.App, topics: Topics, partitions: int) -> None:
         self._app = app
         self._facts = topics.facts
-        self._ticks = frozenset({topics.waybill_ticks, topics.vehicle_ticks})
         self.everywhere = range(partitions)
         self._topics = {
             name: self.topic(name)
@@ -49,14 +48,16 @@ class Outputs:
     async def deliver(self, items: list[Send], txn: Transaction | None = None) -> None:
         """Send what a batch produced and wait until the broker has it, its changelog
         records included: the batch's offsets are acked after this. With `txn`
-        (exactly_once) everything but deadline ticks goes into it
-        (parcelwatch/service/transactions.py says why)."""
+        (exactly_once) all of it goes into the transaction, which the caller commits
+        (parcelwatch/service/transactions.py): nothing is sent here."""
         for name, key, value in items:
-            if txn is not None and name not in self._ticks:
-                for partition in self.everywhere if name == self._facts else (None,):
+            facts = name == self._facts
+            if txn is not None:
+                for partition in self.everywhere if facts else (None,):
                     txn.send(name, key, value, partition)
-            elif name == self._facts:
+            elif facts:
                 await self.everywhere_on(name, key, value)
             else:
                 await self.to(name, key, value)
-        await self._app.producer.flush()
+        if txn is None:
+            await self._app.producer.flush()
